@@ -1,0 +1,1 @@
+"""One module per `mlci` subcommand; each exposes a click command named `command`."""

@@ -1,0 +1,304 @@
+"""Typed schema of mlci.yaml and projects/<name>/project.yaml.
+
+Every model forbids unknown keys (the loader turns that into "did you mean"), and every
+free-form string that ends up in a rendered file, a shell command or a container label is
+constrained here, so that no manifest value can inject code downstream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_BASE_IMAGE = "mlci/python:3.11-bookworm"
+NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}$"
+STAGE_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+HOSTNAME_RE = r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+ADDRESS_RE = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|" + HOSTNAME_RE[1:-1] + r")$"
+# URLs end up in YAML, TOML, Groovy strings and shell words: allow only the characters a URL needs
+# and none that any of those languages treats specially ($, `, ', ", \, whitespace, {, }).
+URL_RE = r"^(https?|ssh|git)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[A-Za-z0-9._/~-]+$"
+REF_RE = r"^(?!.*\.\.)(?!/)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$"
+POSIX_USER_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
+LABEL_RE = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$"
+IMAGE_RE = r"^[a-z0-9][a-z0-9._/:@-]{0,254}$"
+PATH_RE = r"^[A-Za-z0-9._/~-]{1,4096}$"
+TEXT_RE = r"^[^\x00-\x1f\x7f$`'\"\\{}]*$"
+
+Name = Annotated[str, Field(pattern=NAME_RE)]
+SecretName = Annotated[str, Field(pattern=SECRET_RE)]
+SafePath = Annotated[str, Field(pattern=PATH_RE)]
+Url = Annotated[str, Field(pattern=URL_RE)]
+GitRef = Annotated[str, Field(pattern=REF_RE)]
+Label = Annotated[str, Field(pattern=LABEL_RE)]
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: Any) -> int:
+    """`2h`, `1h30m`, `45s`, `90` (seconds) → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30m, 2h or 1h30m")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and value and (m := _DURATION.match(value.strip())) and any(m.groups()):
+        d, h, mi, s = (int(g or 0) for g in m.groups())
+        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
+    else:
+        raise ValueError("must be a duration such as 30m, 2h or 1h30m")
+    if seconds <= 0:
+        raise ValueError("must be longer than zero, e.g. 30m")
+    return seconds
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+
+def check_gpus(value: Any) -> str | int | list[int]:
+    """`auto | all | none | N | [i, j]` (DESIGN.md); anything else is an error with the choices."""
+    hint = "must be auto, all, none, a GPU count such as 1, or a list of device indexes such as [0, 1]"
+    if isinstance(value, bool):
+        raise ValueError(hint)
+    if isinstance(value, str) and value in ("auto", "all", "none"):
+        return value
+    if isinstance(value, int) and value >= 0:
+        return value
+    if isinstance(value, list) and value and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
+                                                 for i in value):
+        if len(set(value)) != len(value):
+            raise ValueError("lists a device twice — name each GPU index once")
+        return value
+    raise ValueError(hint)
+
+
+GpuSpec = Annotated[Any, BeforeValidator(check_gpus)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
+
+
+# ---------------------------------------------------------------- mlci.yaml
+
+
+class Repository(Strict):
+    url: Url = Field(description="the Git URL Jenkins clones, e.g. https://github.com/acme/ml.git")
+    branch: GitRef = "main"
+    release_branch: GitRef | None = Field(None, description="branch release PRs merge into (default: branch)")
+    credentials: SecretName | None = Field(None, description="name of the secret holding a Git token")
+
+
+class Host(Strict):
+    name: Name
+    address: Annotated[str, Field(pattern=ADDRESS_RE)]
+    ssh_user: Annotated[str, Field(pattern=POSIX_USER_RE)] = "ubuntu"
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    roles: list[Literal["controller", "agent"]] = Field(default_factory=lambda: ["controller", "agent"])
+    labels: list[Label] = Field(default_factory=list)
+
+
+class JenkinsLibrary(Strict):
+    version: GitRef = "main"
+    path: SafePath = "jenkins/library"
+
+
+class Jenkins(Strict):
+    url: Url | None = None
+    executors: Annotated[int, Field(ge=0, le=64)] = 2
+    admin_user: Annotated[str, Field(pattern=POSIX_USER_RE)] = "admin"
+    admin_password: SecretName = "JENKINS_ADMIN_PASSWORD"
+    api_user: Annotated[str, Field(pattern=POSIX_USER_RE)] = "admin"
+    api_token: SecretName = "JENKINS_API_TOKEN"
+    home: SafePath = "/srv/mlci/jenkins_home"
+    system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
+    library: JenkinsLibrary = JenkinsLibrary()
+
+
+class Frp(Strict):
+    server: Annotated[str, Field(pattern=ADDRESS_RE)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 7000
+    token: SecretName = "FRP_TOKEN"
+    custom_domain: Annotated[str, Field(pattern=HOSTNAME_RE)] | None = None
+
+
+class Webhook(Strict):
+    token: SecretName = "MLCI_WEBHOOK_TOKEN"
+    frp: Frp | None = None
+
+
+class Portainer(Strict):
+    enabled: bool = True
+    bind: Annotated[str, Field(pattern=ADDRESS_RE)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 9443
+
+
+class Build(Strict):
+    base_image: Annotated[str, Field(pattern=IMAGE_RE)] = DEFAULT_BASE_IMAGE
+    registry: Annotated[str, Field(pattern=IMAGE_RE)] | None = None
+    ca_bundle: SafePath | None = Field(None, description="PEM bundle trusted by builds (TLS proxies)")
+    pip_index_url: Url | None = None
+    network: Literal["default", "host", "none"] = Field(
+        "default", description="network for image builds; host when only the host reaches the index")
+
+
+class Store(Strict):
+    type: Literal["local", "s3", "huggingface"]
+    # local
+    path: SafePath | None = None
+    # s3
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
+    prefix: SafePath | None = None
+    endpoint_url: Url | None = None
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] | None = None
+    access_key_id: SecretName | None = None
+    secret_access_key: SecretName | None = None
+    # huggingface
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
+    repo_type: Literal["model", "dataset"] = "model"
+    private: bool = True
+    token: SecretName | None = None
+    endpoint: Url | None = None
+
+    @model_validator(mode="after")
+    def _required_per_type(self) -> Store:
+        need = {"local": ("path",), "s3": ("bucket",), "huggingface": ("repo",)}[self.type]
+        for key in need:
+            if getattr(self, key) is None:
+                raise ValueError(f"a {self.type} store needs `{key}:` — add it")
+        return self
+
+
+def _default_stores() -> dict[str, Store]:
+    return {"local": Store(type="local", path=".mlci/artifacts")}
+
+
+class Artifacts(Strict):
+    default: Name = "local"
+    stores: dict[Name, Store] = Field(default_factory=_default_stores)
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> Artifacts:
+        if self.default not in self.stores:
+            choices = ", ".join(sorted(self.stores)) or "none defined"
+            raise ValueError(f"default store '{self.default}' is not defined — use one of: {choices}")
+        return self
+
+
+class Slack(Strict):
+    webhook: SecretName = "SLACK_WEBHOOK_URL"
+    channel: Annotated[str, Field(pattern=r"^#?[a-z0-9_-]{1,80}$")] | None = None
+
+
+class Notifications(Strict):
+    slack: Slack | None = None
+
+
+class Manifest(Strict):
+    version: Literal[1]
+    name: Name
+    repository: Repository | None = None
+    hosts: list[Host] = Field(default_factory=list)
+    jenkins: Jenkins = Jenkins()
+    webhook: Webhook = Webhook()
+    portainer: Portainer = Portainer()
+    build: Build = Build()
+    artifacts: Artifacts = Artifacts()
+    notifications: Notifications = Notifications()
+
+    @model_validator(mode="after")
+    def _hosts_consistent(self) -> Manifest:
+        names = [h.name for h in self.hosts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"host names must be unique; repeated: {', '.join(dupes)}")
+        controllers = [h.name for h in self.hosts if "controller" in h.roles]
+        if self.hosts and len(controllers) != 1:
+            raise ValueError(f"exactly one host needs the controller role (found {len(controllers)})"
+                             " — add `roles: [controller]` to one host")
+        return self
+
+    def secret_names(self) -> list[str]:
+        """Every secret name the manifest references (values come from the environment)."""
+        names = {self.jenkins.admin_password, self.jenkins.api_token, self.webhook.token}
+        if self.repository and self.repository.credentials:
+            names.add(self.repository.credentials)
+        if self.webhook.frp:
+            names.add(self.webhook.frp.token)
+        if self.notifications.slack:
+            names.add(self.notifications.slack.webhook)
+        for store in self.artifacts.stores.values():
+            names.update(n for n in (store.access_key_id, store.secret_access_key, store.token) if n)
+        return sorted(names)
+
+
+# ---------------------------------------------------------------- project.yaml
+
+
+class Stage(Strict):
+    name: Annotated[str, Field(pattern=STAGE_RE)]
+    run: Annotated[str, Field(min_length=1, max_length=4096)]
+    timeout: Duration | None = None
+
+    @field_validator("run")
+    @classmethod
+    def _no_control_chars(cls, value: str) -> str:
+        if any(ord(c) < 32 and c not in "\t" for c in value):
+            raise ValueError("must be one line — put longer scripts in a file such as run.sh")
+        return value
+
+
+class Gate(Strict):
+    metric: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Gate:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("needs exactly one of `min:` (accuracy-like) or `max:` (loss-like)")
+        return self
+
+    def passes(self, value: float) -> bool:
+        return value >= self.min if self.min is not None else value <= self.max  # type: ignore[operator]
+
+    def describe(self) -> str:
+        return f"{self.metric} >= {self.min:g}" if self.min is not None else f"{self.metric} <= {self.max:g}"
+
+
+class Retrain(Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 1
+
+
+class Publish(Strict):
+    store: Name | None = Field(None, description="store name from mlci.yaml artifacts.stores")
+    approval: bool = False
+    submitter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@,-]{1,200}$")] | None = None
+    approval_timeout: Duration = 86400
+
+
+def _default_stages() -> list[Stage]:
+    return [Stage(name="train", run="./run.sh")]
+
+
+class Project(Strict):
+    gpus: GpuSpec = "auto"
+    timeout: Duration = 7200
+    stages: Annotated[list[Stage], Field(min_length=1)] = Field(default_factory=_default_stages)
+    gate: Gate | None = None
+    retrain: Retrain = Retrain()
+    publish: Publish = Publish()
+    secrets: list[SecretName] = Field(default_factory=list)
+    depends_on: list[SafePath] = Field(default_factory=list)
+    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?$")] | None = None
+
+    @model_validator(mode="after")
+    def _unique_stage_names(self) -> Project:
+        names = [s.name for s in self.stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stage names must be unique; repeated: {', '.join(dupes)}")
+        return self
