@@ -37,8 +37,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mlci")
-@click.option("--root", type=click.Path(file_okay=False, exists=True), envvar="MLCI_ROOT",
-              help="Monorepo root (default: nearest parent with mlci.yaml or projects/).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True),
+    envvar="MLCI_ROOT",
+    help="Monorepo root (default: nearest parent with mlci.yaml or projects/).",
+)
 @click.pass_context
 def cli(ctx: click.Context, root: str | None) -> None:
     """Continuous training on your own GPU servers."""
@@ -65,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in mlci, not in the user's input
         if os.environ.get("MLCI_DEBUG"):
             raise
-        click.echo(f"internal error: {type(exc).__name__}: {exc} — rerun with MLCI_DEBUG=1 for a traceback"
-                   " and report it", err=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} — rerun with MLCI_DEBUG=1 for a traceback and report it",
+            err=True,
+        )
         return EXIT_FAILED
     return 0
 

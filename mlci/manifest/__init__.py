@@ -3,5 +3,13 @@
 from mlci.manifest.loader import ProjectSpec, find_root, load_all, load_manifest, load_project, project_names
 from mlci.manifest.schema import Manifest, Project
 
-__all__ = ["Manifest", "Project", "ProjectSpec", "find_root", "load_all", "load_manifest", "load_project",
-           "project_names"]
+__all__ = [
+    "Manifest",
+    "Project",
+    "ProjectSpec",
+    "find_root",
+    "load_all",
+    "load_manifest",
+    "load_project",
+    "project_names",
+]

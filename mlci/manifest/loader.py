@@ -57,8 +57,10 @@ def find_root(start: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if (candidate / MANIFEST_FILE).is_file() or (candidate / PROJECTS_DIR).is_dir():
             return candidate
-    raise UsageError(f"no {MANIFEST_FILE} or {PROJECTS_DIR}/ found in {here} or its parents",
-                     hint="run mlci inside the monorepo, or pass --root / set MLCI_ROOT")
+    raise UsageError(
+        f"no {MANIFEST_FILE} or {PROJECTS_DIR}/ found in {here} or its parents",
+        hint="run mlci inside the monorepo, or pass --root / set MLCI_ROOT",
+    )
 
 
 def validate_source(source: YamlSource, model: type[M]) -> M:
@@ -89,14 +91,19 @@ def project_names(root: Path) -> list[str]:
 
 def load_project(root: Path, name: str) -> ProjectSpec:
     if not re.match(NAME_RE, name):
-        raise UsageError(f"'{name}' is not a valid project name",
-                         hint="use lowercase letters, digits and dashes, at most 63 characters")
+        raise UsageError(
+            f"'{name}' is not a valid project name",
+            hint="use lowercase letters, digits and dashes, at most 63 characters",
+        )
     path = root / PROJECTS_DIR / name
     if not (path / PROJECT_FILE).is_file():
         known = project_names(root)
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
-            f"known projects: {', '.join(known)}" if known else "create one with `mlci new NAME`")
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else (f"known projects: {', '.join(known)}" if known else "create one with `mlci new NAME`")
+        )
         raise UsageError(f"no project '{name}' (expected {PROJECTS_DIR}/{name}/{PROJECT_FILE})", hint=hint)
     display = f"{PROJECTS_DIR}/{name}/{PROJECT_FILE}"
     return ProjectSpec(name, path, validate_source(load_yaml(path / PROJECT_FILE, display), Project))
@@ -117,9 +124,16 @@ def load_all(root: Path) -> tuple[Manifest, list[ProjectSpec]]:
             if not (child / PROJECT_FILE).is_file():
                 continue
             if not re.match(NAME_RE, child.name):
-                problems.append(Problem(f"{PROJECTS_DIR}/{child.name}/{PROJECT_FILE}", 1, 1, "",
-                                        "invalid project directory name — rename it to lowercase letters,"
-                                        " digits and dashes (at most 63 characters)"))
+                problems.append(
+                    Problem(
+                        f"{PROJECTS_DIR}/{child.name}/{PROJECT_FILE}",
+                        1,
+                        1,
+                        "",
+                        "invalid project directory name — rename it to lowercase letters,"
+                        " digits and dashes (at most 63 characters)",
+                    )
+                )
                 continue
             try:
                 projects.append(load_project(root, child.name))
@@ -141,9 +155,11 @@ def _cross_check(manifest: Manifest, projects: list[ProjectSpec]) -> list[Proble
             display = f"{PROJECTS_DIR}/{spec.name}/{PROJECT_FILE}"
             source = load_yaml(spec.path / PROJECT_FILE, display)
             choices = ", ".join(sorted(manifest.artifacts.stores))
-            problems.append(source.problem(("publish", "store"),
-                                           f"store '{store}' is not defined in {MANIFEST_FILE}"
-                                           f" — use one of: {choices}"))
+            problems.append(
+                source.problem(
+                    ("publish", "store"), f"store '{store}' is not defined in {MANIFEST_FILE} — use one of: {choices}"
+                )
+            )
     return problems
 
 
@@ -159,8 +175,12 @@ def _clean_loc(data: Any, loc: tuple[Any, ...]) -> KeyPath:
         elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             path.append(part)
             node = node[part]
-        elif last and isinstance(part, str) and isinstance(node, dict) and not part.startswith(
-                ("function-", "union[", "literal[")):
+        elif (
+            last
+            and isinstance(part, str)
+            and isinstance(node, dict)
+            and not part.startswith(("function-", "union[", "literal["))
+        ):
             path.append(part)  # a missing or unknown key
     return tuple(path)
 

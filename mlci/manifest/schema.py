@@ -16,7 +16,9 @@ DEFAULT_BASE_IMAGE = "mlci/python:3.11-bookworm"
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}$"
 STAGE_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-HOSTNAME_RE = r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+HOSTNAME_RE = (
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 ADDRESS_RE = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|" + HOSTNAME_RE[1:-1] + r")$"
 # URLs end up in YAML, TOML, Groovy strings and shell words: allow only the characters a URL needs
 # and none that any of those languages treats specially ($, `, ', ", \, whitespace, {, }).
@@ -66,8 +68,11 @@ def check_gpus(value: Any) -> str | int | list[int]:
         return value
     if isinstance(value, int) and value >= 0:
         return value
-    if isinstance(value, list) and value and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0
-                                                 for i in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    ):
         if len(set(value)) != len(value):
             raise ValueError("lists a device twice — name each GPU index once")
         return value
@@ -142,7 +147,8 @@ class Build(Strict):
     ca_bundle: SafePath | None = Field(None, description="PEM bundle trusted by builds (TLS proxies)")
     pip_index_url: Url | None = None
     network: Literal["default", "host", "none"] = Field(
-        "default", description="network for image builds; host when only the host reaches the index")
+        "default", description="network for image builds; host when only the host reaches the index"
+    )
 
 
 class Store(Strict):
@@ -217,8 +223,10 @@ class Manifest(Strict):
             raise ValueError(f"host names must be unique; repeated: {', '.join(dupes)}")
         controllers = [h.name for h in self.hosts if "controller" in h.roles]
         if self.hosts and len(controllers) != 1:
-            raise ValueError(f"exactly one host needs the controller role (found {len(controllers)})"
-                             " — add `roles: [controller]` to one host")
+            raise ValueError(
+                f"exactly one host needs the controller role (found {len(controllers)})"
+                " — add `roles: [controller]` to one host"
+            )
         return self
 
     def secret_names(self) -> list[str]:

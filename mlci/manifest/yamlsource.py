@@ -102,8 +102,9 @@ def _walk(node: yaml.Node, path: KeyPath, source: YamlSource, problems: list[Pro
             child = (*path, key)
             if key in seen:
                 line, col = _mark(key_node)
-                problems.append(Problem(source.file, line, col, format_path(child),
-                                        "duplicate key — keep only one of them"))
+                problems.append(
+                    Problem(source.file, line, col, format_path(child), "duplicate key — keep only one of them")
+                )
             seen.add(key)
             source.key_pos[child] = _mark(key_node)
             _walk(value_node, child, source, problems)
