@@ -1,0 +1,237 @@
+"""Which projects a release between two commits must train, and what each one needs.
+
+Everything is read from Git at the head commit (not from the working tree), so the answer
+depends only on (base, head): a project deleted at head is never planned, and a half-edited
+checkout cannot change a release. The Jenkins library shells out to `mlci plan` and decides
+nothing that can be decided here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from mlci.errors import ConfigError, MlciError, Problem, UsageError
+from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
+from mlci.manifest.schema import Manifest, Project
+
+# Paths whose change retrains everything, besides mlci.yaml and the manifest's jenkins.library.path.
+ALWAYS_SHARED = ("Jenkinsfile",)
+# `gpus: auto|all` in plan output: the host's count is known only to Jenkins, which then locks every
+# `gpu@<host>` resource of the node it runs on.
+ALL_GPUS = -1
+
+_PROJECT_FILE_RE = re.compile(rf"^{PROJECTS_DIR}/([^/]+)/{PROJECT_FILE}$")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A resolved commit range; `base` is None when head has no parent (everything is new)."""
+
+    base: str | None
+    head: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    name: str
+    gpus: int
+    approval: bool
+    submitter: str | None
+    approval_timeout_s: int
+    store: str
+    timeout_s: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "gpus": self.gpus,
+            "approval": self.approval,
+            "submitter": self.submitter,
+            "approval_timeout_s": self.approval_timeout_s,
+            "store": self.store,
+            "timeout_s": self.timeout_s,
+        }
+
+
+def git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise UsageError("git is not installed", hint="install git and retry") from None
+    if done.returncode != 0:
+        raise MlciError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def resolve(root: Path, ref: str, what: str) -> str:
+    """The commit sha `ref` names, or a UsageError that says which option was wrong."""
+    if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+        raise UsageError(f"--{what}: {ref!r} is not a Git ref", hint="pass a branch, tag or commit sha")
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True, check=False)
+        if inside.returncode != 0:
+            raise UsageError(f"{root} is not inside a Git repository", hint="run mlci in a clone of the monorepo")
+        raise UsageError(
+            f"--{what}: unknown Git ref {ref!r}",
+            hint="fetch it first (git fetch origin), or pass a branch, tag or commit sha that exists here",
+        )
+    return done.stdout.strip()
+
+
+def resolve_range(root: Path, base: str | None, head: str) -> Range:
+    """Resolve both refs; no base means head's first parent (the changes a merge commit brought)."""
+    head_sha = resolve(root, head, "head")
+    if base:
+        return Range(resolve(root, base, "base"), head_sha)
+    parents = git(root, "rev-list", "--parents", "-n", "1", head_sha).split()
+    return Range(parents[1] if len(parents) > 1 else None, head_sha)
+
+
+def changed_paths(root: Path, span: Range) -> list[str]:
+    """Paths (relative to root) that differ between base and head; a rename counts as both paths."""
+    if span.base is None:
+        return []
+    out = git(root, "diff", "--name-only", "-z", "--no-renames", "--relative", span.base, span.head, "--")
+    return [p for p in out.split("\0") if p]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """mlci.yaml and every project.yaml as they are at one commit."""
+
+    manifest: Manifest
+    projects: dict[str, Project]
+
+
+def snapshot(root: Path, commit: str) -> Snapshot:
+    """Load the manifest and project settings stored in `commit`, with the loader's located errors."""
+    listed = git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", MANIFEST_FILE, f"{PROJECTS_DIR}/")
+    files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.match(p)]
+    with tempfile.TemporaryDirectory(prefix="mlci-plan-") as tmp:
+        tree = Path(tmp)
+        for rel in files:
+            target = tree / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(git(root, "cat-file", "blob", f"{commit}:./{rel}"), encoding="utf-8")
+        manifest = load_manifest(tree)
+        problems: list[Problem] = []
+        projects: dict[str, Project] = {}
+        for rel in files:
+            match = _PROJECT_FILE_RE.match(rel)
+            if not match:
+                continue
+            try:
+                projects[match.group(1)] = load_project(tree, match.group(1)).config
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            except UsageError as exc:  # a directory name that is not a valid project name
+                problems.append(Problem(rel, 1, 1, "", str(exc)))
+        if problems:
+            raise ConfigError(problems)
+    return Snapshot(manifest, projects)
+
+
+def _under(path: str, prefix: str) -> bool:
+    prefix = str(PurePosixPath(prefix.removeprefix("./"))).rstrip("/")
+    return prefix in ("", ".") or path == prefix or path.startswith(prefix + "/")
+
+
+def shared_paths(manifest: Manifest) -> tuple[str, ...]:
+    return (MANIFEST_FILE, manifest.jenkins.library.path, *ALWAYS_SHARED)
+
+
+def affected(snap: Snapshot, changed: list[str], *, first_release: bool = False) -> list[str]:
+    """Projects at head whose directory, a `depends_on` path, or a shared path changed."""
+    names = sorted(snap.projects)
+    if first_release or any(_under(p, s) for p in changed for s in shared_paths(snap.manifest)):
+        return names
+    hit = []
+    for name in names:
+        watched = (f"{PROJECTS_DIR}/{name}", *snap.projects[name].depends_on)
+        if any(_under(p, w) for p in changed for w in watched):
+            hit.append(name)
+    return hit
+
+
+def gpu_count(gpus: object) -> int:
+    """Plan's GPU count: none → 0, N → N, [i, j] → 2, auto/all → ALL_GPUS (every GPU of the node)."""
+    if gpus == "none":
+        return 0
+    if isinstance(gpus, int) and not isinstance(gpus, bool):
+        return gpus
+    if isinstance(gpus, list):
+        return len(gpus)
+    return ALL_GPUS
+
+
+def planned(snap: Snapshot, name: str) -> Planned:
+    project = snap.projects[name]
+    store = project.publish.store or snap.manifest.artifacts.default
+    if store not in snap.manifest.artifacts.stores:
+        choices = ", ".join(sorted(snap.manifest.artifacts.stores))
+        raise ConfigError(
+            [
+                Problem(
+                    f"{PROJECTS_DIR}/{name}/{PROJECT_FILE}",
+                    1,
+                    1,
+                    "publish.store",
+                    f"store '{store}' is not defined in {MANIFEST_FILE} — use one of: {choices}",
+                )
+            ]
+        )
+    return Planned(
+        name=name,
+        gpus=gpu_count(project.gpus),
+        approval=project.publish.approval,
+        submitter=project.publish.submitter,
+        approval_timeout_s=project.publish.approval_timeout,
+        store=store,
+        # The longest `mlci run` may take: every attempt may use the whole project timeout.
+        timeout_s=project.timeout * project.retrain.max_attempts,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    span: Range
+    projects: list[Planned]
+    skipped: list[str]  # asked for with --projects but unchanged (and not --force)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "base": self.span.base,
+            "head": self.span.head,
+            "commit": self.span.head,
+            "projects": [p.to_json() for p in self.projects],
+            "skipped": self.skipped,
+        }
+
+
+def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = None, force: bool = False) -> Plan:
+    """The release plan: affected projects (or `only` those named; `force` ignores what changed)."""
+    span = resolve_range(root, base, head)
+    snap = snapshot(root, span.head)
+    for name in only or []:
+        if name not in snap.projects:
+            known = ", ".join(sorted(snap.projects)) or "none"
+            raise UsageError(f"--projects: no project {name!r} at {span.head[:12]}", hint=f"known projects: {known}")
+    wanted = sorted(set(only)) if only else sorted(snap.projects)
+    if force:
+        chosen, skipped = wanted, []
+    else:
+        hit = set(affected(snap, changed_paths(root, span), first_release=span.base is None))
+        chosen = [n for n in wanted if n in hit]
+        skipped = [n for n in wanted if n not in hit] if only else []
+    return Plan(span, [planned(snap, n) for n in chosen], skipped)

@@ -1,0 +1,50 @@
+"""`mlci plan`: what the Jenkins release pipeline runs, one entry per project (JSON)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import click
+
+from mlci.affected import plan
+from mlci.commands._common import repo_root
+from mlci.errors import UsageError
+from mlci.manifest.schema import NAME_RE
+
+
+def _project_list(value: str | None) -> list[str] | None:
+    names = [n.strip() for n in (value or "").split(",") if n.strip()]
+    for name in names:
+        if not re.match(NAME_RE, name):
+            raise UsageError(
+                f"--projects: {name!r} is not a project name",
+                hint="give a comma-separated list of names such as vision,nlp (lowercase letters, digits, dashes)",
+            )
+    return names or None
+
+
+@click.command("plan")
+@click.option("--base", metavar="REF", help="Last released commit (default: HEAD's first parent).")
+@click.option("--head", metavar="REF", default="HEAD", show_default=True, help="Commit to release.")
+@click.option("--projects", metavar="A,B", help="Only these projects (default: every affected project).")
+@click.option("--force", is_flag=True, help="Plan the projects even if nothing they depend on changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (what the Jenkins library reads).")
+@click.pass_context
+def command(ctx: click.Context, base: str | None, head: str, projects: str | None, force: bool, as_json: bool) -> None:
+    """Plan a release: per project its GPU count (-1 = every GPU of the node), approval,
+    submitter, approval timeout, artifact store and run timeout, all resolved from HEAD."""
+    result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    span = result.span
+    click.echo(f"release {span.base[:12] if span.base else '(first release)'}..{span.head[:12]}")
+    for p in result.projects:
+        gpus = "all" if p.gpus < 0 else str(p.gpus)
+        approval = f", approval by {p.submitter or 'anyone'}" if p.approval else ""
+        click.echo(f"  {p.name}: gpus={gpus}, store={p.store}, timeout={p.timeout_s}s{approval}")
+    if not result.projects:
+        click.echo("  nothing to train")
+    for name in result.skipped:
+        click.echo(f"  {name}: unchanged, skipped (use --force to train it anyway)")
