@@ -1,0 +1,67 @@
+"""`mlci render`: every file the servers run, generated from mlci.yaml (see DESIGN.md, Rendering).
+
+`plan(root)` returns the files and their exact contents; `mlci.render.output` compares them with
+what is on disk and writes them. Nothing here reads a secret value: only names are rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlci.errors import ConfigError
+from mlci.manifest.loader import MANIFEST_FILE, load_manifest, project_names, validate_source
+from mlci.manifest.schema import Manifest
+from mlci.manifest.yamlsource import YamlSource, load_yaml
+from mlci.render import ansible, compose, github, jenkins
+from mlci.render.checks import render_problems
+from mlci.render.model import Facts, derive
+from mlci.render.templating import render_template
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # relative to the output root, with forward slashes
+    content: str
+    create_only: bool = False  # written when missing, then owned by the user (the root Jenkinsfile)
+
+
+def load_for_render(root: Path) -> Facts:
+    """The manifest, validated for rendering, and the project names; ConfigError lists every problem."""
+    source: YamlSource | None = None
+    if (root / MANIFEST_FILE).exists():
+        source = load_yaml(root / MANIFEST_FILE, MANIFEST_FILE)
+        manifest: Manifest = validate_source(source, Manifest)
+    else:
+        manifest = load_manifest(root)
+    problems = render_problems(manifest, source)
+    if problems:
+        raise ConfigError(problems)
+    return derive(manifest, project_names(root))
+
+
+def plan(root: Path) -> list[RenderedFile]:
+    return plan_for(load_for_render(root), root)
+
+
+def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
+    files = [
+        RenderedFile("jenkins/casc.yaml", jenkins.render_casc(facts)),
+        RenderedFile("jenkins/plugins.txt", jenkins.render_plugins(facts)),
+        RenderedFile("jenkins/Dockerfile", jenkins.render_dockerfile(facts)),
+        RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
+    ]
+    if facts.manifest.webhook.frp:
+        files.append(RenderedFile("compose/frpc.toml", compose.render_frpc(facts)))
+    files += [
+        RenderedFile(".github/workflows/release-trigger.yml", github.render_release_trigger(facts)),
+        RenderedFile(".github/workflows/ci.yml", github.render_ci(facts, root)),
+        RenderedFile("ansible/inventory.yml", ansible.render_inventory(facts)),
+        RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts)),
+        RenderedFile(
+            "Jenkinsfile",
+            render_template("Jenkinsfile.j2", library_path=facts.manifest.jenkins.library.path),
+            create_only=True,
+        ),
+    ]
+    return files

@@ -1,0 +1,52 @@
+"""What rendering needs beyond a valid manifest, reported like schema errors (file:line:col)."""
+
+from __future__ import annotations
+
+from mlci.errors import Problem
+from mlci.manifest.schema import Manifest
+from mlci.manifest.yamlsource import KeyPath, YamlSource, format_path
+from mlci.render.model import gpu_label
+
+
+def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(path: KeyPath, message: str) -> None:
+        if source is not None:
+            problems.append(source.problem(path, message))
+        else:
+            problems.append(Problem("mlci.yaml", 1, 1, format_path(path), message))
+
+    if manifest.repository is None:
+        add(
+            ("repository",),
+            "mlci render needs the repository Jenkins clones — add `repository: {url: https://…/repo.git}`",
+        )
+    home = manifest.jenkins.home
+    if not home.startswith("/") or "/../" in f"{home}/" or home.rstrip("/") == "":
+        add(
+            ("jenkins", "home"),
+            f"must be an absolute path below / (got {home!r}) — e.g. /srv/mlci/jenkins_home;"
+            " it is mounted at the same path inside the container",
+        )
+    lib = manifest.jenkins.library.path
+    if lib.startswith(("/", "~")) or ".." in lib.split("/"):
+        add(
+            ("jenkins", "library", "path"),
+            f"must be a path inside the repository (got {lib!r}) — e.g. jenkins/library",
+        )
+    frp = manifest.webhook.frp
+    if frp is not None and not frp.custom_domain and not manifest.jenkins.url:
+        add(
+            ("webhook", "frp"),
+            "the webhook proxy needs a public host name — set webhook.frp.custom_domain or jenkins.url",
+        )
+    for i, host in enumerate(manifest.hosts):
+        for j, label in enumerate(host.labels):
+            if label.startswith("gpu@") or label == "gpu":
+                add(
+                    ("hosts", i, "labels", j),
+                    f"'{label}' is reserved: mlci labels GPU hosts and resources itself — remove it"
+                    f" (this host's GPUs are '{gpu_label(host.name)}')",
+                )
+    return problems

@@ -1,0 +1,105 @@
+"""compose/docker-compose.yml and compose/frpc.toml: the stack on the controller host.
+
+Layout on the host (Ansible's mlci_stack role copies it there): /srv/mlci/compose/ holds these
+files, `.env` (DOCKER_GID) and secrets/<NAME> (0400); /srv/mlci/jenkins/ the controller image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlci.render import pins
+from mlci.render.model import WEBHOOK_PATHS, Facts
+from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, escape_strings
+
+JENKINS_PORT = 8080
+FRPC_CONFIG = "/etc/frp/frpc.toml"
+
+
+def render_compose(facts: Facts) -> str:
+    m = facts.manifest
+    home = m.jenkins.home
+    jenkins_secrets = [s.name for s in facts.secrets if s.service == "jenkins"]
+    services: dict[str, Any] = {
+        "jenkins": {
+            "build": {"context": "../jenkins", "dockerfile": "Dockerfile"},
+            "image": f"mlci-{m.name}-jenkins:local",
+            "restart": "unless-stopped",
+            # The socket's group on the host, written to .env by Ansible: lets the jenkins user use Docker.
+            "group_add": [Verbatim("${DOCKER_GID:?DOCKER_GID must be set in .env (the docker socket's group id)}")],
+            "environment": {
+                "JENKINS_HOME": home,
+                # The plugins baked into the image replace older ones in the persistent home.
+                "PLUGINS_FORCE_UPGRADE": "true",
+                "TRY_UPGRADE_IF_NO_MARKER": "true",
+            },
+            "ports": [f"127.0.0.1:{JENKINS_PORT}:{JENKINS_PORT}"],
+            "volumes": [
+                "/var/run/docker.sock:/var/run/docker.sock",
+                # Same path inside and out, so paths in `docker run -v` from builds resolve on the host.
+                f"{home}:{home}",
+            ],
+            "secrets": jenkins_secrets,
+            "healthcheck": {
+                "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{JENKINS_PORT}/login"],
+                "interval": "30s",
+                "timeout": "10s",
+                "retries": 5,
+                "start_period": "180s",
+            },
+        }
+    }
+    volumes: dict[str, Any] = {}
+    if m.portainer.enabled:
+        bind = f"[{m.portainer.bind}]" if ":" in m.portainer.bind else m.portainer.bind
+        services["portainer"] = {
+            "image": pins.PORTAINER_IMAGE,
+            "restart": "unless-stopped",
+            "command": ["-H", "unix:///var/run/docker.sock"],
+            "ports": [f"{bind}:{m.portainer.port}:9443"],
+            "volumes": ["/var/run/docker.sock:/var/run/docker.sock", "portainer_data:/data"],
+        }
+        volumes["portainer_data"] = {}
+    if m.webhook.frp:
+        token = m.webhook.frp.token
+        services["frpc"] = {
+            "image": pins.FRPC_IMAGE,
+            "restart": "unless-stopped",
+            "depends_on": ["jenkins"],
+            "volumes": [f"./frpc.toml:{FRPC_CONFIG}:ro"],
+            "secrets": [token],
+            # frpc reads the token from its environment ({{ .Envs.NAME }}); the value comes from the
+            # Docker secret at start, so it is never in the compose file, .env or `docker inspect`.
+            "entrypoint": [
+                "/bin/sh",
+                "-c",
+                f'{token}="$(cat /run/secrets/{token})" exec /usr/bin/frpc -c {FRPC_CONFIG}',
+            ],
+        }
+    data: dict[str, Any] = {"name": f"mlci-{m.name}", "services": services}
+    if volumes:
+        data["volumes"] = volumes
+    data["secrets"] = {s.name: {"file": f"./secrets/{s.name}"} for s in facts.secrets}
+    return dump_yaml(escape_strings(data, compose_escape))
+
+
+def render_frpc(facts: Facts) -> str:
+    frp = facts.manifest.webhook.frp
+    assert frp is not None and facts.webhook_domain  # checked before rendering
+    top = {
+        "serverAddr": frp.server,
+        "serverPort": frp.port,
+        "auth.method": "token",
+        "auth.token": f"{{{{ .Envs.{frp.token} }}}}",
+        "transport.tls.enable": True,
+    }
+    proxy = {
+        "name": "jenkins-webhooks",
+        "type": "http",
+        "localIP": "jenkins",
+        "localPort": JENKINS_PORT,
+        "customDomains": [facts.webhook_domain],
+        # Only these path prefixes are routed; every other Jenkins path is unreachable through frp.
+        "locations": list(WEBHOOK_PATHS),
+    }
+    return dump_toml(top, {"proxies": [proxy]})

@@ -1,0 +1,99 @@
+"""`.github/workflows/release-trigger.yml` and `ci.yml`.
+
+No value is ever interpolated into a `run:` script: event data and secrets reach the shell only
+through `env:`, and the scripts quote every expansion, so a branch name or PR title cannot inject.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlci import __version__
+from mlci.render.model import WEBHOOK_URL_SECRET, Facts
+from mlci.render.syntax import dump_yaml
+
+CHECKOUT = "actions/checkout@v4"
+SETUP_PYTHON = "actions/setup-python@v5"
+PYTHON = "3.11"
+
+_TRIGGER_SCRIPT = """\
+set -euo pipefail
+payload=$(jq -cn --arg head "$MERGE_SHA" --arg base "$BASE_SHA" --arg pr "$PR_NUMBER" \\
+  '{head: $head, base: $base, pr: $pr}')
+curl --fail-with-body --silent --show-error --retry 3 --retry-all-errors --max-time 30 \\
+  -X POST -H 'Content-Type: application/json' -H "token: $WEBHOOK_TOKEN" \\
+  --data "$payload" "$WEBHOOK_URL"
+"""
+
+
+def render_release_trigger(facts: Facts) -> str:
+    repo = facts.manifest.repository
+    assert repo is not None
+    release_branch = repo.release_branch or repo.branch
+    merged_release = (
+        "github.event.pull_request.merged == true && ("
+        "contains(github.event.pull_request.labels.*.name, 'release') || "
+        "startsWith(github.event.pull_request.head.ref, 'release/'))"
+    )
+    workflow: dict[str, Any] = {
+        "name": "release-trigger",
+        "on": {"pull_request": {"types": ["closed"], "branches": [release_branch]}},
+        "permissions": {},
+        "concurrency": {"group": "mlci-release-trigger", "cancel-in-progress": False},
+        "jobs": {
+            "trigger": {
+                "if": merged_release,
+                "runs-on": "ubuntu-latest",
+                "timeout-minutes": 5,
+                "steps": [
+                    {
+                        "name": "Start the release job in Jenkins",
+                        "env": {
+                            "WEBHOOK_URL": f"${{{{ secrets.{WEBHOOK_URL_SECRET} }}}}",
+                            "WEBHOOK_TOKEN": f"${{{{ secrets.{facts.manifest.webhook.token} }}}}",
+                            "MERGE_SHA": "${{ github.event.pull_request.merge_commit_sha }}",
+                            "BASE_SHA": "${{ github.event.pull_request.base.sha }}",
+                            "PR_NUMBER": "${{ github.event.pull_request.number }}",
+                        },
+                        "run": _TRIGGER_SCRIPT,
+                    }
+                ],
+            }
+        },
+    }
+    return dump_yaml(workflow)
+
+
+def render_ci(facts: Facts, root: Path) -> str:
+    """Lint, unit tests, `mlci validate` and `mlci render --check` on every pull request."""
+    repo = facts.manifest.repository
+    branches = [repo.branch] if repo else ["main"]
+    if repo and repo.release_branch and repo.release_branch not in branches:
+        branches.append(repo.release_branch)
+    is_mlci_itself = (root / "mlci" / "__init__.py").is_file() and (root / "pyproject.toml").is_file()
+    if is_mlci_itself:
+        install = 'python -m pip install -e ".[test]"'
+        lint = "ruff check . && ruff format --check ."
+        tests = 'pytest -m "not docker and not gpu and not live and not slow"'
+    else:
+        install = f'python -m pip install "mlci=={__version__}" pytest ruff'
+        lint = "ruff check ."
+        tests = "if [ -d tests ]; then pytest; fi"
+    steps = [
+        {"uses": CHECKOUT},
+        {"uses": SETUP_PYTHON, "with": {"python-version": PYTHON}},
+        {"name": "Install", "run": install},
+        {"name": "Lint", "run": lint},
+        {"name": "Unit tests", "run": tests},
+        {"name": "Validate the manifest and projects", "run": "mlci validate"},
+        {"name": "Rendered files are up to date", "run": "mlci render --check"},
+    ]
+    workflow = {
+        "name": "ci",
+        "on": {"pull_request": {"branches": branches}},
+        "permissions": {"contents": "read"},
+        "concurrency": {"group": "ci-${{ github.ref }}", "cancel-in-progress": True},
+        "jobs": {"checks": {"runs-on": "ubuntu-latest", "timeout-minutes": 30, "steps": steps}},
+    }
+    return dump_yaml(workflow)

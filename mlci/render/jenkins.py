@@ -1,0 +1,207 @@
+"""jenkins/casc.yaml, jenkins/plugins.txt and jenkins/Dockerfile: a controller that starts configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlci import __version__
+from mlci.render import pins
+from mlci.render.model import (
+    AGENT_USER,
+    AGENT_WORKDIR,
+    CASC_PATH,
+    RELEASE_JOB,
+    Facts,
+    gpu_label,
+    gpu_resource,
+    project_job,
+)
+from mlci.render.syntax import HEADER, SecretRef, dump_yaml, escape_strings, jcasc_escape
+from mlci.render.templating import render_template
+
+# Read-only users may see jobs and builds; only the admin configures. No anonymous entry at all.
+ADMIN_PERMISSIONS = ["Overall/Administer"]
+API_PERMISSIONS = ["Overall/Read", "Job/Build", "Job/Cancel", "Job/Read"]
+AUTHENTICATED_PERMISSIONS = ["Overall/Read", "Job/Read"]
+
+# GWT variables: (parameter, JSONPath in the payload, characters removed from the value).
+WEBHOOK_VARIABLES = [
+    ("HEAD_REF", "$.head", "[^0-9A-Za-z._/-]"),
+    ("BASE_REF", "$.base", "[^0-9A-Za-z._/-]"),
+    ("PR_NUMBER", "$.pr", "[^0-9]"),
+]
+
+
+def plugin_ids(facts: Facts) -> list[str]:
+    """Only the plugins the rendered configuration uses."""
+    wanted = set(pins.PLUGINS) - {"ssh-credentials", "ssh-slaves"}
+    if facts.agents:
+        wanted |= {"ssh-credentials", "ssh-slaves"}
+    if not facts.gpu_hosts():
+        wanted.discard("lockable-resources")
+    return sorted(wanted)
+
+
+def render_plugins(facts: Facts) -> str:
+    lines = [f"# {HEADER}"]
+    lines += [f"{pid}:{pins.PLUGINS[pid][0]}" for pid in plugin_ids(facts)]
+    return "\n".join(lines) + "\n"
+
+
+def render_dockerfile(facts: Facts) -> str:
+    return render_template(
+        "Dockerfile.j2",
+        header=HEADER,
+        jenkins_image=pins.JENKINS_IMAGE,
+        docker_cli_image=pins.DOCKER_CLI_IMAGE,
+        mlci_pip_spec=f"mlci=={__version__}",
+        pip_index_url=facts.manifest.build.pip_index_url,
+        casc_path=CASC_PATH,
+    )
+
+
+def render_casc(facts: Facts) -> str:
+    m = facts.manifest
+    jenkins: dict[str, Any] = {
+        "systemMessage": m.jenkins.system_message,
+        "numExecutors": m.jenkins.executors if facts.controller_runs_builds else 0,
+        "mode": "NORMAL",
+    }
+    if facts.controller:
+        jenkins["labelString"] = " ".join(facts.node_labels(facts.controller))
+    jenkins["securityRealm"] = {
+        "local": {
+            "allowsSignup": False,
+            "users": [{"id": m.jenkins.admin_user, "password": SecretRef(f"${{{m.jenkins.admin_password}}}")}],
+        }
+    }
+    jenkins["authorizationStrategy"] = {"globalMatrix": {"entries": _matrix_entries(facts)}}
+    jenkins["crumbIssuer"] = {"standard": {"excludeClientIPFromCrumb": False}}
+    jenkins["markupFormatter"] = "plainText"
+    jenkins["remotingSecurity"] = {"enabled": True}
+    if facts.agents:
+        jenkins["nodes"] = [_ssh_node(facts, host) for host in facts.agents]
+
+    unclassified: dict[str, Any] = {}
+    if m.jenkins.url:
+        unclassified["location"] = {"url": m.jenkins.url}
+    unclassified["globalLibraries"] = {"libraries": [_library(facts)]}
+    if facts.gpu_hosts():
+        unclassified["lockableResourcesManager"] = {"declaredResources": _gpu_resources(facts)}
+
+    casc = {
+        "jenkins": jenkins,
+        "credentials": {"system": {"domainCredentials": [{"credentials": _credentials(facts)}]}},
+        "unclassified": unclassified,
+        "jobs": [{"script": _job_dsl(facts)}],
+    }
+    # JCasC substitutes ${...} everywhere; only our secret placeholders may reach it.
+    return dump_yaml(escape_strings(casc, jcasc_escape))
+
+
+def _matrix_entries(facts: Facts) -> list[dict[str, Any]]:
+    j = facts.manifest.jenkins
+    entries = [{"user": {"name": j.admin_user, "permissions": ADMIN_PERMISSIONS}}]
+    if j.api_user != j.admin_user:
+        entries.append({"user": {"name": j.api_user, "permissions": API_PERMISSIONS}})
+    entries.append({"group": {"name": "authenticated", "permissions": AUTHENTICATED_PERMISSIONS}})
+    return entries
+
+
+def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
+    return {
+        "permanent": {
+            "name": host.name,
+            "remoteFS": AGENT_WORKDIR,
+            "numExecutors": max(1, facts.manifest.jenkins.executors),
+            "labelString": " ".join(facts.node_labels(host)),
+            "mode": "NORMAL",
+            "retentionStrategy": "always",
+            "launcher": {
+                "ssh": {
+                    "host": host.address,
+                    "port": host.ssh_port,
+                    "credentialsId": next(c.id for c in facts.credentials if c.kind == "sshKey"),
+                    # Trust the host key on first connection, then pin it (no manual step).
+                    "sshHostKeyVerificationStrategy": {
+                        "manuallyTrustedKeyVerificationStrategy": {"requireInitialManualTrust": False}
+                    },
+                }
+            },
+        }
+    }
+
+
+def _credentials(facts: Facts) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for cred in facts.credentials:
+        secret = SecretRef(f"${{{cred.id}}}")
+        base = {"scope": "GLOBAL", "id": cred.id, "description": cred.description}
+        if cred.kind == "usernamePassword":
+            out.append({"usernamePassword": {**base, "username": cred.username, "password": secret}})
+        elif cred.kind == "string":
+            out.append({"string": {**base, "secret": secret}})
+        else:
+            out.append(
+                {
+                    "basicSSHUserPrivateKey": {
+                        **base,
+                        "scope": "SYSTEM",
+                        "username": cred.username or AGENT_USER,
+                        "privateKeySource": {"directEntry": {"privateKey": secret}},
+                    }
+                }
+            )
+    return out
+
+
+def _library(facts: Facts) -> dict[str, Any]:
+    m = facts.manifest
+    assert m.repository is not None  # checked before rendering
+    git: dict[str, Any] = {"remote": m.repository.url}
+    if m.repository.credentials:
+        git["credentialsId"] = m.repository.credentials
+    return {
+        "name": "mlci",
+        "defaultVersion": m.jenkins.library.version,
+        "implicit": False,
+        "allowVersionOverride": False,
+        "includeInChangesets": False,
+        "retriever": {"modernSCM": {"libraryPath": m.jenkins.library.path.rstrip("/") + "/", "scm": {"git": git}}},
+    }
+
+
+def _gpu_resources(facts: Facts) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": gpu_resource(host.name, index),
+            "description": f"GPU {index} on {host.name}",
+            "labels": gpu_label(host.name),
+        }
+        for host in facts.gpu_hosts()
+        for index in range(host.gpus)
+    ]
+
+
+def _job_dsl(facts: Facts) -> str:
+    m = facts.manifest
+    assert m.repository is not None
+    projects = [
+        {
+            "job": project_job(name),
+            "description": f"Manual run of project {name}.",
+            "script": f"@Library('mlci') _\nmlciProject(project: '{name}')\n",
+        }
+        for name in facts.projects
+    ]
+    return render_template(
+        "jobs.groovy.j2",
+        header=HEADER,
+        release_job=RELEASE_JOB,
+        webhook_variables=WEBHOOK_VARIABLES,
+        webhook_token=m.webhook.token,
+        repo_url=m.repository.url,
+        repo_credentials=m.repository.credentials,
+        release_branch=m.repository.release_branch or m.repository.branch,
+        projects=projects,
+    )

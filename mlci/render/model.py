@@ -1,0 +1,119 @@
+"""Facts derived once from the manifest and shared by every renderer (so the files agree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from mlci.manifest.schema import Host, Manifest
+
+STACK_ROOT = "/srv/mlci"
+COMPOSE_DIR = f"{STACK_ROOT}/compose"
+AGENT_USER = "jenkins"
+AGENT_WORKDIR = f"{STACK_ROOT}/agent"
+AGENT_SSH_KEY = "JENKINS_AGENT_SSH_KEY"  # secret holding the controller's private key for SSH agents
+JENKINS_UID = 1000  # the `jenkins` user of the official image; owns the home and its secrets
+CASC_PATH = "/etc/mlci/casc.yaml"
+RELEASE_JOB = "release"
+WEBHOOK_PATHS = ("/generic-webhook-trigger/invoke", "/github-webhook/")
+WEBHOOK_URL_SECRET = "MLCI_WEBHOOK_URL"  # GitHub repository secret: the public URL of the webhook
+
+
+def project_job(project: str) -> str:
+    return f"project-{project}"
+
+
+def gpu_label(host: str) -> str:
+    return f"gpu@{host}"
+
+
+def gpu_resource(host: str, index: int) -> str:
+    """`gpu@<host>:<index>`: the library passes the index after the colon to `mlci run --gpus`."""
+    return f"{gpu_label(host)}:{index}"
+
+
+@dataclass(frozen=True)
+class Credential:
+    id: str  # the Jenkins credential id is the secret's name: one name everywhere
+    kind: str  # usernamePassword | string | sshKey
+    description: str
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class Secret:
+    name: str
+    service: str  # the compose service that reads /run/secrets/<name>
+    owner: int  # uid inside that service; Ansible installs the file 0400 for it
+
+
+@dataclass
+class Facts:
+    manifest: Manifest
+    projects: list[str]
+    controller: Host | None
+    agents: list[Host]  # hosts with the agent role other than the controller: SSH agents
+    credentials: list[Credential] = field(default_factory=list)
+    secrets: list[Secret] = field(default_factory=list)
+
+    @property
+    def controller_runs_builds(self) -> bool:
+        return self.controller is None or "agent" in self.controller.roles
+
+    @property
+    def webhook_domain(self) -> str | None:
+        frp = self.manifest.webhook.frp
+        if frp is None:
+            return None
+        if frp.custom_domain:
+            return frp.custom_domain
+        url = self.manifest.jenkins.url
+        return urlsplit(url).hostname if url else None
+
+    def node_labels(self, host: Host) -> list[str]:
+        labels = [host.name, "docker", *host.labels]
+        if host.gpus:
+            labels.insert(1, "gpu")
+        return list(dict.fromkeys(labels))
+
+    def gpu_hosts(self) -> list[Host]:
+        """Hosts whose GPUs Jenkins can hand out: the controller if it builds, and the agents."""
+        builders = ([self.controller] if self.controller and self.controller_runs_builds else []) + self.agents
+        return [h for h in builders if h.gpus]
+
+
+def derive(manifest: Manifest, projects: list[str]) -> Facts:
+    controller = next((h for h in manifest.hosts if "controller" in h.roles), None)
+    agents = [h for h in manifest.hosts if "agent" in h.roles and h is not controller]
+    facts = Facts(manifest, sorted(projects), controller, agents)
+    facts.credentials = _credentials(manifest, bool(agents))
+    jenkins_secrets = [manifest.jenkins.admin_password, *(c.id for c in facts.credentials)]
+    facts.secrets = [Secret(name, "jenkins", JENKINS_UID) for name in dict.fromkeys(jenkins_secrets)]
+    if manifest.webhook.frp:
+        facts.secrets.append(Secret(manifest.webhook.frp.token, "frpc", 0))
+    return facts
+
+
+def _credentials(manifest: Manifest, has_agents: bool) -> list[Credential]:
+    creds: dict[str, Credential] = {}
+
+    def add(cred: Credential) -> None:
+        creds.setdefault(cred.id, cred)
+
+    repo = manifest.repository
+    if repo and repo.credentials:
+        add(Credential(repo.credentials, "usernamePassword", "Git token for the repository", username="git"))
+    add(Credential(manifest.webhook.token, "string", "Token of the release webhook (Generic Webhook Trigger)"))
+    if manifest.notifications.slack:
+        add(Credential(manifest.notifications.slack.webhook, "string", "Slack incoming webhook URL"))
+    for name, store in sorted(manifest.artifacts.stores.items()):
+        for secret, what in (
+            (store.access_key_id, "access key id"),
+            (store.secret_access_key, "secret access key"),
+            (store.token, "token"),
+        ):
+            if secret:
+                add(Credential(secret, "string", f"Artifact store '{name}': {what}"))
+    if has_agents:
+        add(Credential(AGENT_SSH_KEY, "sshKey", "SSH key the controller uses to start agents", username=AGENT_USER))
+    return list(creds.values())
