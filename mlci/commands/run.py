@@ -1,0 +1,51 @@
+"""`mlci run PROJECT`: build the project's image and run its stages, gate and retrains locally,
+exactly as Jenkins does on the GPU host."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+from mlci.commands._common import repo_root
+from mlci.errors import Cancelled
+from mlci.manifest import load_manifest, load_project
+
+
+def _raise_cancelled(signum: int, frame: object) -> None:
+    raise Cancelled("terminated")
+
+
+@click.command("run")
+@click.argument("project")
+@click.option("--job-id", help="Job id (default: short commit hash, -dirty when the tree has changes).")
+@click.option("--gpus", help="auto | all | none | device indexes such as 0,1 (default: project.yaml).")
+@click.option("--no-cache", is_flag=True, help="Rebuild the image even when its content hash is known.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not stream build and stage logs to the console.")
+@click.pass_context
+def command(
+    ctx: click.Context, project: str, job_id: str | None, gpus: str | None, no_cache: bool, quiet: bool
+) -> None:
+    """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
+    from mlci import records
+    from mlci.pipeline import ProjectRun, RunOptions
+    from mlci.runner.engine import connect
+    from mlci.runner.gpus import parse_gpus
+
+    root = repo_root(ctx)
+    manifest = load_manifest(root)
+    spec = load_project(root, project)
+    options = RunOptions(job_id=job_id, gpus=parse_gpus(gpus) if gpus else None, no_cache=no_cache, echo=not quiet)
+    client = connect()
+    signal.signal(signal.SIGTERM, _raise_cancelled)
+    record = ProjectRun(client, root, manifest, spec, options).execute()
+    status = record.data["overallStatus"]
+    summary = f"{project} {record.job_id}: {status}"
+    if record.data.get("metrics"):
+        summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(record.data["metrics"].items()))
+    click.echo(f"mlci: {summary}", err=True)
+    if url := record.data["run"].get("artifactUrl"):
+        click.echo(f"mlci: artifacts: {url}", err=True)
+    click.echo(f"mlci: record: {record.dir / records.STATUS_FILE}", err=True)
+    if status != records.SUCCEEDED:
+        ctx.exit(1)

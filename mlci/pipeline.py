@@ -1,0 +1,466 @@
+"""One project's run: build (or reuse) the image, run the stages per the container contract,
+judge the gate, retrain up to the limit, and keep the run record true at every transition."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape, quoteattr
+
+from mlci import records
+from mlci.errors import Cancelled, MlciError, UsageError
+from mlci.gitinfo import head_commit, is_dirty
+from mlci.manifest import Manifest, ProjectSpec
+from mlci.manifest.schema import Gate
+from mlci.records import RunRecord
+from mlci.runner.container import StageSpec, remove_labelled, run_stage
+from mlci.runner.engine import has_nvidia_runtime
+from mlci.runner.gpus import GpuRequest, plan_gpus
+from mlci.runner.image import BuildFailed, build_image
+from mlci.runner.logsink import LogSink
+
+if TYPE_CHECKING:
+    import docker
+
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+CONTAINER_OUT = "/mlci/out"
+CONTAINER_CACHE = "/mlci/cache"
+CONTAINER_CONFIG = "/mlci/config.yaml"
+
+
+@dataclass
+class RunOptions:
+    job_id: str | None = None
+    gpus: GpuRequest | None = None  # None: the project's setting
+    no_cache: bool = False
+    echo: bool = True  # stream logs to the console
+
+
+class Reporter:
+    """mlci's own progress lines (stderr), kept apart from the stages' output (stdout)."""
+
+    def __init__(self, echo: bool = True):
+        self.echo = echo
+
+    def say(self, message: str) -> None:
+        import click
+
+        click.echo(f"mlci: {message}", err=True)
+
+
+# ------------------------------------------------------------------ job ids and leftovers
+
+
+def default_job_id(root: Path, project: str) -> str:
+    """Short commit hash, `-dirty` when the tree has changes, `-N` when the id is taken."""
+    commit = head_commit(root)
+    base = commit[:8] if commit else time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
+    if commit and is_dirty(root):
+        base += "-dirty"
+    candidate, n = base, 1
+    while (records.runs_dir(root, project) / candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def check_job_id(root: Path, project: str, job_id: str) -> None:
+    if not JOB_ID_RE.match(job_id):
+        raise UsageError(f"job id '{job_id}' is not valid", hint="use letters, digits, '.', '_' and '-' (max 128)")
+    if (records.runs_dir(root, project) / job_id).exists():
+        raise UsageError(f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it")
+
+
+def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: Any) -> None:
+    """Remove containers left by runs of `project` whose mlci process died (SIGKILL, reboot, OOM)."""
+    filters = {"label": [f"mlci.project={project}"]}
+    jobs = {c["Labels"].get("mlci.job") for c in client.api.containers(all=True, filters=filters)}
+    for job in sorted(j for j in jobs if j):
+        directory = records.runs_dir(root, project) / job
+        record = RunRecord.load(directory) if (directory / records.STATUS_FILE).is_file() else None
+        if record is not None and record.status in records.ACTIVE:
+            continue  # a live run (this host or another): not ours to touch
+        removed = remove_labelled(client, {"mlci.project": project, "mlci.job": job})
+        if record is not None:
+            record.mark_interrupted()
+        say(f"removed {len(removed)} leftover container(s) of interrupted job {job}")
+    for record in records.iter_records(root, project):
+        if record.data["overallStatus"] in records.ACTIVE and record.status == records.INTERRUPTED:
+            record.mark_interrupted()
+
+
+# ------------------------------------------------------------------ metrics and gate
+
+
+def read_metrics(out_dir: Path) -> tuple[dict[str, float], str | None]:
+    """metrics.json as a flat {name: number}; an error message instead when it is unusable."""
+    path = out_dir / "metrics.json"
+    if not path.is_file():
+        return {}, None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, f"metrics.json is not valid JSON ({exc})"
+    if not isinstance(data, dict):
+        return {}, "metrics.json must be a flat JSON object of numbers"
+    metrics = {
+        str(k): float(v)
+        for k, v in data.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    return metrics, None
+
+
+def judge(gate: Gate | None, metrics: dict[str, float], metrics_error: str | None) -> dict[str, Any]:
+    if gate is None:
+        return {"metric": None, "op": None, "threshold": None, "value": None, "passed": True, "reason": "no gate"}
+    op, threshold = (">=", gate.min) if gate.min is not None else ("<=", gate.max)
+    verdict: dict[str, Any] = {"metric": gate.metric, "op": op, "threshold": threshold, "value": None}
+    if metrics_error:
+        return {**verdict, "passed": False, "reason": metrics_error}
+    if gate.metric not in metrics:
+        reason = f"metric '{gate.metric}' missing from metrics.json" + (
+            f" (has: {', '.join(sorted(metrics))})" if metrics else " (no metrics.json written)"
+        )
+        return {**verdict, "passed": False, "reason": reason}
+    value = metrics[gate.metric]
+    passed = gate.passes(value)
+    return {
+        **verdict,
+        "value": value,
+        "passed": passed,
+        "reason": f"{gate.metric} = {value:g} {'' if passed else 'not '}{op} {threshold:g}",
+    }
+
+
+# ------------------------------------------------------------------ the run
+
+
+class ProjectRun:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        root: Path,
+        manifest: Manifest,
+        spec: ProjectSpec,
+        options: RunOptions,
+    ):
+        self.client = client
+        self.root = root
+        self.manifest = manifest
+        self.spec = spec
+        self.options = options
+        self.say = Reporter(options.echo).say
+        self.record: RunRecord | None = None
+
+    def execute(self) -> RunRecord:
+        spec, opts = self.spec, self.options
+        clean_leftovers(self.client, self.root, spec.name, self.say)
+        job_id = opts.job_id or default_job_id(self.root, spec.name)
+        check_job_id(self.root, spec.name, job_id)
+        request = opts.gpus or _project_gpus(spec)
+        gpu_plan = plan_gpus(request, has_nvidia_runtime(self.client))
+        if gpu_plan.notice:
+            self.say(gpu_plan.notice)
+        secrets_env = _project_secrets(spec)
+        commit = head_commit(self.root)
+        record = self.record = RunRecord.create(
+            self.root,
+            spec.name,
+            job_id,
+            commit=commit,
+            dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
+            gpus={"requested": request.describe(), "devices": gpu_plan.devices},
+        )
+        self.say(f"{spec.name}: job {job_id} → {record.dir.relative_to(self.root)}")
+        try:
+            image_tag = self._build(record)
+            if image_tag is None:
+                return record
+            self._attempts(record, image_tag, gpu_plan, secrets_env)
+            return record
+        except (KeyboardInterrupt, Cancelled):
+            self._finish(record, records.CANCELLED, "cancelled by the user (SIGINT/SIGTERM)")
+            raise Cancelled(f"{spec.name}: job {job_id} cancelled; record at {record.dir}") from None
+        except MlciError as exc:
+            self._finish(record, records.FAILED, str(exc))
+            raise
+        finally:
+            _write_junit(record, spec)
+
+    # -------------------------------------------------------------- build
+    def _build(self, record: RunRecord) -> str | None:
+        build = self.manifest.build
+        record.data["overallStatus"] = records.BUILDING
+        record.data["build"].update(status="Running", startedAt=records.now())
+        record.save()
+        started = time.monotonic()
+        args = {"PIP_INDEX_URL": build.pip_index_url} if build.pip_index_url else {}
+        with LogSink(record.path("build.log"), echo=self.options.echo) as sink:
+            try:
+                image = build_image(
+                    self.client,
+                    project=self.spec.name,
+                    context=self.spec.path,
+                    base_image=build.base_image,
+                    network=build.network,
+                    build_args=args,
+                    no_cache=self.options.no_cache,
+                    log=sink.write,
+                )
+            except BuildFailed as exc:
+                record.data["build"].update(status="Failed", finishedAt=records.now(), durationS=_since(started))
+                self._finish(record, records.BUILD_FAILED, str(exc))
+                self.say(f"{self.spec.name}: build failed — log: {record.path('build.log')}")
+                return None
+        record.data["build"].update(
+            status="Cached" if image.cache_hit else "Succeeded",
+            imageUri=image.tag,
+            imageId=image.image_id,
+            cacheHit=image.cache_hit,
+            contextHash=image.context_hash,
+            finishedAt=records.now(),
+            durationS=_since(started),
+        )
+        record.save()
+        return image.tag
+
+    # -------------------------------------------------------------- stages, gate, retrain
+    def _attempts(self, record: RunRecord, image: str, gpu_plan: Any, secrets_env: dict[str, str]) -> None:
+        spec = self.spec
+        max_attempts = spec.config.retrain.max_attempts
+        record.data["overallStatus"] = records.RUNNING
+        record.data["run"]["status"] = "Running"
+        record.save()
+        for n in range(1, max_attempts + 1):
+            attempt = self._attempt(record, image, gpu_plan, secrets_env, n)
+            if attempt["status"] != "Succeeded":
+                if (
+                    attempt["status"] == "Failed"
+                    and attempt["gate"]
+                    and not attempt["gate"]["passed"]
+                    and n < max_attempts
+                ):
+                    self.say(
+                        f"{spec.name}: gate failed on attempt {n}/{max_attempts} ({attempt['gate']['reason']}); retraining"
+                    )
+                    continue
+                reason = attempt.get("error") or (attempt["gate"] or {}).get("reason") or "failed"
+                self._finish(record, records.FAILED, reason)
+                return
+            self._publish_local(record, attempt)
+            self._finish(record, records.SUCCEEDED, None)
+            return
+
+    def _attempt(self, record: RunRecord, image: str, gpu_plan: Any, secrets_env: dict[str, str], n: int) -> dict:
+        spec = self.spec
+        rel = f"attempt-{n}"
+        out_dir = record.path(rel) / "out"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        attempt: dict[str, Any] = {
+            "n": n,
+            "status": "Running",
+            "startedAt": records.now(),
+            "finishedAt": None,
+            "outputDir": f"{rel}/out",
+            "stages": [],
+            "metrics": {},
+            "gate": None,
+        }
+        record.data["attempts"].append(attempt)
+        record.save()
+        for stage in spec.config.stages:
+            log_rel = f"{rel}/{stage.name}.log"
+            entry: dict[str, Any] = {
+                "name": stage.name,
+                "status": "Running",
+                "exitCode": None,
+                "durationS": None,
+                "log": log_rel,
+                "startedAt": records.now(),
+            }
+            attempt["stages"].append(entry)
+            record.data["run"]["log"] = log_rel
+            record.save()
+            self.say(f"{spec.name}: attempt {n} stage {stage.name}: {stage.run}")
+            stage_spec = self._stage_spec(record, image, stage, n, out_dir, gpu_plan, secrets_env)
+            try:
+                with LogSink(record.path(log_rel), echo=self.options.echo) as sink:
+                    result = run_stage(self.client, stage_spec, sink)
+            except MlciError as exc:
+                entry.update(status="Failed", error=str(exc), deviceRequests=getattr(exc, "device_requests", None))
+                attempt.update(status="Failed", error=str(exc), finishedAt=records.now())
+                record.save()
+                raise
+            except BaseException:
+                entry.update(status="Cancelled")
+                attempt.update(status="Cancelled", finishedAt=records.now())
+                raise
+            entry.update(
+                status=result.status,
+                exitCode=result.exit_code,
+                durationS=round(result.duration_s, 3),
+                deviceRequests=result.device_requests,
+                finishedAt=records.now(),
+            )
+            record.save()
+            if result.status != "Succeeded":
+                why = "timed out" if result.status == "Timed Out" else f"exited with code {result.exit_code}"
+                attempt.update(status="Failed", error=f"stage {stage.name} {why}", finishedAt=records.now())
+                record.save()
+                self.say(f"{spec.name}: stage {stage.name} {why} — log: {record.path(log_rel)}")
+                return attempt
+        metrics, metrics_error = read_metrics(out_dir)
+        verdict = judge(spec.config.gate, metrics, metrics_error)
+        attempt.update(
+            metrics=metrics,
+            gate=verdict,
+            finishedAt=records.now(),
+            status="Succeeded" if verdict["passed"] else "Failed",
+        )
+        record.data["metrics"] = metrics
+        record.data["gate"] = {**verdict, "attempt": n}
+        record.data["run"]["outputDir"] = attempt["outputDir"]
+        record.save()
+        shown = ", ".join(f"{k}={v:g}" for k, v in sorted(metrics.items())) or "no metrics"
+        self.say(
+            f"{spec.name}: attempt {n}: {shown}; gate: {verdict['reason']} → {'PASS' if verdict['passed'] else 'FAIL'}"
+        )
+        return attempt
+
+    def _stage_spec(
+        self,
+        record: RunRecord,
+        image: str,
+        stage: Any,
+        n: int,
+        out_dir: Path,
+        gpu_plan: Any,
+        secrets_env: dict[str, str],
+    ) -> StageSpec:
+        spec = self.spec
+        cache = cache_dir()
+        binds = {
+            str(out_dir.resolve()): {"bind": CONTAINER_OUT, "mode": "rw"},
+            str(cache): {"bind": CONTAINER_CACHE, "mode": "rw"},
+        }
+        config = spec.path / "config.yaml"
+        env = {
+            "MLCI_JOB_ID": record.job_id,
+            "MLCI_PROJECT": spec.name,
+            "MLCI_STAGE": stage.name,
+            "MLCI_ATTEMPT": str(n),
+            "MLCI_OUTPUT_DIR": CONTAINER_OUT,
+            "MLCI_CACHE_DIR": CONTAINER_CACHE,
+            **secrets_env,
+        }
+        if config.is_file():
+            binds[str(config.resolve())] = {"bind": CONTAINER_CONFIG, "mode": "ro"}
+            env["MLCI_CONFIG"] = CONTAINER_CONFIG
+        if os.getuid() != 0:
+            env["HOME"] = "/tmp"  # the caller's UID has no home in the image
+        return StageSpec(
+            name=stage.name,
+            image=image,
+            command=["sh", "-c", stage.run],
+            env=env,
+            labels={
+                "mlci.project": spec.name,
+                "mlci.job": record.job_id,
+                "mlci.stage": stage.name,
+                "mlci.attempt": str(n),
+            },
+            binds=binds,
+            user=f"{os.getuid()}:{os.getgid()}",
+            timeout_s=stage.timeout or spec.config.timeout,
+            device_request=gpu_plan.device_request,
+            gpu_devices=gpu_plan.devices,
+            shm_size=spec.config.shm_size,
+        )
+
+    # -------------------------------------------------------------- outcome
+    def _publish_local(self, record: RunRecord, attempt: dict) -> None:
+        """The passing attempt's outputs go to the default store when it is a local one."""
+        store_cfg = self.manifest.artifacts.stores[self.manifest.artifacts.default]
+        outputs = record.path(attempt["outputDir"])
+        url = outputs.resolve().as_uri()
+        if store_cfg.type == "local":
+            from mlci.stores import open_store
+
+            url = open_store(self.manifest, None, self.root).publish(record, outputs)
+        record.data["run"]["artifactUrl"] = url
+
+    def _finish(self, record: RunRecord, status: str, error: str | None) -> None:
+        record.data["overallStatus"] = status
+        record.data["run"]["status"] = {records.SUCCEEDED: "Succeeded", records.BUILD_FAILED: "Skipped"}.get(
+            status, status
+        )
+        record.data["error"] = error
+        record.data["finishedAt"] = records.now()
+        record.save()
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def cache_dir() -> Path:
+    """The persistent per-host cache for datasets and hub downloads (MLCI_CACHE_DIR to move it)."""
+    path = Path(
+        os.environ.get("MLCI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlci"
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def _project_gpus(spec: ProjectSpec) -> GpuRequest:
+    from mlci.runner.gpus import parse_gpus
+
+    return parse_gpus(spec.config.gpus)
+
+
+def _project_secrets(spec: ProjectSpec) -> dict[str, str]:
+    missing = [name for name in spec.config.secrets if not os.environ.get(name)]
+    if missing:
+        raise UsageError(
+            f"{spec.name} needs secrets that are not set: {', '.join(missing)}",
+            hint="export them in the environment (or bind them as Jenkins credentials)",
+        )
+    return {name: os.environ[name] for name in spec.config.secrets}
+
+
+def _write_junit(record: RunRecord, spec: ProjectSpec) -> None:
+    """junit.xml: one test case per stage per attempt plus the gate, so Jenkins charts gate history."""
+    cases = []
+    for attempt in record.data["attempts"]:
+        n = attempt["n"]
+        for stage in attempt["stages"]:
+            body = (
+                ""
+                if stage["status"] == "Succeeded"
+                else (
+                    f"<failure message={quoteattr(stage['status'])}>{escape(str(stage.get('error') or stage['status']))}</failure>"
+                )
+            )
+            cases.append(
+                f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name={quoteattr(stage["name"])}'
+                f' time="{stage.get("durationS") or 0}">{body}</testcase>'
+            )
+        gate = attempt.get("gate")
+        if gate:
+            body = "" if gate["passed"] else f"<failure message={quoteattr(gate['reason'])}/>"
+            cases.append(f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name="gate">{body}</testcase>')
+    failures = sum("<failure" in c for c in cases)
+    xml = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr("mlci." + spec.name)}'
+        f' tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
+    tmp = record.path(".junit.xml.tmp")
+    tmp.write_text(xml, encoding="utf-8")
+    os.replace(tmp, record.path("junit.xml"))

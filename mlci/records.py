@@ -1,0 +1,191 @@
+"""Run records: `.mlci/runs/<project>/<job-id>/status.json` and the logs beside it.
+
+status.json keeps the shape of a known job-status design (jobId, overallStatus, timestamps,
+build{status, log, imageUri}, run{status, log, artifactUrl}) and adds what mlci knows: project,
+commit, image id and cache hit, every attempt with its stages, metrics, the gate verdict, GPUs,
+and who owns the run (pid + process start time), so a reader can tell a live run from a dead one.
+Every write is atomic (temp file + fsync + rename): a reader never sees half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR = Path(".mlci") / "runs"
+STATUS_FILE = "status.json"
+
+# overallStatus values
+QUEUED, BUILDING, RUNNING = "Queued", "Building", "Running"
+SUCCEEDED, FAILED, BUILD_FAILED = "Succeeded", "Failed", "Build Failed"
+CANCELLED, INTERRUPTED = "Cancelled", "Interrupted"
+ACTIVE = (QUEUED, BUILDING, RUNNING)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see either the old or the new file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The kernel's start time of `pid` (clock ticks since boot), to detect pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # field 22, counted after the parenthesised command name (which may contain spaces)
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def owner_alive(owner: dict[str, Any] | None) -> bool:
+    if not owner:
+        return False
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's run: we cannot tell, so do not call it dead
+    return process_start_ticks(int(owner.get("pid", -1))) == owner.get("startTicks")
+
+
+class RunRecord:
+    """One run's directory and its status.json, updated in place and saved atomically."""
+
+    def __init__(self, directory: Path, data: dict[str, Any]):
+        self.dir = directory
+        self.data = data
+
+    # ------------------------------------------------------------ creation and loading
+    @classmethod
+    def create(cls, root: Path, project: str, job_id: str, **fields: Any) -> RunRecord:
+        directory = root / RUNS_DIR / project / job_id
+        directory.mkdir(parents=True, exist_ok=False)
+        pid = os.getpid()
+        stamp = now()
+        data: dict[str, Any] = {
+            "schemaVersion": 1,
+            "jobId": job_id,
+            "project": project,
+            "overallStatus": QUEUED,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "startedAt": stamp,
+            "finishedAt": None,
+            "owner": {"pid": pid, "host": socket.gethostname(), "startTicks": process_start_ticks(pid)},
+            "build": {"status": "Pending", "log": "build.log", "imageUri": None, "imageId": None, "cacheHit": None},
+            "run": {"status": "Pending", "log": None, "artifactUrl": None},
+            "gpus": None,
+            "attempts": [],
+            "metrics": {},
+            "gate": None,
+            "publish": None,
+            "error": None,
+            **fields,
+        }
+        record = cls(directory, data)
+        record.save()
+        return record
+
+    @classmethod
+    def load(cls, directory: Path) -> RunRecord:
+        return cls(directory, json.loads((directory / STATUS_FILE).read_text(encoding="utf-8")))
+
+    def save(self) -> None:
+        self.data["updatedAt"] = now()
+        write_json_atomic(self.dir / STATUS_FILE, self.data)
+
+    # ------------------------------------------------------------ derived views
+    @property
+    def job_id(self) -> str:
+        return self.data["jobId"]
+
+    @property
+    def project(self) -> str:
+        return self.data["project"]
+
+    @property
+    def status(self) -> str:
+        """overallStatus, with a run whose owning process died reported as Interrupted."""
+        status = self.data["overallStatus"]
+        if status in ACTIVE and not owner_alive(self.data.get("owner")):
+            return INTERRUPTED
+        return status
+
+    def duration_s(self) -> float | None:
+        start = parse_time(self.data.get("startedAt"))
+        end = parse_time(self.data.get("finishedAt")) or (datetime.now(UTC) if self.status in ACTIVE else None)
+        end = end or parse_time(self.data.get("updatedAt"))
+        return (end - start).total_seconds() if start and end else None
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def mark_interrupted(self) -> None:
+        """Persist what `status` derives, so later readers need not re-derive it."""
+        if self.data["overallStatus"] in ACTIVE:
+            self.data["overallStatus"] = INTERRUPTED
+            self.data["error"] = "the mlci process running this job died before it finished"
+            self.data["finishedAt"] = self.data.get("finishedAt") or self.data["updatedAt"]
+            self.save()
+
+
+def runs_dir(root: Path, project: str | None = None) -> Path:
+    return root / RUNS_DIR / project if project else root / RUNS_DIR
+
+
+def iter_records(root: Path, project: str | None = None) -> Iterator[RunRecord]:
+    """Every readable record (newest first); unreadable directories are skipped."""
+    base = runs_dir(root)
+    projects = [project] if project else sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    found = []
+    for name in projects:
+        pdir = base / name
+        if not pdir.is_dir():
+            continue
+        for jdir in pdir.iterdir():
+            if (jdir / STATUS_FILE).is_file():
+                try:
+                    found.append(RunRecord.load(jdir))
+                except (OSError, ValueError):
+                    continue
+    found.sort(key=lambda r: r.data.get("createdAt") or "", reverse=True)
+    return iter(found)
+
+
+def find_record(root: Path, project: str, job_id: str | None = None) -> RunRecord:
+    """A project's record by job id, or its latest one."""
+    from mlci.errors import UsageError
+
+    if job_id:
+        directory = runs_dir(root, project) / job_id
+        if not (directory / STATUS_FILE).is_file():
+            raise UsageError(
+                f"no run '{job_id}' for project '{project}'", hint="list runs with `mlci status " + project + "`"
+            )
+        return RunRecord.load(directory)
+    latest = next(iter_records(root, project), None)
+    if latest is None:
+        raise UsageError(f"project '{project}' has no runs yet", hint=f"start one with `mlci run {project}`")
+    return latest

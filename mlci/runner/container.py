@@ -1,0 +1,143 @@
+"""One stage = one container: created with the contract's labels, mounts, env and GPU request,
+its output streamed while it runs, stopped on timeout or cancellation, and always removed."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlci.errors import MlciError
+from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
+from mlci.runner.logsink import LogSink
+
+if TYPE_CHECKING:
+    import docker
+
+STOP_GRACE_S = 5  # SIGTERM, then SIGKILL: well inside the 10 s a cancelled run must take
+
+
+@dataclass
+class StageSpec:
+    name: str
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    labels: dict[str, str]
+    binds: dict[str, dict[str, str]]
+    user: str
+    timeout_s: int
+    device_request: Any | None = None
+    gpu_devices: str = "none"
+    shm_size: str | None = None
+
+
+@dataclass
+class StageResult:
+    status: str  # Succeeded | Failed | Timed Out
+    exit_code: int | None
+    duration_s: float
+    device_requests: list[dict] | None = field(default=None)
+
+
+def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
+    """Run one stage to completion. Raises on start failures; KeyboardInterrupt/Cancelled pass through
+    after the container is stopped and removed."""
+    from docker.errors import APIError
+
+    api = client.api
+    host_config = api.create_host_config(
+        binds=spec.binds,
+        device_requests=[spec.device_request] if spec.device_request is not None else None,
+        shm_size=spec.shm_size,
+        init=True,  # signals reach the stage's process tree; zombies are reaped
+    )
+    container_id = api.create_container(
+        spec.image,
+        command=spec.command,
+        environment=spec.env,
+        labels=spec.labels,
+        user=spec.user,
+        host_config=host_config,
+        name=None,
+    )["Id"]
+    started = time.monotonic()
+    try:
+        device_requests = api.inspect_container(container_id)["HostConfig"].get("DeviceRequests")
+        try:
+            api.start(container_id)
+        except APIError as exc:
+            if is_missing_gpu_driver(exc):
+                err = gpu_driver_error(spec.gpu_devices)
+                err.device_requests = device_requests  # type: ignore[attr-defined]
+                raise err from None
+            raise MlciError(f"stage {spec.name}: the container did not start ({exc.explanation or exc})") from None
+        streamer = threading.Thread(target=_stream_logs, args=(api, container_id, sink), daemon=True)
+        streamer.start()
+        exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
+        streamer.join(timeout=10)
+        duration = time.monotonic() - started
+        if timed_out:
+            sink.write(f"\nmlci: stage {spec.name} exceeded its timeout of {spec.timeout_s}s and was stopped\n")
+            return StageResult("Timed Out", exit_code, duration, device_requests)
+        status = "Succeeded" if exit_code == 0 else "Failed"
+        return StageResult(status, exit_code, duration, device_requests)
+    except BaseException:
+        stop_container(api, container_id)  # cancelled: give the stage its SIGTERM grace first
+        raise
+    finally:
+        remove_container(api, container_id)
+
+
+def _stream_logs(api: Any, container_id: str, sink: LogSink) -> None:
+    try:
+        for chunk in api.logs(container_id, stream=True, follow=True, stdout=True, stderr=True):
+            sink.write(chunk)
+    except Exception as exc:  # the container went away under us (cancel/timeout): nothing more to read
+        sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
+
+
+def _wait(api: Any, container_id: str, deadline: float) -> tuple[int | None, bool]:
+    """Wait for exit in short slices so a signal handler and the deadline both act promptly."""
+    import requests
+
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            stop_container(api, container_id)
+            return _exit_code(api, container_id), True
+        try:
+            result = api.wait(container_id, timeout=min(remaining, 2.0))
+            return int(result.get("StatusCode", -1)), False
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            continue
+
+
+def _exit_code(api: Any, container_id: str) -> int | None:
+    try:
+        return api.inspect_container(container_id)["State"]["ExitCode"]
+    except Exception:
+        return None
+
+
+def stop_container(api: Any, container_id: str) -> None:
+    with contextlib.suppress(Exception):
+        api.stop(container_id, timeout=STOP_GRACE_S)
+
+
+def remove_container(api: Any, container_id: str) -> None:
+    """Force-remove; used on every exit path (a cancelled run must leave nothing behind)."""
+    with contextlib.suppress(Exception):
+        api.remove_container(container_id, force=True, v=True)
+
+
+def remove_labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[str]:
+    """Remove every container (running or not) carrying all `labels`; return their ids."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    removed = []
+    for info in client.api.containers(all=True, filters=filters):
+        remove_container(client.api, info["Id"])
+        removed.append(info["Id"])
+    return removed

@@ -1,0 +1,162 @@
+"""A Hugging Face Hub artifact store (huggingface_hub; `endpoint` for self-hosted hubs).
+
+Each published job becomes one commit on its own branch `<project>-<job-id>` holding the outputs
+and a model card generated from the run record. Large folders are uploaded in batches
+(`preupload_lfs_files`) before that single commit, so the branch goes from "nothing" to
+"complete" in one step. The tag `published-<project>-<job-id>` is created last and is what marks
+the job as published: re-publishing a tagged job returns its URL without uploading anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from mlci.records import RunRecord
+from mlci.stores.base import ArtifactStore
+from mlci.stores.retry import with_retry
+from mlci.stores.s3 import output_files
+
+CARD_NAME = "README.md"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def revision_for(record: RunRecord) -> str:
+    return f"{record.project}-{record.job_id}"
+
+
+def tag_for(record: RunRecord) -> str:
+    return f"published-{record.project}-{record.job_id}"
+
+
+def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def model_card(record: RunRecord, repo: str) -> str:
+    """README.md for the published revision: what was trained, from what, and how well."""
+    data = record.data
+    build = data.get("build") or {}
+    gate = data.get("gate") or {}
+    metrics = data.get("metrics") or {}
+    lines = [
+        "---",
+        "library_name: mlci",
+        "tags:",
+        "- mlci",
+        f"- {record.project}",
+        "---",
+        "",
+        f"# {record.project} — run {record.job_id}",
+        "",
+        f"Published by mlci from run `{record.job_id}` of project `{record.project}` to `{repo}`.",
+        "",
+        "## Metrics",
+        "",
+    ]
+    if metrics:
+        lines += ["| metric | value |", "| --- | --- |"]
+        lines += [f"| {name} | {_fmt(value)} |" for name, value in sorted(metrics.items())]
+    else:
+        lines.append("No metrics were reported.")
+    lines += ["", "## Evaluation gate", ""]
+    if gate:
+        verdict = "passed" if gate.get("passed") else "failed"
+        lines.append(
+            f"`{gate.get('metric')} {gate.get('op')} {_fmt(gate.get('threshold'))}`: "
+            f"{_fmt(gate.get('value'))} — {verdict} on attempt {gate.get('attempt')}"
+            f" of {len(data.get('attempts') or []) or 1}."
+        )
+    else:
+        lines.append("No gate: every run passes.")
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- source commit: `{data.get('commit') or 'unknown'}`",
+        f"- image: `{build.get('imageUri') or 'unknown'}`",
+        f"- image digest: `{build.get('digest') or build.get('imageId') or 'not pushed'}`",
+        f"- config hash: `{data.get('configHash') or 'unknown'}`",
+    ]
+    if data.get("dataHash"):
+        lines.append(f"- data hash: `{data['dataHash']}`")
+    lines += [f"- finished: {data.get('finishedAt') or 'unknown'}", ""]
+    return "\n".join(lines)
+
+
+class HubStore(ArtifactStore):
+    def __init__(
+        self,
+        name: str,
+        api: Any,
+        repo: str,
+        *,
+        repo_type: str = "model",
+        private: bool = True,
+        batch_files: int = 100,
+        sleep: Any = None,
+    ):
+        super().__init__(name)
+        self.api = api
+        self.repo = repo
+        self.repo_type = repo_type
+        self.private = private
+        self.batch_files = batch_files
+        self._retry: dict[str, Any] = {"sleep": sleep} if sleep else {}
+
+    def url(self, revision: str) -> str:
+        endpoint = (getattr(self.api, "endpoint", None) or DEFAULT_ENDPOINT).rstrip("/")
+        kind = "" if self.repo_type == "model" else f"{self.repo_type}s/"
+        return f"{endpoint}/{kind}{self.repo}/tree/{quote(revision, safe='')}"
+
+    def publish(self, record: RunRecord, outputs: Path) -> str:
+        from huggingface_hub import CommitOperationAdd
+
+        revision, tag = revision_for(record), tag_for(record)
+        repo = {"repo_id": self.repo, "repo_type": self.repo_type}
+        self._call("create repo", lambda: self.api.create_repo(**repo, private=self.private, exist_ok=True))
+        refs = self._call("list refs", lambda: self.api.list_repo_refs(**repo))
+        if any(ref.name == tag for ref in refs.tags):
+            return self.url(revision)
+
+        self._call("create branch", lambda: self.api.create_branch(**repo, branch=revision, exist_ok=True))
+        additions = [
+            CommitOperationAdd(path_in_repo=path.relative_to(outputs).as_posix(), path_or_fileobj=str(path))
+            for path in output_files(outputs)
+            if path.relative_to(outputs).as_posix() != CARD_NAME
+        ]
+        additions.append(
+            CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=model_card(record, self.repo).encode())
+        )
+        for batch in batches(additions, self.batch_files):
+            self._call(
+                "upload files",
+                lambda batch=batch: self.api.preupload_lfs_files(**repo, additions=batch, revision=revision),
+            )
+        commit = self._call(
+            "commit",
+            lambda: self.api.create_commit(
+                **repo,
+                operations=additions,
+                revision=revision,
+                commit_message=f"mlci: publish {record.project} run {record.job_id}",
+                commit_description=f"source commit {record.data.get('commit') or 'unknown'}",
+            ),
+        )
+        self._call(
+            "tag",
+            lambda: self.api.create_tag(
+                **repo, tag=tag, revision=commit.oid, tag_message="published by mlci", exist_ok=True
+            ),
+        )
+        return self.url(revision)
+
+    def _call(self, what: str, action: Any) -> Any:
+        return with_retry(action, what=f"huggingface {what}", **self._retry)

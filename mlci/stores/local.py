@@ -1,0 +1,40 @@
+"""A directory tree `<path>/<project>/<job-id>/`, made visible by one atomic rename, with a
+`latest` symlink switched (also atomically) only after the copy is complete."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mlci.records import RunRecord
+from mlci.stores.base import ArtifactStore
+
+
+class LocalStore(ArtifactStore):
+    def __init__(self, name: str, path: Path):
+        super().__init__(name)
+        self.path = path
+
+    def publish(self, record: RunRecord, outputs: Path) -> str:
+        project_dir = self.path / record.project
+        final = project_dir / record.job_id
+        project_dir.mkdir(parents=True, exist_ok=True)
+        if not final.exists():
+            staging = Path(tempfile.mkdtemp(prefix=f".{record.job_id}.partial-", dir=project_dir))
+            try:
+                shutil.copytree(outputs, staging, dirs_exist_ok=True)
+                os.rename(staging, final)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+        self._point_latest(project_dir, record.job_id)
+        return final.resolve().as_uri()
+
+    @staticmethod
+    def _point_latest(project_dir: Path, job_id: str) -> None:
+        tmp = project_dir / f".latest.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(job_id)
+        os.replace(tmp, project_dir / "latest")

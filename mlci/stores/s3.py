@@ -1,0 +1,148 @@
+"""An S3 (or S3-compatible: MinIO, Ceph, R2 via `endpoint_url`) artifact store.
+
+Layout under `s3://<bucket>/<prefix>/`:
+    <project>/<job-id>/<files...>       the outputs, large files uploaded in parallel multipart parts
+    <project>/<job-id>/_mlci.json       the manifest (file list, sizes, sha256), written LAST
+    <project>/latest.json               pointer to the newest published job, written after the manifest
+
+A reader trusts a job only when its manifest exists, so an interrupted publish (some files, no
+manifest) is invisible, and `latest` never points at it. Re-publishing a job whose manifest exists
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlci.records import RunRecord, now
+from mlci.stores.base import ArtifactStore
+from mlci.stores.retry import with_retry
+
+MANIFEST_NAME = "_mlci.json"
+LATEST_NAME = "latest.json"
+MB = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(MB), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_files(outputs: Path) -> list[Path]:
+    """Regular files under `outputs`, sorted, symlinks skipped (they could point outside)."""
+    return sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+class S3Store(ArtifactStore):
+    def __init__(
+        self,
+        name: str,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        multipart_threshold: int = 64 * MB,
+        multipart_chunksize: int = 16 * MB,
+        sleep: Callable[[float], None] | None = None,
+    ):
+        super().__init__(name)
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self._retry_kwargs: dict[str, Any] = {"sleep": sleep} if sleep else {}
+
+    # ------------------------------------------------------------ keys
+    def key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p)
+
+    def url(self, project: str, job_id: str) -> str:
+        return f"s3://{self.bucket}/{self.key(project, job_id)}/"
+
+    # ------------------------------------------------------------ publish
+    def publish(self, record: RunRecord, outputs: Path) -> str:
+        from boto3.s3.transfer import TransferConfig
+
+        project, job_id = record.project, record.job_id
+        manifest_key = self.key(project, job_id, MANIFEST_NAME)
+        if self._exists(manifest_key):
+            self._point_latest(project, job_id)  # a crash may have come between the two writes
+            return self.url(project, job_id)
+
+        transfer = TransferConfig(
+            multipart_threshold=self.multipart_threshold, multipart_chunksize=self.multipart_chunksize
+        )
+        entries = []
+        for path in output_files(outputs):
+            relative = path.relative_to(outputs).as_posix()
+            key = self.key(project, job_id, relative)
+            with_retry(
+                lambda path=path, key=key: self.client.upload_file(str(path), self.bucket, key, Config=transfer),
+                what=f"upload {relative}",
+                **self._retry_kwargs,
+            )
+            entries.append({"path": relative, "size": path.stat().st_size, "sha256": sha256_file(path)})
+
+        manifest = {
+            "project": project,
+            "jobId": job_id,
+            "commit": record.data.get("commit"),
+            "metrics": record.data.get("metrics") or {},
+            "publishedAt": now(),
+            "files": entries,
+        }
+        self._put_json(manifest_key, manifest)
+        self._point_latest(project, job_id)
+        return self.url(project, job_id)
+
+    # ------------------------------------------------------------ helpers
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        def head() -> bool:
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=key)
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+        return with_retry(head, what=f"check {key}", **self._retry_kwargs)
+
+    def _put_json(self, key: str, data: Any) -> None:
+        body = (json.dumps(data, indent=2) + "\n").encode()
+        with_retry(
+            lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"),
+            what=f"write {key}",
+            **self._retry_kwargs,
+        )
+
+    def _point_latest(self, project: str, job_id: str) -> None:
+        self._put_json(self.key(project, LATEST_NAME), {"jobId": job_id, "url": self.url(project, job_id)})
+
+
+def make_client(
+    *, endpoint_url: str | None, region: str | None, access_key_id: str | None, secret_access_key: str | None
+) -> Any:
+    """A boto3 S3 client; with no keys given, boto3's own chain (env, instance role) applies."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+        # botocore retries too; ours wraps whole files, theirs single requests
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+    )
