@@ -1,0 +1,49 @@
+"""`mlci push PROJECT [JOB]`: push a run's image to build.registry and record its digest."""
+
+from __future__ import annotations
+
+import click
+
+from mlci import secrets
+from mlci.commands._common import repo_root
+from mlci.errors import MlciError, UsageError
+from mlci.manifest import load_manifest
+from mlci.manifest.schema import Manifest
+from mlci.records import RunRecord, find_record
+
+
+def docker_client():
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        raise MlciError(
+            f"cannot reach the Docker engine: {secrets.redact(str(exc))}",
+            hint="start Docker, or set DOCKER_HOST; `mlci doctor` checks this",
+        ) from None
+
+
+def push_record(manifest: Manifest, record: RunRecord) -> str:
+    from mlci.registry import push_image
+
+    if not manifest.build.registry:
+        raise UsageError("build.registry is not set in mlci.yaml", hint="add `build: {registry: HOST/NAMESPACE}`")
+    return push_image(docker_client(), record, manifest.build.registry)
+
+
+@click.command("push")
+@click.argument("project")
+@click.argument("job", required=False)
+@click.pass_context
+@secrets.redacted_errors
+def command(ctx: click.Context, project: str, job: str | None) -> None:
+    """Push the image of a run (default: the latest of PROJECT) to build.registry."""
+    root = repo_root(ctx)
+    manifest = load_manifest(root)
+    record = find_record(root, project, job)
+    reference = push_record(manifest, record)
+    click.echo(f"✓ pushed {project} run {record.job_id}: {reference}")
