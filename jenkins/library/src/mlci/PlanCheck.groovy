@@ -1,0 +1,80 @@
+package mlci
+
+/**
+ * Checks `mlci plan --json` output before any of it reaches a shell command or the build page,
+ * so that even a broken or hostile plan cannot inject anything. Returns a problem or null.
+ */
+class PlanCheck implements Serializable {
+    static final String NAME = /[a-z0-9][a-z0-9-]{0,62}/
+    static final String SHA = /[0-9a-f]{40}([0-9a-f]{24})?/
+    static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,200}/
+
+    static boolean isName(Object value) {
+        return value instanceof String && value ==~ NAME
+    }
+
+    static String problem(Map plan) {
+        if (!(plan.commit instanceof String && plan.commit ==~ SHA)) {
+            return "commit ${plan.commit} is not a commit sha"
+        }
+        if (plan.base != null && !(plan.base instanceof String && plan.base ==~ SHA)) {
+            return "base ${plan.base} is not a commit sha"
+        }
+        if (!(plan.projects instanceof List)) {
+            return 'projects is not a list'
+        }
+        for (Object entry : plan.projects) {
+            String found = entryProblem(entry)
+            if (found != null) {
+                return found
+            }
+        }
+        return null
+    }
+
+    static String entryProblem(Object entry) {
+        if (!(entry instanceof Map)) {
+            return "project entry ${entry} is not an object"
+        }
+        Map p = (Map) entry
+        if (!isName(p.name)) {
+            return "project name ${p.name} is not a valid name"
+        }
+        if (!(p.gpus instanceof Integer && (Integer) p.gpus >= -1)) {
+            return "${p.name}: gpus ${p.gpus} is not a count (-1 = all GPUs of the node)"
+        }
+        if (!(p.approval instanceof Boolean)) {
+            return "${p.name}: approval ${p.approval} is not true or false"
+        }
+        if (p.submitter != null && !(p.submitter instanceof String && p.submitter ==~ SUBMITTER)) {
+            return "${p.name}: submitter is not a list of Jenkins user or group names"
+        }
+        if (!isName(p.store)) {
+            return "${p.name}: store ${p.store} is not a store name"
+        }
+        for (String key : ['timeout_s', 'approval_timeout_s']) {
+            if (!(p[key] instanceof Integer && (Integer) p[key] > 0)) {
+                return "${p.name}: ${key} ${p[key]} is not a positive number of seconds"
+            }
+        }
+        return null
+    }
+
+    /** The GPUS job parameter: '' keeps the project's setting, else none | all | a count. */
+    static Integer gpusOverride(Object value) {
+        String text = value == null ? '' : value.toString().trim()
+        if (text.isEmpty()) {
+            return null
+        }
+        if (text == 'none') {
+            return 0
+        }
+        if (text == 'all') {
+            return -1
+        }
+        if (text ==~ /[0-9]{1,2}/) {
+            return Integer.valueOf(text)
+        }
+        throw new IllegalArgumentException("GPUS must be empty (the project's setting), none, all or a count such as 2")
+    }
+}

@@ -1,0 +1,33 @@
+import mlci.PlanCheck
+import mlci.Shell
+
+/**
+ * Runs `mlci plan ... --json` in the current workspace and returns the checked plan:
+ * [base, head, commit, projects: [[name, gpus, approval, submitter, approval_timeout_s, store, timeout_s]], skipped].
+ * Every decision (what changed, GPU counts, stores) is made by mlci in Python; this only reads it.
+ */
+Map call(Map config = [:]) {
+    Map cfg = [mlci: 'mlci', base: '', head: 'HEAD', projects: '', force: false] << config
+    String command = "${Shell.quote(cfg.mlci)} plan"
+    if (cfg.base) {
+        command += " --base=${Shell.quote(cfg.base)}"
+    }
+    command += " --head=${Shell.quote(cfg.head ?: 'HEAD')}"
+    if (cfg.projects) {
+        command += " --projects=${Shell.quote(cfg.projects)}"
+    }
+    if (cfg.force) {
+        command += ' --force'
+    }
+    command += ' --json'
+    String out = sh(script: command, returnStdout: true, label: 'mlci plan')
+    Map plan = readJSON(text: out, returnPojo: true)
+    String problem = PlanCheck.problem(plan)
+    if (problem != null) {
+        error("mlci plan printed an unusable plan: ${problem}")
+    }
+    if (!(plan.skipped instanceof List)) {
+        plan.skipped = []
+    }
+    return plan
+}
