@@ -15,7 +15,7 @@ from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins
 from mlci.render.checks import render_problems
-from mlci.render.model import Facts, derive
+from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.templating import render_template
 
 
@@ -28,16 +28,19 @@ class RenderedFile:
 
 def load_for_render(root: Path) -> Facts:
     """The manifest, validated for rendering, and the project names; ConfigError lists every problem."""
-    source: YamlSource | None = None
-    if (root / MANIFEST_FILE).exists():
-        source = load_yaml(root / MANIFEST_FILE, MANIFEST_FILE)
+    source = load_yaml(root / MANIFEST_FILE, MANIFEST_FILE) if (root / MANIFEST_FILE).exists() else None
+    return facts_from(source, project_names(root), default_root=root)
+
+
+def facts_from(source: YamlSource | None, projects: list[str], default_root: Path | None = None) -> Facts:
+    if source is not None:
         manifest: Manifest = validate_source(source, Manifest)
     else:
-        manifest = load_manifest(root)
+        manifest = load_manifest(default_root or Path.cwd())
     problems = render_problems(manifest, source)
     if problems:
         raise ConfigError(problems)
-    return derive(manifest, project_names(root))
+    return derive(manifest, projects)
 
 
 def plan(root: Path) -> list[RenderedFile]:
@@ -49,6 +52,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("jenkins/casc.yaml", jenkins.render_casc(facts)),
         RenderedFile("jenkins/plugins.txt", jenkins.render_plugins(facts)),
         RenderedFile("jenkins/Dockerfile", jenkins.render_dockerfile(facts)),
+        RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
     if facts.manifest.webhook.frp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlci.errors import Problem
 from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import KeyPath, YamlSource, format_path
-from mlci.render.model import gpu_label
+from mlci.render.model import BUILD_LABEL, gpu_label
 
 
 def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Problem]:
@@ -43,10 +43,10 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
         )
     for i, host in enumerate(manifest.hosts):
         for j, label in enumerate(host.labels):
-            if label.startswith("gpu@") or label == "gpu":
+            if label.startswith("gpu@") or label in ("gpu", BUILD_LABEL):
                 add(
                     ("hosts", i, "labels", j),
-                    f"'{label}' is reserved: mlci labels GPU hosts and resources itself — remove it"
+                    f"'{label}' is reserved: mlci sets the build and GPU labels itself — remove it"
                     f" (this host's GPUs are '{gpu_label(host.name)}')",
                 )
     return problems

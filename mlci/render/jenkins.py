@@ -9,7 +9,9 @@ from mlci.render import pins
 from mlci.render.model import (
     AGENT_USER,
     AGENT_WORKDIR,
+    BUILD_LABEL,
     CASC_PATH,
+    PROJECT_JENKINSFILE,
     RELEASE_JOB,
     Facts,
     gpu_label,
@@ -48,6 +50,10 @@ def render_plugins(facts: Facts) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_project_jenkinsfile(facts: Facts) -> str:
+    return render_template("project.Jenkinsfile.j2", header=HEADER)
+
+
 def render_dockerfile(facts: Facts) -> str:
     return render_template(
         "Dockerfile.j2",
@@ -69,6 +75,11 @@ def render_casc(facts: Facts) -> str:
     }
     if facts.controller:
         jenkins["labelString"] = " ".join(facts.node_labels(facts.controller))
+    elif facts.controller_runs_builds:  # no hosts declared: a single-machine setup builds on the controller
+        jenkins["labelString"] = f"{BUILD_LABEL} docker"
+    if facts.controller_runs_builds:
+        host = facts.controller.name if facts.controller else "built-in"
+        jenkins["nodeProperties"] = [_host_env(host)]
     jenkins["securityRealm"] = {
         "local": {
             "allowsSignup": False,
@@ -108,6 +119,11 @@ def _matrix_entries(facts: Facts) -> list[dict[str, Any]]:
     return entries
 
 
+def _host_env(host: str) -> dict[str, Any]:
+    """MLCI_HOST on every node: the library locks the resources labelled gpu@<MLCI_HOST>."""
+    return {"envVars": {"env": [{"key": "MLCI_HOST", "value": host}]}}
+
+
 def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
     return {
         "permanent": {
@@ -117,6 +133,7 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
             "labelString": " ".join(facts.node_labels(host)),
             "mode": "NORMAL",
             "retentionStrategy": "always",
+            "nodeProperties": [_host_env(host.name)],
             "launcher": {
                 "ssh": {
                     "host": host.address,
@@ -186,14 +203,7 @@ def _gpu_resources(facts: Facts) -> list[dict[str, Any]]:
 def _job_dsl(facts: Facts) -> str:
     m = facts.manifest
     assert m.repository is not None
-    projects = [
-        {
-            "job": project_job(name),
-            "description": f"Manual run of project {name}.",
-            "script": f"@Library('mlci') _\nmlciProject(project: '{name}')\n",
-        }
-        for name in facts.projects
-    ]
+    projects = [{"name": name, "job": project_job(name)} for name in facts.projects]
     return render_template(
         "jobs.groovy.j2",
         header=HEADER,
@@ -203,5 +213,7 @@ def _job_dsl(facts: Facts) -> str:
         repo_url=m.repository.url,
         repo_credentials=m.repository.credentials,
         release_branch=m.repository.release_branch or m.repository.branch,
+        branch=m.repository.branch,
+        project_jenkinsfile=PROJECT_JENKINSFILE,
         projects=projects,
     )

@@ -14,13 +14,15 @@ AGENT_WORKDIR = f"{STACK_ROOT}/agent"
 AGENT_SSH_KEY = "JENKINS_AGENT_SSH_KEY"  # secret holding the controller's private key for SSH agents
 JENKINS_UID = 1000  # the `jenkins` user of the official image; owns the home and its secrets
 CASC_PATH = "/etc/mlci/casc.yaml"
-RELEASE_JOB = "release"
+RELEASE_JOB = "mlci-release"
+PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
+BUILD_LABEL = "mlci"  # the library runs its steps on `node('mlci')`
 WEBHOOK_PATHS = ("/generic-webhook-trigger/invoke", "/github-webhook/")
 WEBHOOK_URL_SECRET = "MLCI_WEBHOOK_URL"  # GitHub repository secret: the public URL of the webhook
 
 
 def project_job(project: str) -> str:
-    return f"project-{project}"
+    return f"mlci-project-{project}"
 
 
 def gpu_label(host: str) -> str:
@@ -28,8 +30,8 @@ def gpu_label(host: str) -> str:
 
 
 def gpu_resource(host: str, index: int) -> str:
-    """`gpu@<host>:<index>`: the library passes the index after the colon to `mlci run --gpus`."""
-    return f"{gpu_label(host)}:{index}"
+    """`<host>-gpu<index>`: the library (GpuLease) turns locked names into `mlci run --gpus` indexes."""
+    return f"{host}-gpu{index}"
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,18 @@ class Facts:
         url = self.manifest.jenkins.url
         return urlsplit(url).hostname if url else None
 
+    def builds_on(self, host: Host) -> bool:
+        return host in self.agents or (host is self.controller and self.controller_runs_builds)
+
     def node_labels(self, host: Host) -> list[str]:
-        labels = [host.name, "docker", *host.labels]
-        if host.gpus:
-            labels.insert(1, "gpu")
-        return list(dict.fromkeys(labels))
+        labels = [host.name]
+        if self.builds_on(host):
+            labels += [BUILD_LABEL, "docker"] + (["gpu"] if host.gpus else [])
+        return list(dict.fromkeys([*labels, *host.labels]))
 
     def gpu_hosts(self) -> list[Host]:
         """Hosts whose GPUs Jenkins can hand out: the controller if it builds, and the agents."""
-        builders = ([self.controller] if self.controller and self.controller_runs_builds else []) + self.agents
-        return [h for h in builders if h.gpus]
+        return [h for h in self.manifest.hosts if h.gpus and self.builds_on(h)]
 
 
 def derive(manifest: Manifest, projects: list[str]) -> Facts:
