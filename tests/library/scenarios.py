@@ -1,0 +1,94 @@
+"""Builders for harness scenarios: a plan as `mlci plan --json` prints it, GPU pools, sh rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEAD = "3f2a9c1d5e7b8a0f4c6d2e1b9a8f7c6d5e4b3a21"
+BASE = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807"
+HOST = "gpu-01"
+BUILD = 42
+
+
+def entry(name: str, gpus: int = 1, **over: Any) -> dict[str, Any]:
+    project = {
+        "name": name,
+        "gpus": gpus,
+        "approval": False,
+        "submitter": None,
+        "approval_timeout_s": 600,
+        "store": "local",
+        "timeout_s": 3600,
+    }
+    project.update(over)
+    return project
+
+
+def plan(*projects: dict[str, Any], skipped: list[str] | None = None) -> dict[str, Any]:
+    return {"base": BASE, "head": HEAD, "commit": HEAD, "projects": list(projects), "skipped": skipped or []}
+
+
+def gpu_pool(count: int = 4, host: str = HOST) -> dict[str, list[str]]:
+    return {f"gpu@{host}": [f"{host}-gpu{i}" for i in range(count)]}
+
+
+def scenario(
+    name: str,
+    the_plan: dict[str, Any] | None = None,
+    *,
+    step: str = "Jenkinsfile",
+    sh: list[dict[str, Any]] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """A release (the real Jenkinsfile) unless `step` names a var; `sh` rules come before the plan's."""
+    rules = list(sh)
+    if the_plan is not None:
+        rules.append({"match": r"^mlci plan ", "stdout": the_plan})
+    return {"name": name, "step": step, "build": BUILD, "resources": gpu_pool(), "sh": rules, **extra}
+
+
+def job(name: str) -> str:
+    return f"jenkins-{BUILD}-{name}"
+
+
+def record(name: str) -> str:
+    return f".mlci/runs/{name}/{job(name)}"
+
+
+def status_json(name: str, overall: str, value: float, threshold: float = 0.9) -> dict[str, Any]:
+    """A run record's status.json (the fields the library reads), keyed by its workspace path."""
+    return {
+        f"{record(name)}/status.json": {
+            "jobId": job(name),
+            "project": name,
+            "overallStatus": overall,
+            "gate": {"metric": "accuracy", "passed": value >= threshold, "value": value, "threshold": threshold},
+        }
+    }
+
+
+# ---------------------------------------------------------------- reading results
+
+
+def shell(result: dict[str, Any]) -> list[str]:
+    return [c["args"]["script"] for c in result["calls"] if c["step"] == "sh"]
+
+
+def calls(result: dict[str, Any], step: str) -> list[dict[str, Any]]:
+    return [c for c in result["calls"] if c["step"] == step]
+
+
+def run_call(result: dict[str, Any], project: str) -> dict[str, Any]:
+    (found,) = [c for c in calls(result, "sh") if c["args"]["script"].startswith(f"mlci run {project} ")]
+    return found
+
+
+def release_commands(name: str, gpus: str, *, store: str = "local") -> list[str]:
+    """The commands one successful project branch runs, in order."""
+    return [
+        f"git checkout --quiet --detach {HEAD}",
+        f"mlci notify --event=started {name} {job(name)}",
+        f"mlci run {name} --job-id={job(name)} --gpus={gpus}",
+        f"mlci publish {name} {job(name)} --store={store}",
+        f"mlci notify --event=succeeded {name} {job(name)}",
+    ]

@@ -1,0 +1,73 @@
+"""The per-project manual job: mlciProject(project: NAME) with its GPUS and PUBLISH parameters."""
+
+from __future__ import annotations
+
+from .scenarios import HEAD, calls, entry, job, plan, release_commands, run_call, scenario, shell
+
+PLAN_VISION = "mlci plan --head=HEAD --projects=vision --force --json"
+
+
+def project(name: str, the_plan: dict | None, params: dict | None = None, **extra) -> dict:
+    return scenario(name, the_plan, step="mlciProject", args={"project": "vision"}, params=params or {}, **extra)
+
+
+SCENARIOS = [
+    project("defaults", plan(entry("vision", 2))),
+    project("publish", plan(entry("vision", 2)), {"PUBLISH": True}),
+    project("cpu-override", plan(entry("vision", 2)), {"GPUS": "none", "PUBLISH": True}),
+    project("all-override", plan(entry("vision", 1)), {"GPUS": "all"}),
+    project("count-override", plan(entry("vision", 1)), {"GPUS": "3"}),
+    project("bad-gpus", plan(entry("vision", 1)), {"GPUS": "2; reboot"}),
+    project("wrong-plan", plan(entry("nlp", 1))),
+    scenario("injected-name", step="mlciProject", args={"project": "vision'; rm -rf / #"}),
+]
+
+
+def test_trains_without_publishing_by_default(results):
+    r = results["defaults"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert shell(r) == [
+        PLAN_VISION,
+        f"git checkout --quiet --detach {HEAD}",
+        f"mlci notify --event=started vision {job('vision')}",
+        f"mlci run vision --job-id={job('vision')} --gpus=0,1",
+    ]
+    assert [c["args"]["quantity"] for c in calls(r, "lock")] == [2]
+    assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"
+    assert any("not published" in line for line in r["log"])
+
+
+def test_publish_parameter_publishes(results):
+    r = results["publish"]
+    assert shell(r) == [PLAN_VISION, *release_commands("vision", "0,1")]
+
+
+def test_gpus_parameter_overrides_the_project(results):
+    assert run_call(results["cpu-override"], "vision")["args"]["script"].endswith("--gpus=none")
+    assert not calls(results["cpu-override"], "lock")
+    assert [c["args"] for c in calls(results["all-override"], "lock")] == [
+        {"label": "gpu@gpu-01", "variable": "MLCI_LOCKED"}
+    ]
+    assert [c["args"]["quantity"] for c in calls(results["count-override"], "lock")] == [3]
+    assert run_call(results["count-override"], "vision")["args"]["script"].endswith("--gpus=0,1,2")
+
+
+def test_a_bad_gpus_parameter_fails_before_anything_runs(results):
+    r = results["bad-gpus"]
+    assert r["result"] == "FAILURE"
+    assert r["error"].startswith("GPUS must be empty")
+    assert shell(r) == []
+
+
+def test_a_plan_for_another_project_is_refused(results):
+    r = results["wrong-plan"]
+    assert r["result"] == "FAILURE"
+    assert r["error"] == "mlci plan did not return project vision"
+    assert shell(r) == [PLAN_VISION]
+
+
+def test_an_injected_project_name_runs_nothing(results):
+    r = results["injected-name"]
+    assert r["result"] == "FAILURE"
+    assert r["error"].startswith("mlciProject: project must be a project name")
+    assert shell(r) == [] and not calls(r, "node")

