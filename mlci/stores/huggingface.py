@@ -118,6 +118,9 @@ class HubStore(ArtifactStore):
 
     def publish(self, record: RunRecord, outputs: Path) -> str:
         from huggingface_hub import CommitOperationAdd
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # per-file bars would flood Jenkins logs
 
         revision, tag = revision_for(record), tag_for(record)
         repo = {"repo_id": self.repo, "repo_type": self.repo_type}
