@@ -13,7 +13,7 @@ import sys
 import click
 
 from mlci import __version__
-from mlci.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, MlciError
+from mlci.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, ConfigError, MlciError
 
 _COMMANDS_PKG = "mlci.commands"
 
@@ -51,9 +51,11 @@ def cli(ctx: click.Context, root: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="mlci", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="mlci", standalone_mode=False)
+        if isinstance(result, int):  # ctx.exit(n) comes back as a return value without standalone mode
+            return result
     except MlciError as exc:
-        click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
+        click.echo(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("cancelled", err=True)

@@ -19,8 +19,7 @@ def head_commit(root: Path) -> str | None:
 
 
 def is_dirty(root: Path, path: str | None = None) -> bool:
-    args = ["status", "--porcelain", "--untracked-files=normal"]
-    if path:
-        args += ["--", path]
+    # mlci's own run records and artifacts never make a tree dirty, gitignored or not
+    args = ["status", "--porcelain", "--untracked-files=normal", "--", path or ".", ":(exclude).mlci"]
     out = _git(root, *args)
     return bool(out)

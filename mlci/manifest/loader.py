@@ -66,7 +66,7 @@ def find_root(start: Path | None = None) -> Path:
 def validate_source(source: YamlSource, model: type[M]) -> M:
     data = {} if source.data is None else source.data
     if not isinstance(data, dict):
-        raise ConfigError([source.problem((), "the file must be a mapping of key: value")])
+        raise ConfigError([source.problem((), "the file must be a mapping of key: value — e.g. `gpus: auto`")])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -210,7 +210,7 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _to_problem(source: YamlSource, err: dict[str, Any], model: type[BaseModel]) -> Problem:
-    path = _clean_loc(source.data, err["loc"])
+    path = _clean_loc(source.data if isinstance(source.data, dict) else {}, err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"

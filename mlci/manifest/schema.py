@@ -43,16 +43,16 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 def parse_duration(value: Any) -> int:
     """`2h`, `1h30m`, `45s`, `90` (seconds) → seconds."""
     if isinstance(value, bool):
-        raise ValueError("must be a duration such as 30m, 2h or 1h30m")
+        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
     if isinstance(value, int):
         seconds = value
     elif isinstance(value, str) and value and (m := _DURATION.match(value.strip())) and any(m.groups()):
         d, h, mi, s = (int(g or 0) for g in m.groups())
         seconds = ((d * 24 + h) * 60 + mi) * 60 + s
     else:
-        raise ValueError("must be a duration such as 30m, 2h or 1h30m")
+        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
     if seconds <= 0:
-        raise ValueError("must be longer than zero, e.g. 30m")
+        raise ValueError("must be longer than zero — use e.g. 30m")
     return seconds
 
 
@@ -61,7 +61,7 @@ Duration = Annotated[int, BeforeValidator(parse_duration)]
 
 def check_gpus(value: Any) -> str | int | list[int]:
     """`auto | all | none | N | [i, j]` (DESIGN.md); anything else is an error with the choices."""
-    hint = "must be auto, all, none, a GPU count such as 1, or a list of device indexes such as [0, 1]"
+    hint = "must be auto, all, none, a GPU count or device indexes — e.g. `gpus: 1` or `gpus: [0, 1]`"
     if isinstance(value, bool):
         raise ValueError(hint)
     if isinstance(value, str) and value in ("auto", "all", "none"):
@@ -174,7 +174,7 @@ class Store(Strict):
         need = {"local": ("path",), "s3": ("bucket",), "huggingface": ("repo",)}[self.type]
         for key in need:
             if getattr(self, key) is None:
-                raise ValueError(f"a {self.type} store needs `{key}:` — add it")
+                raise ValueError(f"a store of type {self.type} needs `{key}:` — add it")
         return self
 
 
@@ -215,19 +215,20 @@ class Manifest(Strict):
     artifacts: Artifacts = Artifacts()
     notifications: Notifications = Notifications()
 
-    @model_validator(mode="after")
-    def _hosts_consistent(self) -> Manifest:
-        names = [h.name for h in self.hosts]
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_consistent(cls, hosts: list[Host]) -> list[Host]:
+        names = [h.name for h in hosts]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"host names must be unique; repeated: {', '.join(dupes)}")
-        controllers = [h.name for h in self.hosts if "controller" in h.roles]
-        if self.hosts and len(controllers) != 1:
+            raise ValueError(f"host names must be unique (repeated: {', '.join(dupes)}) — rename one")
+        controllers = [h.name for h in hosts if "controller" in h.roles]
+        if hosts and len(controllers) != 1:
             raise ValueError(
                 f"exactly one host needs the controller role (found {len(controllers)})"
-                " — add `roles: [controller]` to one host"
+                " — give one host `roles: [controller, agent]`"
             )
-        return self
+        return hosts
 
     def secret_names(self) -> list[str]:
         """Every secret name the manifest references (values come from the environment)."""
@@ -267,7 +268,7 @@ class Gate(Strict):
     @model_validator(mode="after")
     def _one_bound(self) -> Gate:
         if (self.min is None) == (self.max is None):
-            raise ValueError("needs exactly one of `min:` (accuracy-like) or `max:` (loss-like)")
+            raise ValueError("needs exactly one bound — set `min:` (accuracy-like) or `max:` (loss-like)")
         return self
 
     def passes(self, value: float) -> bool:
@@ -308,5 +309,5 @@ class Project(Strict):
         names = [s.name for s in self.stages]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"stage names must be unique; repeated: {', '.join(dupes)}")
+            raise ValueError(f"stage names must be unique (repeated: {', '.join(dupes)}) — rename one")
         return self

@@ -1,0 +1,112 @@
+"""Runner pieces that need no engine: GPU requests, context hashing, gate, records."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mlci import records
+from mlci.errors import UsageError
+from mlci.manifest.schema import Gate
+from mlci.pipeline import judge, read_metrics
+from mlci.runner.gpus import parse_gpus, plan_gpus
+from mlci.runner.image import context_hash
+
+
+def test_gpu_requests_become_device_requests():
+    assert plan_gpus(parse_gpus("none"), True).device_request is None
+    auto_cpu = plan_gpus(parse_gpus("auto"), False)
+    assert auto_cpu.device_request is None and "running on the CPU" in auto_cpu.notice
+    auto_gpu = plan_gpus(parse_gpus("auto"), True)
+    assert auto_gpu.device_request["Count"] == -1 and auto_gpu.device_request["Capabilities"] == [["gpu"]]
+    devices = plan_gpus(parse_gpus("0,1"), False)
+    assert devices.device_request["DeviceIDs"] == ["0", "1"] and devices.devices == "0,1"
+    assert plan_gpus(parse_gpus(2), False).device_request["Count"] == 2
+    assert plan_gpus(parse_gpus([3]), False).device_request["DeviceIDs"] == ["3"]
+    with pytest.raises(UsageError, match="not understood"):
+        parse_gpus("two")
+    with pytest.raises(UsageError, match="listed twice"):
+        parse_gpus("1,1")
+
+
+def _context(tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "src").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM x\n")
+    (ctx / "src" / "train.py").write_text("print(1)\n")
+    (ctx / "notes.md").write_text("notes\n")
+    (ctx / ".dockerignore").write_text("# comment\nnotes.md\n")
+    return ctx
+
+
+def test_context_hash_follows_content_and_dockerignore(tmp_path):
+    ctx = _context(tmp_path)
+    first = context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
+    (ctx / "notes.md").write_text("edited, but ignored\n")
+    assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"}) == first
+    (ctx / "src" / "train.py").write_text("print(2)\n")
+    changed = context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
+    assert changed != first
+    os.chmod(ctx / "src" / "train.py", 0o755)
+    assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"}) != changed
+    assert context_hash(ctx, "sha256:other", {"BASE_IMAGE": "b"}) != context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
+    assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "c"}) != context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
+
+
+def test_gate_verdicts(tmp_path):
+    gate = Gate(metric="accuracy", min=0.9)
+    assert judge(gate, {"accuracy": 0.95}, None)["passed"] is True
+    failed = judge(gate, {"accuracy": 0.5}, None)
+    assert failed["passed"] is False and failed["reason"] == "accuracy = 0.5 not >= 0.9"
+    assert judge(Gate(metric="loss", max=0.1), {"loss": 0.05}, None)["passed"] is True
+    assert "missing" in judge(gate, {"f1": 1.0}, None)["reason"]
+    assert judge(None, {}, None)["passed"] is True
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.9, "note": "text", "flag": true, "n": 3}')
+    assert read_metrics(tmp_path) == ({"accuracy": 0.9, "n": 3.0}, None)
+    (tmp_path / "metrics.json").write_text("{broken")
+    assert "not valid JSON" in read_metrics(tmp_path)[1]
+
+
+def test_records_are_atomic_and_detect_dead_owners(tmp_path):
+    record = records.RunRecord.create(tmp_path, "p", "job-1")
+    assert record.status == records.QUEUED  # we own it and we are alive
+    assert not list(record.dir.glob(".*.tmp"))
+    loaded = records.RunRecord.load(record.dir)
+    assert loaded.data["owner"]["pid"] == os.getpid()
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    loaded.data["owner"] = {**loaded.data["owner"], "pid": child.pid,
+                            "startTicks": records.process_start_ticks(child.pid)}
+    loaded.save()
+    assert records.RunRecord.load(record.dir).status == records.QUEUED
+    child.kill()
+    child.wait()
+    assert records.RunRecord.load(record.dir).status == records.INTERRUPTED
+    # a reused pid (same number, different start time) is not mistaken for the owner
+    loaded.data["owner"]["pid"] = os.getpid()
+    loaded.save()
+    assert records.RunRecord.load(record.dir).status == records.INTERRUPTED
+
+
+def test_atomic_write_leaves_the_old_file_when_serialisation_fails(tmp_path):
+    target = tmp_path / "status.json"
+    records.write_json_atomic(target, {"ok": 1})
+    with pytest.raises(TypeError):
+        records.write_json_atomic(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+def test_iter_records_is_newest_first(tmp_path):
+    records.RunRecord.create(tmp_path, "p", "old")
+    time.sleep(0.01)
+    records.RunRecord.create(tmp_path, "p", "new")
+    assert [r.job_id for r in records.iter_records(tmp_path, "p")] == ["new", "old"]
+    assert records.find_record(tmp_path, "p").job_id == "new"
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        records.find_record(tmp_path, "p", "nope")
