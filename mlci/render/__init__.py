@@ -14,7 +14,7 @@ from mlci.manifest.loader import MANIFEST_FILE, load_manifest, project_names, va
 from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins
-from mlci.render.checks import render_problems
+from mlci.render.checks import project_name_problems, render_problems
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.templating import render_template
 
@@ -37,7 +37,7 @@ def facts_from(source: YamlSource | None, projects: list[str], default_root: Pat
         manifest: Manifest = validate_source(source, Manifest)
     else:
         manifest = load_manifest(default_root or Path.cwd())
-    problems = render_problems(manifest, source)
+    problems = render_problems(manifest, source) + project_name_problems(projects)
     if problems:
         raise ConfigError(problems)
     return derive(manifest, projects)
@@ -64,7 +64,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts)),
         RenderedFile(
             "Jenkinsfile",
-            render_template("Jenkinsfile.j2", library_path=facts.manifest.jenkins.library.path),
+            render_template("Jenkinsfile.j2"),
             create_only=True,
         ),
     ]

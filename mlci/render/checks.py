@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from mlci.errors import Problem
-from mlci.manifest.schema import Manifest
+from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR
+from mlci.manifest.schema import NAME_RE, Manifest
 from mlci.manifest.yamlsource import KeyPath, YamlSource, format_path
 from mlci.render.model import BUILD_LABEL, gpu_label
 
@@ -50,3 +53,18 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
                     f" (this host's GPUs are '{gpu_label(host.name)}')",
                 )
     return problems
+
+
+def project_name_problems(names: list[str]) -> list[Problem]:
+    """Project directory names become Jenkins job names and Groovy values: the schema's rule applies."""
+    return [
+        Problem(
+            f"{PROJECTS_DIR}/{name}/{PROJECT_FILE}",
+            1,
+            1,
+            "",
+            "invalid project directory name — rename it to lowercase letters, digits and dashes (at most 63 characters)",
+        )
+        for name in names
+        if not re.match(NAME_RE, name)
+    ]

@@ -202,7 +202,7 @@ def test_sigint_cancels_within_10s_and_leaves_nothing(monorepo, base_image, dock
     proc = _start_and_wait_for_container(monorepo, docker_client, "long-int")
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent <= 10
     assert proc.returncode == 130, err
     assert "Traceback" not in err
