@@ -1,0 +1,144 @@
+"""`mlci trigger` through the real python-jenkins client against a local Jenkins API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlci.cli import main
+from mlci.errors import MlciError
+from mlci.jenkins import JenkinsClient
+
+from .fake_jenkins import FakeJenkins, Job
+
+TOKEN = "jenkins-api-token-value"
+
+
+@pytest.fixture
+def jenkins_server():
+    with FakeJenkins(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def repo(tmp_path, jenkins_server, monkeypatch):
+    (tmp_path / "mlci.yaml").write_text(
+        f"version: 1\nname: t\njenkins: {{url: '{jenkins_server.url}', api_user: admin, api_token: MLCI_TEST_JENKINS}}\n"
+    )
+    monkeypatch.setenv("MLCI_TEST_JENKINS", TOKEN)
+    monkeypatch.delenv("MLCI_JENKINS_URL", raising=False)
+    return tmp_path
+
+
+def trigger(repo, *args):
+    return main(["--root", str(repo), "trigger", "--poll-interval", "0.01", *args])
+
+
+def test_release_follows_the_queue_item_to_its_build_and_streams_the_console(repo, jenkins_server, capsys):
+    job = jenkins_server.add(Job("mlci-release", queue_polls=2, number=17, last_build=41))
+
+    code = trigger(repo, "--release", "--base", "v1.2", "--head", "main", "--param", "PROJECTS=digits", "--follow")
+
+    assert code == 0
+    assert jenkins_server.state.triggered == [
+        ("mlci-release", {"BASE_REF": "v1.2", "HEAD_REF": "main", "PROJECTS": "digits"})
+    ]
+    out = capsys.readouterr()
+    # build #17 from the queue item, not lastBuild + 1 = 42
+    assert f"mlci-release #17: {jenkins_server.url}job/mlci-release/17/" in out.out
+    assert "Started\ntraining...\nFinished: SUCCESS\n" in out.out
+    assert "mlci-release #17 finished: SUCCESS" in out.err
+    consoles = [p for m, p, _ in jenkins_server.state.requests if p.endswith("progressiveText")]
+    assert len(consoles) == len(job.console)  # read chunk by chunk, from the offset Jenkins gave
+
+
+def test_failed_build_exits_non_zero(repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-project-digits", result="FAILURE", console=["boom\n"]))
+    assert trigger(repo, "digits", "--param", "GPUS=1", "--param", "PUBLISH=false", "--wait") == 1
+    assert jenkins_server.state.triggered == [("mlci-project-digits", {"GPUS": "1", "PUBLISH": "false"})]
+    assert "mlci-project-digits #17 finished FAILURE" in capsys.readouterr().err
+
+
+def test_without_wait_it_reports_the_build_and_returns(repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-project-digits", number=5, result="FAILURE"))
+    assert trigger(repo, "digits") == 0
+    assert "mlci-project-digits #5:" in capsys.readouterr().out
+    assert not any("/5/api/json" in p for _, p, _ in jenkins_server.state.requests)
+
+
+def test_bad_credentials_are_a_clear_error(repo, jenkins_server, monkeypatch, capsys):
+    jenkins_server.add(Job("mlci-release"))
+    monkeypatch.setenv("MLCI_TEST_JENKINS", "wrong-token-value")
+    assert trigger(repo, "--release") == 2
+    err = capsys.readouterr().err
+    assert "rejected the credentials of user 'admin' (HTTP 401)" in err
+    assert "secret MLCI_TEST_JENKINS" in err
+    assert "wrong-token-value" not in err
+    assert jenkins_server.state.triggered == []
+
+
+def test_missing_job_is_a_clear_error(repo, jenkins_server, capsys):
+    assert trigger(repo, "nosuch") == 2
+    assert f"Jenkins at {jenkins_server.url} has no job 'mlci-project-nosuch'" in capsys.readouterr().err
+
+
+def test_a_build_that_never_starts_times_out(repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-release", never_starts=True))
+    assert trigger(repo, "--release", "--queue-timeout", "1s") == 1
+    assert (
+        "did not start within 1s (queue item 300: Waiting for next available executor on gpu)"
+        in capsys.readouterr().err
+    )
+
+
+def test_a_cancelled_queue_item_is_reported(repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-release", cancelled=True))
+    assert trigger(repo, "--release", "--wait") == 1
+    assert "queue item 300 was cancelled" in capsys.readouterr().err
+
+
+def test_a_server_that_does_not_answer_is_a_timeout(jenkins_server):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts connections, never answers
+    try:
+        client = JenkinsClient(f"http://127.0.0.1:{listener.getsockname()[1]}/", "admin", TOKEN, timeout=0.3)
+        with pytest.raises(MlciError, match="did not answer in time"):
+            client.start("mlci-release", {})
+    finally:
+        listener.close()
+
+
+def test_unreachable_jenkins(repo, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLCI_JENKINS_URL", f"http://127.0.0.1:{port}/")
+    assert trigger(repo, "--release") == 1
+    assert f"cannot connect to Jenkins at http://127.0.0.1:{port}/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give either --release or a PROJECT"),
+        (("--release", "digits"), "give either --release or a PROJECT"),
+        (("digits", "--base", "v1"), "--base and --head apply to --release only"),
+        (("digits", "--param", "BASE_REF=x"), "job mlci-project-digits has no parameter BASE_REF"),
+        (("--release", "--param", "FORCE"), "--param 'FORCE' is not KEY=VALUE"),
+    ],
+)
+def test_usage_errors(repo, jenkins_server, capsys, args, message):
+    assert trigger(repo, *args) == 2
+    assert message in capsys.readouterr().err
+    assert jenkins_server.state.triggered == []
+
+
+def test_missing_token_secret_names_it(repo, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("MLCI_TEST_JENKINS")
+    monkeypatch.setenv("MLCI_SECRETS_DIR", str(tmp_path / "none"))
+    assert trigger(repo, "--release") == 2
+    assert "secret MLCI_TEST_JENKINS (the Jenkins API token (jenkins.api_token)) is not set" in capsys.readouterr().err
