@@ -44,6 +44,7 @@ class Planned:
     approval_timeout_s: int
     store: str
     timeout_s: int
+    publish_secrets: tuple[str, ...]  # Jenkins credential ids the store needs, bound around `mlci publish`
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,6 +55,7 @@ class Planned:
             "approval_timeout_s": self.approval_timeout_s,
             "store": self.store,
             "timeout_s": self.timeout_s,
+            "publish_secrets": list(self.publish_secrets),
         }
 
 
@@ -178,6 +180,7 @@ def gpu_count(gpus: object) -> int:
 def planned(snap: Snapshot, name: str) -> Planned:
     project = snap.projects[name]
     store = project.publish.store or snap.manifest.artifacts.default
+    stores = snap.manifest.artifacts.stores
     if store not in snap.manifest.artifacts.stores:
         choices = ", ".join(sorted(snap.manifest.artifacts.stores))
         raise ConfigError(
@@ -200,6 +203,9 @@ def planned(snap: Snapshot, name: str) -> Planned:
         store=store,
         # The longest `mlci run` may take: every attempt may use the whole project timeout.
         timeout_s=project.timeout * project.retrain.max_attempts,
+        publish_secrets=tuple(
+            sorted(n for n in (stores[store].access_key_id, stores[store].secret_access_key, stores[store].token) if n)
+        ),
     )
 
 
@@ -208,6 +214,7 @@ class Plan:
     span: Range
     projects: list[Planned]
     skipped: list[str]  # asked for with --projects but unchanged (and not --force)
+    notify_secrets: list[str]  # Jenkins credential ids bound around `mlci notify`
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -216,6 +223,7 @@ class Plan:
             "commit": self.span.head,
             "projects": [p.to_json() for p in self.projects],
             "skipped": self.skipped,
+            "notify_secrets": self.notify_secrets,
         }
 
 
@@ -234,4 +242,5 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
         hit = set(affected(snap, changed_paths(root, span), first_release=span.base is None))
         chosen = [n for n in wanted if n in hit]
         skipped = [n for n in wanted if n not in hit] if only else []
-    return Plan(span, [planned(snap, n) for n in chosen], skipped)
+    slack = snap.manifest.notifications.slack
+    return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [])

@@ -19,6 +19,7 @@ artifacts:
   stores:
     local: {type: local, path: .mlci/artifacts}
     hub: {type: huggingface, repo: acme/models, token: HF_TOKEN}
+notifications: {slack: {webhook: SLACK_WEBHOOK_URL}}
 """
 
 
@@ -190,11 +191,12 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
     write(repo, "mlci.yaml", MANIFEST + "# all projects\n")
     head = commit(repo)
     got = plan(repo, capsys, "--base", base)
-    assert {k: got[k] for k in ("base", "head", "commit", "skipped")} == {
+    assert {k: got[k] for k in ("base", "head", "commit", "skipped", "notify_secrets")} == {
         "base": base,
         "head": head,
         "commit": head,
         "skipped": [],
+        "notify_secrets": ["SLACK_WEBHOOK_URL"],
     }
     assert got["projects"] == [
         {
@@ -205,6 +207,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "approval_timeout_s": 86400,
             "store": "local",
             "timeout_s": 7200,
+            "publish_secrets": [],
         },
         {
             "name": "tabular",
@@ -214,6 +217,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "approval_timeout_s": 86400,
             "store": "local",
             "timeout_s": 7200,
+            "publish_secrets": [],
         },
         {
             "name": "vision",
@@ -223,6 +227,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "approval_timeout_s": 1800,
             "store": "hub",
             "timeout_s": 3 * 3600,  # every attempt may take the whole timeout
+            "publish_secrets": ["HF_TOKEN"],  # the hub store's token, bound around mlci publish
         },
     ]
 

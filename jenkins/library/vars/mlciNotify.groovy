@@ -1,7 +1,7 @@
 import mlci.Shell
 
 /**
- * `mlci notify --event=EVENT PROJECT JOB_ID`. A notification never fails the build: a non-zero
+ * `mlci notify --event=EVENT PROJECT JOB_ID`, with the notification secrets (`secrets`) bound. A notification never fails the build: a non-zero
  * exit or an error only prints a warning. Only an interruption (build aborted) is passed on.
  */
 def call(Map config) {
@@ -9,7 +9,9 @@ def call(Map config) {
     String command = "${Shell.quote(cfg.mlci)} notify --event=${Shell.quote(cfg.event)} " +
         "${Shell.quote(cfg.project)} ${Shell.quote(cfg.jobId)}"
     try {
-        int status = sh(script: command, returnStatus: true, label: "notify ${cfg.event}")
+        int status = mlciSecrets(cfg.secrets) {
+            sh(script: command, returnStatus: true, label: "notify ${cfg.event}")
+        }
         if (status != 0) {
             echo "WARNING: mlci notify --event=${cfg.event} exited ${status}; the build goes on"
         }

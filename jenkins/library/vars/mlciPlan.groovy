@@ -1,9 +1,11 @@
+import mlci.Json
 import mlci.PlanCheck
 import mlci.Shell
 
 /**
  * Runs `mlci plan ... --json` in the current workspace and returns the checked plan:
- * [base, head, commit, projects: [[name, gpus, approval, submitter, approval_timeout_s, store, timeout_s]], skipped].
+ * [base, head, commit, projects: [[name, gpus, approval, submitter, approval_timeout_s, store, timeout_s,
+ * publish_secrets]], skipped, notify_secrets].
  * Every decision (what changed, GPU counts, stores) is made by mlci in Python; this only reads it.
  */
 Map call(Map config = [:]) {
@@ -21,13 +23,24 @@ Map call(Map config = [:]) {
     }
     command += ' --json'
     String out = sh(script: command, returnStdout: true, label: 'mlci plan')
-    Map plan = readJSON(text: out, returnPojo: true)
+    Object parsed = null
+    try {
+        parsed = Json.parse(out)
+    } catch (e) {
+        error("mlci plan printed no JSON (${e.getMessage()}): update mlci on the agent")
+    }
+    if (!(parsed instanceof Map)) {
+        error('mlci plan printed JSON that is not an object: update mlci on the agent')
+    }
+    Map plan = parsed
     String problem = PlanCheck.problem(plan)
     if (problem != null) {
         error("mlci plan printed an unusable plan: ${problem}")
     }
-    if (!(plan.skipped instanceof List)) {
-        plan.skipped = []
+    for (String key : ['skipped', 'notify_secrets']) {
+        if (!(plan[key] instanceof List)) {
+            plan[key] = []
+        }
     }
     return plan
 }

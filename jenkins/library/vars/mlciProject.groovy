@@ -39,5 +39,6 @@ def call(Map config = [:]) {
     }
     currentBuild.displayName = "#${env.BUILD_NUMBER} ${cfg.project} @ ${plan.commit.take(7)}"
     currentBuild.description = "Trains ${cfg.project} at ${plan.commit}" + (cfg.publish ? ', then publishes' : '')
-    mlciTrain(project: project, commit: plan.commit, label: cfg.label, mlci: cfg.mlci, publish: cfg.publish)
+    mlciTrain(project: project, commit: plan.commit, label: cfg.label, mlci: cfg.mlci, publish: cfg.publish,
+              notifySecrets: plan.notify_secrets)
 }

@@ -52,7 +52,8 @@ def call(Map config = [:]) {
     for (int i = 0; i < projects.size(); i++) {
         Map project = projects[i]  // a fresh variable per branch: each closure keeps its own project
         branches[project.name] = {
-            mlciTrain(project: project, commit: commit, label: cfg.label, mlci: cfg.mlci)
+            mlciTrain(project: project, commit: commit, label: cfg.label, mlci: cfg.mlci,
+                      notifySecrets: plan.notify_secrets)
         }
     }
     parallel(branches)

@@ -1,4 +1,5 @@
 import mlci.GpuLease
+import mlci.Json
 import mlci.PlanCheck
 import mlci.Shell
 
@@ -8,7 +9,7 @@ import mlci.Shell
  * notify. `project` is one entry of mlciPlan's output.
  */
 def call(Map config) {
-    Map cfg = [label: 'mlci', mlci: 'mlci', publish: true, commit: null] << config
+    Map cfg = [label: 'mlci', mlci: 'mlci', publish: true, commit: null, notifySecrets: []] << config
     Map project = cfg.project
     String problem = PlanCheck.entryProblem(project)
     if (problem != null) {
@@ -58,9 +59,10 @@ def trainAndPublish(Map cfg, Map project, String jobId) {
             return
         }
         String store = project.store
-        int published = sh(
-            script: "${Shell.quote(cfg.mlci)} publish ${Shell.quote(name)} ${Shell.quote(jobId)} --store=${Shell.quote(store)}",
-            returnStatus: true, label: "publish ${name}")
+        String publish = "${Shell.quote(cfg.mlci)} publish ${Shell.quote(name)} ${Shell.quote(jobId)} --store=${Shell.quote(store)}"
+        int published = mlciSecrets(project.publish_secrets ?: []) {
+            sh(script: publish, returnStatus: true, label: "publish ${name}")
+        }
         if (published != 0) {
             failureNote.sent = true
             announce(cfg, 'failed', name, jobId)
@@ -129,7 +131,16 @@ def describe(String name, String record) {
         appendDescription("${name}: no run record (mlci run did not get far enough to write one)")
         return
     }
-    Map status = readJSON(file: file, returnPojo: true)
+    Map status
+    try {
+        status = Json.parse(readFile(file: file, encoding: 'UTF-8'))
+    } catch (e) {
+        if (e.getClass().getSimpleName() == 'FlowInterruptedException') {
+            throw e
+        }
+        appendDescription("${name}: unreadable run record (${file})")
+        return
+    }
     String overall = status.overallStatus instanceof String && status.overallStatus ==~ /[A-Za-z ]{1,32}/ ?
         status.overallStatus : 'unknown'
     String line = "${name}: ${overall}"
@@ -196,5 +207,5 @@ String runFailure(int status) {
 }
 
 def announce(Map cfg, String event, String name, String jobId) {
-    mlciNotify(event: event, project: name, jobId: jobId, mlci: cfg.mlci)
+    mlciNotify(event: event, project: name, jobId: jobId, mlci: cfg.mlci, secrets: cfg.notifySecrets)
 }

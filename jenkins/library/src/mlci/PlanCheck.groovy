@@ -8,6 +8,7 @@ class PlanCheck implements Serializable {
     static final String NAME = /[a-z0-9][a-z0-9-]{0,62}/
     static final String SHA = /[0-9a-f]{40}([0-9a-f]{24})?/
     static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,200}/
+    static final String SECRET = /[A-Z][A-Z0-9_]{0,127}/
 
     static boolean isName(Object value) {
         return value instanceof String && value ==~ NAME
@@ -22,6 +23,9 @@ class PlanCheck implements Serializable {
         }
         if (!(plan.projects instanceof List)) {
             return 'projects is not a list'
+        }
+        if (!secretNames(plan.notify_secrets)) {
+            return 'notify_secrets is not a list of secret names'
         }
         for (Object entry : plan.projects) {
             String found = entryProblem(entry)
@@ -52,12 +56,31 @@ class PlanCheck implements Serializable {
         if (!isName(p.store)) {
             return "${p.name}: store ${p.store} is not a store name"
         }
+        if (!secretNames(p.publish_secrets)) {
+            return "${p.name}: publish_secrets is not a list of secret names"
+        }
         for (String key : ['timeout_s', 'approval_timeout_s']) {
             if (!(p[key] instanceof Integer && (Integer) p[key] > 0)) {
                 return "${p.name}: ${key} ${p[key]} is not a positive number of seconds"
             }
         }
         return null
+    }
+
+    /** Absent (null) or a list of secret names, which are also the Jenkins credential ids. */
+    static boolean secretNames(Object value) {
+        if (value == null) {
+            return true
+        }
+        if (!(value instanceof List)) {
+            return false
+        }
+        for (Object name : value) {
+            if (!(name instanceof String && name ==~ SECRET)) {
+                return false
+            }
+        }
+        return true
     }
 
     /** The GPUS job parameter: '' keeps the project's setting, else none | all | a count. */
