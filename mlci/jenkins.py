@@ -109,8 +109,9 @@ class JenkinsClient:
     def plugins(self) -> dict[str, str]:
         """shortName → version of the active plugins."""
         with self._errors():
-            info = self.server.get_plugins_info(depth=1)
-        return {p["shortName"]: p.get("version", "") for p in info if p.get("active", True)}
+            found = self.server.get_plugins(depth=1)  # multi-key dict: (shortName, longName) → Plugin
+        plugins = {str(p["shortName"]): str(p.get("version", "")) for p in found.values()}
+        return {name: version for name, version in plugins.items() if found[name].get("active", True)}
 
     # ------------------------------------------------------------ builds
     def start(self, job: str, params: dict[str, str]) -> int:

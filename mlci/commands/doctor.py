@@ -1,0 +1,44 @@
+"""`mlci doctor`: diagnose this host (Docker, NVIDIA, GPUs, base image, disk, manifest, secrets, Jenkins)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mlci import secrets
+from mlci.commands._common import repo_root
+from mlci.doctor import run_checks
+from mlci.errors import MlciError
+
+
+def _docker():
+    import docker
+
+    client = docker.from_env(timeout=10)
+    client.ping()
+    return client
+
+
+def _cache_path() -> Path:
+    return Path(
+        os.environ.get("MLCI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlci"
+    )
+
+
+@click.command("doctor")
+@click.option("--strict", is_flag=True, help="Treat GPU and secret checks as required (GPU hosts, CI agents).")
+@click.option("--min-free-gb", default=20.0, show_default=True, help="Free space the cache disk needs.")
+@click.pass_context
+@secrets.redacted_errors
+def command(ctx: click.Context, strict: bool, min_free_gb: float) -> None:
+    """Check that this host can run mlci; exit 1 when a required check fails."""
+    checks = run_checks(
+        repo_root(ctx), strict=strict, min_free_gb=min_free_gb, cache_path=_cache_path(), connect_docker=_docker
+    )
+    for check in checks:
+        click.echo(secrets.redact(check.line()))
+    failed = [c.name for c in checks if c.failed_required]
+    if failed:
+        raise MlciError(f"{len(failed)} required check(s) failed: {', '.join(failed)}")
