@@ -52,6 +52,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("jenkins/casc.yaml", jenkins.render_casc(facts)),
         RenderedFile("jenkins/plugins.txt", jenkins.render_plugins(facts)),
         RenderedFile("jenkins/Dockerfile", jenkins.render_dockerfile(facts)),
+        RenderedFile("jenkins/Dockerfile.dockerignore", jenkins.render_dockerignore(facts)),
         RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
@@ -61,11 +62,12 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile(".github/workflows/release-trigger.yml", github.render_release_trigger(facts)),
         RenderedFile(".github/workflows/ci.yml", github.render_ci(facts, root)),
         RenderedFile("ansible/inventory.yml", ansible.render_inventory(facts)),
-        RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts)),
         RenderedFile(
             "Jenkinsfile",
             render_template("Jenkinsfile.j2"),
             create_only=True,
         ),
     ]
+    stack = [f.path for f in files if f.path.startswith(("compose/", "jenkins/")) and f.path != PROJECT_JENKINSFILE]
+    files.insert(-1, RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts, stack)))
     return files

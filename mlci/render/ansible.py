@@ -1,7 +1,7 @@
 """ansible/inventory.yml and ansible/group_vars/all.yml: the hosts, their roles and the stack's facts.
 
-Groups: `mlci_controller` (the host running the compose stack), `mlci_agents` (Jenkins SSH agents)
-and `mlci_gpu` (hosts with GPUs, where the NVIDIA roles apply).
+Groups: `mlci_controllers` (the host running the compose stack), `mlci_agents` (Jenkins SSH agents)
+and `mlci_gpu` (hosts with GPUs). Variable names are the ones the roles in ansible/roles consume.
 """
 
 from __future__ import annotations
@@ -9,14 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from mlci.render.model import (
-    AGENT_SSH_KEY,
     AGENT_USER,
     AGENT_WORKDIR,
-    COMPOSE_DIR,
+    JENKINS_PORT,
     JENKINS_UID,
     STACK_ROOT,
     Facts,
 )
+
+# What mlci_stack copies from the checkout to the stack root (a trailing / copies a directory):
+# the rendered files, and mlci's source, which the controller image installs.
+MLCI_SOURCE = ["pyproject.toml", "README.md", "mlci/"]
 from mlci.render.syntax import dump_yaml
 
 
@@ -34,34 +37,37 @@ def render_inventory(facts: Facts) -> str:
         for h in hosts
     }
     children = {
-        "mlci_controller": {"hosts": {h.name: None for h in hosts if "controller" in h.roles}},
+        "mlci_controllers": {"hosts": {h.name: None for h in hosts if "controller" in h.roles}},
         "mlci_agents": {"hosts": {h.name: None for h in facts.agents}},
         "mlci_gpu": {"hosts": {h.name: None for h in hosts if h.gpus}},
     }
     return dump_yaml({"all": {"hosts": all_hosts, "children": children}})
 
 
-def render_group_vars(facts: Facts) -> str:
+def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
     m = facts.manifest
     data: dict[str, Any] = {
         "mlci_name": m.name,
+        "mlci_project_name": f"mlci-{m.name}",  # the compose project
         "mlci_root": STACK_ROOT,
-        "mlci_compose_dir": COMPOSE_DIR,
         "mlci_jenkins_home": m.jenkins.home,
         "mlci_jenkins_uid": JENKINS_UID,
+        "mlci_jenkins_port": JENKINS_PORT,
         "mlci_jenkins_url": m.jenkins.url,
         "mlci_repository_url": m.repository.url if m.repository else None,
         "mlci_agent_user": AGENT_USER,
         "mlci_agent_workdir": AGENT_WORKDIR,
-        # The agents authorize the public half of this key for mlci_agent_user.
-        "mlci_agent_ssh_key_secret": AGENT_SSH_KEY if facts.agents else None,
         "mlci_portainer_enabled": m.portainer.enabled,
         "mlci_portainer_bind": m.portainer.bind,
         "mlci_portainer_port": m.portainer.port,
         "mlci_frp_enabled": m.webhook.frp is not None,
         "mlci_build_base_image": m.build.base_image,
-        # Names only: values come from Ansible Vault or the controller's environment, and are
-        # installed as <mlci_compose_dir>/secrets/<name>, mode 0400, owned by `owner`.
-        "mlci_secrets": [{"name": s.name, "service": s.service, "owner": s.owner} for s in facts.secrets],
+        "mlci_stack_files": [*stack_files, *MLCI_SOURCE],
+        # Names only: values come from Ansible Vault (mlci_secret_values) or the controller's
+        # environment, installed as <mlci_root>/secrets/<name>, mode 0400, owned by owner_uid.
+        # The agents' SSH key is not listed: mlci_stack generates it.
+        "mlci_secrets": [
+            {"name": s.name, "service": s.service, "owner_uid": s.owner_uid} for s in facts.secrets if s.supplied
+        ],
     }
     return dump_yaml(data)

@@ -1,7 +1,8 @@
 """compose/docker-compose.yml and compose/frpc.toml: the stack on the controller host.
 
 Layout on the host (Ansible's mlci_stack role copies it there): /srv/mlci/compose/ holds these
-files, `.env` (DOCKER_GID) and secrets/<NAME> (0400); /srv/mlci/jenkins/ the controller image.
+files and `.env` (DOCKER_GID); /srv/mlci/secrets/<NAME> the secrets (0400); /srv/mlci/jenkins/
+and mlci's source (pyproject.toml, README.md, mlci/) the controller image's build context.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from mlci.render import pins
-from mlci.render.model import WEBHOOK_PATHS, Facts
+from mlci.render.model import JENKINS_PORT, SECRETS_DIR, WEBHOOK_PATHS, Facts
 from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, escape_strings
 
-JENKINS_PORT = 8080
 FRPC_CONFIG = "/etc/frp/frpc.toml"
 
 
@@ -22,7 +22,9 @@ def render_compose(facts: Facts) -> str:
     jenkins_secrets = [s.name for s in facts.secrets if s.service == "jenkins"]
     services: dict[str, Any] = {
         "jenkins": {
-            "build": {"context": "../jenkins", "dockerfile": "Dockerfile"},
+            # The stack root: the image installs mlci from its source there; jenkins/Dockerfile.dockerignore
+            # keeps everything else (the Jenkins home, secrets) out of the build context.
+            "build": {"context": "..", "dockerfile": "jenkins/Dockerfile"},
             "image": f"mlci-{m.name}-jenkins:local",
             "restart": "unless-stopped",
             # The socket's group on the host, written to .env by Ansible: lets the jenkins user use Docker.
@@ -79,7 +81,7 @@ def render_compose(facts: Facts) -> str:
     data: dict[str, Any] = {"name": f"mlci-{m.name}", "services": services}
     if volumes:
         data["volumes"] = volumes
-    data["secrets"] = {s.name: {"file": f"./secrets/{s.name}"} for s in facts.secrets}
+    data["secrets"] = {s.name: {"file": f"../{SECRETS_DIR}/{s.filename}"} for s in facts.secrets}
     return dump_yaml(escape_strings(data, compose_escape))
 
 

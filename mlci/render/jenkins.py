@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlci import __version__
 from mlci.render import pins
 from mlci.render.model import (
     AGENT_USER,
@@ -60,10 +59,17 @@ def render_dockerfile(facts: Facts) -> str:
         header=HEADER,
         jenkins_image=pins.JENKINS_IMAGE,
         docker_cli_image=pins.DOCKER_CLI_IMAGE,
-        mlci_pip_spec=f"mlci=={__version__}",
         pip_index_url=facts.manifest.build.pip_index_url,
         casc_path=CASC_PATH,
     )
+
+
+def render_dockerignore(facts: Facts) -> str:
+    """The build context is the stack root: send only what the Dockerfile copies (BuildKit reads
+    <Dockerfile>.dockerignore), never the Jenkins home or the secrets."""
+    keep = ["jenkins/plugins.txt", "jenkins/casc.yaml", "pyproject.toml", "README.md", "mlci"]
+    lines = [f"# {HEADER}", "*", *(f"!{path}" for path in keep), "**/__pycache__", "**/*.pyc"]
+    return "\n".join(lines) + "\n"
 
 
 def render_casc(facts: Facts) -> str:

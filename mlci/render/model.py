@@ -7,11 +7,13 @@ from urllib.parse import urlsplit
 
 from mlci.manifest.schema import Host, Manifest
 
-STACK_ROOT = "/srv/mlci"
-COMPOSE_DIR = f"{STACK_ROOT}/compose"
-AGENT_USER = "jenkins"
+STACK_ROOT = "/srv/mlci"  # on the controller: compose/, jenkins/, secrets/ and mlci's source (Ansible copies them)
+SECRETS_DIR = "secrets"  # <STACK_ROOT>/secrets/<NAME>, 0400, installed by Ansible's mlci_stack role
+AGENT_USER = "mlci-agent"  # created on agents by Ansible's jenkins_agent role
 AGENT_WORKDIR = f"{STACK_ROOT}/agent"
-AGENT_SSH_KEY = "JENKINS_AGENT_SSH_KEY"  # secret holding the controller's private key for SSH agents
+AGENT_SSH_KEY = "JENKINS_AGENT_SSH_KEY"  # Jenkins credential (and Docker secret) of the agents' SSH key
+AGENT_SSH_KEY_FILE = "jenkins_agent_ssh_key"  # generated on the controller by mlci_stack, not supplied
+JENKINS_PORT = 8080
 JENKINS_UID = 1000  # the `jenkins` user of the official image; owns the home and its secrets
 CASC_PATH = "/etc/mlci/casc.yaml"
 RELEASE_JOB = "mlci-release"
@@ -46,7 +48,17 @@ class Credential:
 class Secret:
     name: str
     service: str  # the compose service that reads /run/secrets/<name>
-    owner: int  # uid inside that service; Ansible installs the file 0400 for it
+    owner_uid: int  # uid inside that service; Ansible installs the file 0400 for it
+    file: str = ""  # under <STACK_ROOT>/secrets/; default: the name
+
+    @property
+    def filename(self) -> str:
+        return self.file or self.name
+
+    @property
+    def supplied(self) -> bool:
+        """Whether an operator provides the value (Vault or environment) rather than Ansible generating it."""
+        return not self.file
 
 
 @dataclass
@@ -92,7 +104,10 @@ def derive(manifest: Manifest, projects: list[str]) -> Facts:
     facts = Facts(manifest, sorted(projects), controller, agents)
     facts.credentials = _credentials(manifest, bool(agents))
     jenkins_secrets = [manifest.jenkins.admin_password, *(c.id for c in facts.credentials)]
-    facts.secrets = [Secret(name, "jenkins", JENKINS_UID) for name in dict.fromkeys(jenkins_secrets)]
+    facts.secrets = [
+        Secret(name, "jenkins", JENKINS_UID, AGENT_SSH_KEY_FILE if name == AGENT_SSH_KEY else "")
+        for name in dict.fromkeys(jenkins_secrets)
+    ]
     if manifest.webhook.frp:
         facts.secrets.append(Secret(manifest.webhook.frp.token, "frpc", 0))
     return facts

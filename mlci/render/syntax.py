@@ -42,8 +42,16 @@ class _Dumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+# YAML reads these as line breaks (NEL, LS, PS) and PyYAML writes them raw in plain and quoted
+# scalars, so they would come back folded: double quotes make the emitter escape them.
+_YAML_BREAKS = frozenset("\x85\u2028\u2029")
+
+
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
+    if _YAML_BREAKS.intersection(value):
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style=style)
 
 
@@ -141,7 +149,7 @@ def groovy_str(value: Any) -> str:
     for ch in str(value):
         if ch in _GROOVY_ESCAPES:
             out.append(_GROOVY_ESCAPES[ch])
-        elif ch == "$" or ord(ch) < 0x20 or ord(ch) == 0x7F or ch in "\u2028\u2029":
+        elif ch == "$" or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)

@@ -74,7 +74,7 @@ def groovy_skeleton(code: str) -> str:
 
 
 def _strip_comments(code: str) -> str:
-    return "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("//"))
+    return "\n".join(line for line in code.split("\n") if not line.lstrip().startswith("//"))
 
 
 def shape(data: Any) -> Any:
