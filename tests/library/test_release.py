@@ -214,7 +214,9 @@ def test_approval_timeout_publishes_nothing(results):
 def test_aborting_the_build_during_approval_aborts(results):
     r = results["aborted-while-waiting"]
     assert r["result"] == "ABORTED"
+    assert r["errorType"] == "FlowInterruptedException"  # the abort is passed on, not swallowed
     assert not any(" publish " in s for s in shell(r))
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
 
 
 def test_a_crashing_mlci_run_fails_the_build(results):
