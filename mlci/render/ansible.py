@@ -16,11 +16,11 @@ from mlci.render.model import (
     STACK_ROOT,
     Facts,
 )
+from mlci.render.syntax import dump_yaml
 
 # What mlci_stack copies from the checkout to the stack root (a trailing / copies a directory):
 # the rendered files, and mlci's source, which the controller image installs.
 MLCI_SOURCE = ["pyproject.toml", "README.md", "mlci/"]
-from mlci.render.syntax import dump_yaml
 
 
 def render_inventory(facts: Facts) -> str:
