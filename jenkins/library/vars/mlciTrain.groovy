@@ -32,7 +32,7 @@ def call(Map config) {
 
 def trainAndPublish(Map cfg, Map project, String jobId) {
     String name = project.name
-    Map failureNote = [sent: false]
+    boolean failureSent = false
     announce(cfg, 'started', name, jobId)
     try {
         String record = ".mlci/runs/${name}/${jobId}"
@@ -44,7 +44,7 @@ def trainAndPublish(Map cfg, Map project, String jobId) {
         }
         describe(name, record)
         if (status != 0) {
-            failureNote.sent = true
+            failureSent = true
             announce(cfg, 'failed', name, jobId)
             if (status == 130) {
                 currentBuild.result = 'ABORTED'
@@ -64,13 +64,13 @@ def trainAndPublish(Map cfg, Map project, String jobId) {
             sh(script: publish, returnStatus: true, label: "publish ${name}")
         }
         if (published != 0) {
-            failureNote.sent = true
+            failureSent = true
             announce(cfg, 'failed', name, jobId)
             error("${name}: mlci publish to store ${store} failed (exit ${published}); the trained run is kept in its record")
         }
         announce(cfg, 'succeeded', name, jobId)
     } catch (e) {
-        if (!failureNote.sent) {
+        if (!failureSent) {
             announce(cfg, 'failed', name, jobId)
         }
         throw e
