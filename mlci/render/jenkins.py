@@ -6,6 +6,7 @@ from typing import Any
 
 from mlci.render import pins
 from mlci.render.model import (
+    AGENT_SSH_KEY,
     AGENT_USER,
     AGENT_WORKDIR,
     BUILD_LABEL,
@@ -144,7 +145,7 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
                 "ssh": {
                     "host": host.address,
                     "port": host.ssh_port,
-                    "credentialsId": next(c.id for c in facts.credentials if c.kind == "sshKey"),
+                    "credentialsId": AGENT_SSH_KEY,
                     # Trust the host key on first connection, then pin it (no manual step).
                     "sshHostKeyVerificationStrategy": {
                         "manuallyTrustedKeyVerificationStrategy": {"requireInitialManualTrust": False}

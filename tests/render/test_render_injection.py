@@ -147,9 +147,9 @@ def assert_inert(files: list[RenderedFile], value: str) -> None:
             assert shape(data) == shape(parse(clean)), f"{f.path}: structure changed"
             found |= any(isinstance(leaf, str) and value in leaf for leaf in leaves(data))
         elif f.path == "jenkins/Dockerfile" and value in f.content:
-            run = " ".join(line.rstrip("\\") for line in f.content.splitlines() if "--index-url" in line)
-            found |= any(value in word for word in shlex.split(run))
-            assert len(shlex.split(run)) == len(shlex.split(_index_run(clean))), "shell words added"
+            words = shlex.split(_index_run(f))
+            found |= any(value in word for word in words)
+            assert len(words) == len(shlex.split(_index_run(clean))), "shell words added"
         else:
             assert f.content == clean.content or value not in f.content, f"{f.path}: value in an unparsed file"
     dsl, clean_dsl = job_dsl(files), job_dsl(list(CLEAN.values()))
@@ -159,6 +159,7 @@ def assert_inert(files: list[RenderedFile], value: str) -> None:
 
 
 def _index_run(f: RenderedFile) -> str:
+    """The Dockerfile's pip install RUN instruction, continuation lines joined."""
     return " ".join(line.rstrip("\\") for line in f.content.splitlines() if "--index-url" in line)
 
 
