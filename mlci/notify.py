@@ -89,7 +89,7 @@ def build_message(
     if data.get("attempts"):
         fields.append(f"*Attempts*\n{len(data['attempts'])}")
     gate = data.get("gate")
-    if gate:
+    if gate and gate.get("metric"):
         verdict = "passed" if gate.get("passed") else "failed"
         fields.append(f"*Gate*\n{gate.get('metric')} {gate.get('op')} {gate.get('threshold')}: {verdict}")
     if data.get("commit"):

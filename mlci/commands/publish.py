@@ -49,11 +49,11 @@ def publish_run(root: Path, manifest: Manifest, record: RunRecord, store_name: s
     status = record.status
     if status != SUCCEEDED:
         gate = record.data.get("gate") or {}
-        why = (
-            f" (gate {gate.get('metric')} {gate.get('op')} {gate.get('threshold')}: {gate.get('value')})"
-            if gate
-            else ""
-        )
+        if gate.get("metric"):  # gate-less projects record {"metric": None, "reason": "no gate"}
+            verdict = f"{gate['metric']} {gate.get('op')} {gate.get('threshold')}: {gate.get('value')}"
+            why = f" (gate {verdict}; attempt {gate.get('attempt')})"
+        else:
+            why = f" ({record.data['error']})" if record.data.get("error") else ""
         raise MlciError(
             f"refusing to publish {record.project} run {record.job_id}: its status is {status}{why}",
             hint="only runs whose evaluation gate passed (status Succeeded) are published",

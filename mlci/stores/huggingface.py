@@ -67,7 +67,7 @@ def model_card(record: RunRecord, repo: str) -> str:
     else:
         lines.append("No metrics were reported.")
     lines += ["", "## Evaluation gate", ""]
-    if gate:
+    if gate.get("metric"):  # the runner records {"metric": None, "reason": "no gate"} for gate-less projects
         verdict = "passed" if gate.get("passed") else "failed"
         lines.append(
             f"`{gate.get('metric')} {gate.get('op')} {_fmt(gate.get('threshold'))}`: "

@@ -179,3 +179,19 @@ def test_without_slack_nothing_is_sent(tmp_path, capsys):
 
 def test_bad_event_is_a_usage_error(repo):
     assert main(["--root", str(repo), "notify", "--event", "exploded", "digits"]) == 2
+
+
+def test_gate_less_runs_show_no_gate(repo, slack):
+    record = run(repo, "job-1", created="2026-11-20T10:00:00.000Z", metrics={"loss": 0.2})
+    record.data["gate"] = {
+        "metric": None,
+        "op": None,
+        "threshold": None,
+        "value": None,
+        "passed": True,
+        "reason": "no gate",
+    }
+    record.save()
+    assert main(["--root", str(repo), "notify", "--event", "succeeded", "digits"]) == 0
+    body = texts(slack.posts[0]["json"])
+    assert "*Gate*" not in body and "None" not in body

@@ -86,3 +86,19 @@ def test_push_command_without_registry_says_how_to_set_it(tmp_path, capsys):
     RunRecord.create(tmp_path, "demo", "job-1", overallStatus="Succeeded")
     assert main(["--root", str(tmp_path), "push", "demo"]) == 2
     assert "build.registry is not set" in capsys.readouterr().err
+
+
+def test_publish_push_records_the_digest_before_publishing(tmp_path, docker_client, registry, tiny_image, capsys):
+    (tmp_path / "mlci.yaml").write_text(f"version: 1\nname: t\nbuild: {{registry: '{registry}'}}\n")
+    record = RunRecord.create(tmp_path, "demo", "job-9", overallStatus="Succeeded")
+    (record.dir / "attempt-1" / "out").mkdir(parents=True)
+    (record.dir / "attempt-1" / "out" / "model.bin").write_bytes(b"w")
+    record.data["build"]["imageId"] = tiny_image.id
+    record.data["run"]["outputDir"] = "attempt-1/out"
+    record.save()
+
+    assert main(["--root", str(tmp_path), "publish", "demo", "--push"]) == 0
+
+    data = RunRecord.load(record.dir).data
+    assert data["build"]["repoDigest"] == f"{registry}/demo@{registry_digest(registry, 'demo', 'job-9')}"
+    assert data["publish"]["url"].startswith("file://")

@@ -134,3 +134,18 @@ def test_publish_command_with_a_hub_store(tmp_path, hub, make_run, monkeypatch, 
     assert data["publish"]["store"] == "hub"
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err + (record.dir / "status.json").read_text()
+
+
+def test_model_card_of_a_gate_less_project(hub, make_run):
+    record = make_run()
+    record.data["gate"] = {
+        "metric": None,
+        "op": None,
+        "threshold": None,
+        "value": None,
+        "passed": True,
+        "reason": "no gate",
+    }
+    make_store(hub).publish(record, record.dir / "attempt-2/out")
+    card = decoded_files(hub.state.find("POST", r"/commit/")[0])["README.md"].decode()
+    assert "No gate: every run passes." in card and "None" not in card

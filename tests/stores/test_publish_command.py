@@ -78,3 +78,19 @@ def test_missing_outputs_are_an_error_not_an_empty_publish(repo, make_run, capsy
     record.save()
     assert publish(repo, "digits") == 1
     assert "outputs attempt-9/out are missing" in capsys.readouterr().err
+
+
+def test_refusal_of_a_gate_less_failure_gives_the_error(repo, make_run, capsys):
+    record = make_run(root=repo, status="Failed")
+    record.data["gate"] = {
+        "metric": None,
+        "op": None,
+        "threshold": None,
+        "value": None,
+        "passed": True,
+        "reason": "no gate",
+    }
+    record.data["error"] = "stage train exited 1"
+    record.save()
+    assert publish(repo, "digits") == 1
+    assert "its status is Failed (stage train exited 1)" in capsys.readouterr().err
