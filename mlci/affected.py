@@ -39,6 +39,7 @@ class Range:
 class Planned:
     name: str
     gpus: int
+    gpus_spec: str  # project.yaml's `gpus` as `mlci run --gpus` reads it: auto, all, none, 2, 0,1
     approval: bool
     submitter: str | None
     approval_timeout_s: int
@@ -50,6 +51,7 @@ class Planned:
         return {
             "name": self.name,
             "gpus": self.gpus,
+            "gpus_spec": self.gpus_spec,
             "approval": self.approval,
             "submitter": self.submitter,
             "approval_timeout_s": self.approval_timeout_s,
@@ -177,6 +179,10 @@ def gpu_count(gpus: object) -> int:
     return ALL_GPUS
 
 
+def gpu_spec(gpus: object) -> str:
+    return ",".join(str(i) for i in gpus) if isinstance(gpus, list) else str(gpus)
+
+
 def planned(snap: Snapshot, name: str) -> Planned:
     project = snap.projects[name]
     store = project.publish.store or snap.manifest.artifacts.default
@@ -197,6 +203,7 @@ def planned(snap: Snapshot, name: str) -> Planned:
     return Planned(
         name=name,
         gpus=gpu_count(project.gpus),
+        gpus_spec=gpu_spec(project.gpus),
         approval=project.publish.approval,
         submitter=project.publish.submitter,
         approval_timeout_s=project.publish.approval_timeout,
@@ -215,6 +222,7 @@ class Plan:
     projects: list[Planned]
     skipped: list[str]  # asked for with --projects but unchanged (and not --force)
     notify_secrets: list[str]  # Jenkins credential ids bound around `mlci notify`
+    host_gpus: dict[str, int]  # GPUs per host in mlci.yaml, so Jenkins never waits on a lock that cannot be granted
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -224,6 +232,7 @@ class Plan:
             "projects": [p.to_json() for p in self.projects],
             "skipped": self.skipped,
             "notify_secrets": self.notify_secrets,
+            "host_gpus": self.host_gpus,
         }
 
 
@@ -243,4 +252,5 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
         chosen = [n for n in wanted if n in hit]
         skipped = [n for n in wanted if n not in hit] if only else []
     slack = snap.manifest.notifications.slack
-    return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [])
+    host_gpus = {h.name: h.gpus for h in snap.manifest.hosts}
+    return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus)

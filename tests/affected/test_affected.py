@@ -20,6 +20,9 @@ artifacts:
     local: {type: local, path: .mlci/artifacts}
     hub: {type: huggingface, repo: acme/models, token: HF_TOKEN}
 notifications: {slack: {webhook: SLACK_WEBHOOK_URL}}
+hosts:
+  - {name: gpu-01, address: 127.0.0.1, gpus: 4, roles: [controller, agent]}
+  - {name: cpu-01, address: 127.0.0.1, gpus: 0, roles: [agent]}
 """
 
 
@@ -191,7 +194,8 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
     write(repo, "mlci.yaml", MANIFEST + "# all projects\n")
     head = commit(repo)
     got = plan(repo, capsys, "--base", base)
-    assert {k: got[k] for k in ("base", "head", "commit", "skipped", "notify_secrets")} == {
+    assert {k: got[k] for k in ("base", "head", "commit", "skipped", "notify_secrets", "host_gpus")} == {
+        "host_gpus": {"gpu-01": 4, "cpu-01": 0},
         "base": base,
         "head": head,
         "commit": head,
@@ -202,6 +206,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
         {
             "name": "nlp",
             "gpus": 3,
+            "gpus_spec": "0,1,3",
             "approval": False,
             "submitter": None,
             "approval_timeout_s": 86400,
@@ -212,6 +217,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
         {
             "name": "tabular",
             "gpus": 0,
+            "gpus_spec": "none",
             "approval": False,
             "submitter": None,
             "approval_timeout_s": 86400,
@@ -222,6 +228,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
         {
             "name": "vision",
             "gpus": 2,
+            "gpus_spec": "2",
             "approval": True,
             "submitter": "ml-leads",
             "approval_timeout_s": 1800,
@@ -232,11 +239,15 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
     ]
 
 
-@pytest.mark.parametrize(("gpus", "count"), [("auto", -1), ("all", -1), ("none", 0), ("1", 1), ("[2]", 1)])
-def test_plan_gpu_counts(repo, capsys, gpus, count):
+@pytest.mark.parametrize(
+    ("gpus", "count", "spec"),
+    [("auto", -1, "auto"), ("all", -1, "all"), ("none", 0, "none"), ("1", 1, "1"), ("[2]", 1, "2")],
+)
+def test_plan_gpu_counts(repo, capsys, gpus, count, spec):
     write(repo, "projects/tabular/project.yaml", f"gpus: {gpus}\ntimeout: 5m\n")
     commit(repo)
-    assert plan(repo, capsys)["projects"][0]["gpus"] == count
+    (tabular,) = plan(repo, capsys)["projects"]
+    assert (tabular["gpus"], tabular["gpus_spec"]) == (count, spec)
 
 
 def test_plan_projects_narrows_and_force_widens(repo, capsys):

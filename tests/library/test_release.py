@@ -77,6 +77,10 @@ SCENARIOS = [
     scenario("slack-credential-missing", SECRET_PLAN, credentials=["HF_TOKEN"]),
     scenario("store-credential-missing", SECRET_PLAN, credentials=["SLACK_WEBHOOK_URL"]),
     scenario("plan-not-json", sh=[{"match": r"^mlci plan ", "stdout": "Traceback (most recent call last):"}]),
+    scenario("cpu-host-auto", {**plan(entry("big", -1, gpus_spec="auto")), "host_gpus": {"gpu-01": 0}}),
+    scenario("cpu-host-all", {**plan(entry("big", -1, gpus_spec="all")), "host_gpus": {"gpu-01": 0}}),
+    scenario("too-many-gpus", {**plan(entry("big", 4, gpus_spec="4")), "host_gpus": {"gpu-01": 2}}),
+    scenario("injection-host", {**plan(entry("vision", 1)), "host_gpus": {"gpu-01;id": 1}}),
     scenario("record-unreadable", plan(entry("vision", 1)), files={f"{record('vision')}/status.json": "{oops"}),
 ]
 
@@ -297,7 +301,7 @@ def test_injected_parameters_stay_single_words(results):
 
 
 def test_a_hostile_plan_runs_nothing(results):
-    for name in ("injection-plan", "injection-commit", "injection-secret"):
+    for name in ("injection-plan", "injection-commit", "injection-secret", "injection-host"):
         r = results[name]
         assert r["result"] == "FAILURE"
         assert r["error"].startswith("mlci plan printed an unusable plan"), r["error"]
@@ -346,3 +350,19 @@ def test_an_unreadable_run_record_does_not_fail_a_passing_run(results):
     r = results["record-unreadable"]
     assert r["result"] == "SUCCESS", r["error"]
     assert f"vision: unreadable run record ({record('vision')}/status.json)" in r["description"]
+
+
+def test_auto_or_all_on_a_host_without_gpus_takes_no_lock(results):
+    for name, spec in (("cpu-host-auto", "auto"), ("cpu-host-all", "all")):
+        r = results[name]
+        assert r["result"] == "SUCCESS", r["error"]
+        assert not calls(r, "lock")
+        assert run_call(r, "big")["args"]["script"] == f"mlci run big --job-id={job('big')} --gpus={spec}"
+
+
+def test_more_gpus_than_the_host_has_fails_instead_of_waiting_forever(results):
+    r = results["too-many-gpus"]
+    assert r["result"] == "FAILURE"
+    assert r["error"].startswith("big needs 4 GPU(s) but host gpu-01 has 2 in mlci.yaml")
+    assert not calls(r, "lock") and not any(s.startswith("mlci run") for s in shell(r))
+    assert shell(r)[-1] == f"mlci notify --event=failed big {job('big')}"

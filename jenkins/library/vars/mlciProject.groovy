@@ -36,9 +36,10 @@ def call(Map config = [:]) {
     Map project = plan.projects[0]
     if (gpus != null) {
         project.gpus = gpus
+        project.gpus_spec = cfg.gpus.toString().trim()
     }
     currentBuild.displayName = "#${env.BUILD_NUMBER} ${cfg.project} @ ${plan.commit.take(7)}"
     currentBuild.description = "Trains ${cfg.project} at ${plan.commit}" + (cfg.publish ? ', then publishes' : '')
     mlciTrain(project: project, commit: plan.commit, label: cfg.label, mlci: cfg.mlci, publish: cfg.publish,
-              notifySecrets: plan.notify_secrets)
+              notifySecrets: plan.notify_secrets, hostGpus: plan.host_gpus)
 }

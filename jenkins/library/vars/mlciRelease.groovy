@@ -53,7 +53,7 @@ def call(Map config = [:]) {
         Map project = projects[i]  // a fresh variable per branch: each closure keeps its own project
         branches[project.name] = {
             mlciTrain(project: project, commit: commit, label: cfg.label, mlci: cfg.mlci,
-                      notifySecrets: plan.notify_secrets)
+                      notifySecrets: plan.notify_secrets, hostGpus: plan.host_gpus)
         }
     }
     parallel(branches)

@@ -9,7 +9,7 @@ import mlci.Shell
  * notify. `project` is one entry of mlciPlan's output.
  */
 def call(Map config) {
-    Map cfg = [label: 'mlci', mlci: 'mlci', publish: true, commit: null, notifySecrets: []] << config
+    Map cfg = [label: 'mlci', mlci: 'mlci', publish: true, commit: null, notifySecrets: [], hostGpus: [:]] << config
     Map project = cfg.project
     String problem = PlanCheck.entryProblem(project)
     if (problem != null) {
@@ -77,7 +77,11 @@ def trainAndPublish(Map cfg, Map project, String jobId) {
     }
 }
 
-/** Locks the project's GPUs (none: no lock; -1: every GPU of this node) around `mlci run`. */
+/**
+ * Locks the project's GPUs (none: no lock; -1: every GPU of this node) around `mlci run`. A request
+ * the host cannot meet (its GPU count in mlci.yaml, from the plan's host_gpus) fails at once
+ * instead of waiting forever for a lock.
+ */
 int runWithGpus(Map cfg, Map project, String jobId) {
     int gpus = project.gpus
     if (gpus == 0) {
@@ -88,13 +92,23 @@ int runWithGpus(Map cfg, Map project, String jobId) {
         error("node ${env.NODE_NAME} has no valid MLCI_HOST environment variable: add it to the node " +
             "(mlci render configures it for every host in mlci.yaml)")
     }
+    Object available = (cfg.hostGpus ?: [:])[host]
+    if (available == 0 && gpus == -1) {
+        // No GPU on this host: nothing to lock; mlci run falls back to the CPU for `auto` and
+        // explains the missing GPU for `all`.
+        return runMlci(cfg, project, jobId, project.gpus_spec == 'all' ? 'all' : 'auto')
+    }
+    if (available instanceof Integer && gpus > (Integer) available) {
+        error("${project.name} needs ${gpus} GPU(s) but host ${host} has ${available} in mlci.yaml: " +
+            'lower gpus in its project.yaml or run it on a larger host')
+    }
     Map request = [label: GpuLease.label(host), variable: 'MLCI_LOCKED']
     if (gpus > 0) {
         request.quantity = gpus  // without a quantity, lock takes every resource with the label
     }
     int status = -1
     lock(request) {
-        String devices
+        String devices = null
         try {
             devices = GpuLease.devices(env.MLCI_LOCKED, host)
         } catch (IllegalArgumentException bad) {

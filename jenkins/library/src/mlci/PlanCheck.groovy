@@ -9,6 +9,7 @@ class PlanCheck implements Serializable {
     static final String SHA = /[0-9a-f]{40}([0-9a-f]{24})?/
     static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,200}/
     static final String SECRET = /[A-Z][A-Z0-9_]{0,127}/
+    static final String GPU_SPEC = /auto|all|none|[0-9]{1,2}|[0-9]{1,3}(,[0-9]{1,3}){0,63}/
 
     static boolean isName(Object value) {
         return value instanceof String && value ==~ NAME
@@ -26,6 +27,15 @@ class PlanCheck implements Serializable {
         }
         if (!secretNames(plan.notify_secrets)) {
             return 'notify_secrets is not a list of secret names'
+        }
+        if (plan.host_gpus != null && !(plan.host_gpus instanceof Map)) {
+            return 'host_gpus is not an object'
+        }
+        for (Object host : plan.host_gpus?.keySet() ?: []) {
+            Object count = plan.host_gpus[host]
+            if (!isName(host) || !(count instanceof Integer && (Integer) count >= 0)) {
+                return "host_gpus: ${host} is not a host name with a GPU count"
+            }
         }
         for (Object entry : plan.projects) {
             String found = entryProblem(entry)
@@ -46,6 +56,9 @@ class PlanCheck implements Serializable {
         }
         if (!(p.gpus instanceof Integer && (Integer) p.gpus >= -1)) {
             return "${p.name}: gpus ${p.gpus} is not a count (-1 = all GPUs of the node)"
+        }
+        if (p.gpus_spec != null && !(p.gpus_spec instanceof String && p.gpus_spec ==~ GPU_SPEC)) {
+            return "${p.name}: gpus_spec is not auto, all, none, a count or device indexes"
         }
         if (!(p.approval instanceof Boolean)) {
             return "${p.name}: approval ${p.approval} is not true or false"
