@@ -47,7 +47,11 @@ def command(
     queue_timeout: int,
     poll_interval: float,
 ) -> None:
-    """Start a Jenkins build of the release pipeline or of one project, and follow it."""
+    """Start a Jenkins build of the release pipeline or of one project, and follow it.
+
+    Always follows the queue item to the build it becomes and prints that build's URL; with
+    --wait or --follow it then exits 0 only when the build's result is SUCCESS.
+    """
     if release == bool(project):
         raise UsageError(
             "give either --release or a PROJECT", hint="e.g. `mlci trigger --release` or `mlci trigger digits`"

@@ -3,7 +3,8 @@
 Layout under `s3://<bucket>/<prefix>/`:
     <project>/<job-id>/<files...>       the outputs, large files uploaded in parallel multipart parts
     <project>/<job-id>/_mlci.json       the manifest (file list, sizes, sha256), written LAST
-    <project>/latest.json               pointer to the newest published job, written after the manifest
+    <project>/latest.json               pointer to the newest published run (by creation time), written
+                                        after the manifest; re-publishing an older run leaves it alone
 
 A reader trusts a job only when its manifest exists, so an interrupted publish (some files, no
 manifest) is invisible, and `latest` never points at it. Re-publishing a job whose manifest exists
@@ -74,7 +75,7 @@ class S3Store(ArtifactStore):
         project, job_id = record.project, record.job_id
         manifest_key = self.key(project, job_id, MANIFEST_NAME)
         if self._exists(manifest_key):
-            self._point_latest(project, job_id)  # a crash may have come between the two writes
+            self._point_latest(record)  # a crash may have come between the manifest and latest
             return self.url(project, job_id)
 
         transfer = TransferConfig(
@@ -100,7 +101,7 @@ class S3Store(ArtifactStore):
             "files": entries,
         }
         self._put_json(manifest_key, manifest)
-        self._point_latest(project, job_id)
+        self._point_latest(record)
         return self.url(project, job_id)
 
     # ------------------------------------------------------------ helpers
@@ -126,8 +127,28 @@ class S3Store(ArtifactStore):
             **self._retry_kwargs,
         )
 
-    def _point_latest(self, project: str, job_id: str) -> None:
-        self._put_json(self.key(project, LATEST_NAME), {"jobId": job_id, "url": self.url(project, job_id)})
+    def _read_json(self, key: str) -> Any:
+        from botocore.exceptions import ClientError
+
+        def get() -> Any:
+            try:
+                return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+
+        return with_retry(get, what=f"read {key}", **self._retry_kwargs)
+
+    def _point_latest(self, record: RunRecord) -> None:
+        """Point `latest` at this job unless it already points at a newer run (by creation time)."""
+        key = self.key(record.project, LATEST_NAME)
+        created = record.data.get("createdAt") or ""
+        current = self._read_json(key)
+        if isinstance(current, dict) and (current.get("createdAt") or "") > created:
+            return
+        url = self.url(record.project, record.job_id)
+        self._put_json(key, {"jobId": record.job_id, "url": url, "createdAt": created})
 
 
 def make_client(

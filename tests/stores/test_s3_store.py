@@ -169,3 +169,12 @@ def test_publish_command_uses_manifest_secrets_and_records_the_url(
     out = capsys.readouterr()
     assert url in out.out
     assert "s3-secret-value-never-printed" not in out.out + out.err + (record.dir / "status.json").read_text()
+
+
+def test_republishing_an_older_run_leaves_latest_on_the_newer_one(client, make_run):
+    older, newer = make_run(job="job-old"), make_run(job="job-new")
+    older.data["createdAt"], newer.data["createdAt"] = "2026-11-20T00:00:00.000Z", "2026-11-21T00:00:00.000Z"
+    store = S3Store("s3", client, BUCKET)
+    store.publish(newer, newer.dir / "attempt-2/out")
+    store.publish(older, older.dir / "attempt-2/out")
+    assert read_json(client, "digits/latest.json")["jobId"] == "job-new"
