@@ -4,8 +4,8 @@ import mlci.Shell
 
 /**
  * Runs `mlci plan ... --json` in the current workspace and returns the checked plan:
- * [base, head, commit, projects: [[name, gpus, approval, submitter, approval_timeout_s, store, timeout_s,
- * publish_secrets]], skipped, notify_secrets].
+ * [base, head, commit, projects: [[name, gpus, gpus_spec, approval, submitter, approval_timeout_s, store,
+ * timeout_s, publish_secrets]], skipped, notify_secrets, host_gpus].
  * Every decision (what changed, GPU counts, stores) is made by mlci in Python; this only reads it.
  */
 Map call(Map config = [:]) {
