@@ -153,6 +153,13 @@ def test_depends_on_paths(repo, capsys):
     assert affected(repo, capsys) == []
 
 
+def test_moving_a_dependency_away_affects_its_dependents(repo, capsys):
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "mv", "libs/text", "libs/words")  # a rename: both the old and the new path count
+    commit(repo)
+    assert affected(repo, capsys, "--base", base) == ["nlp"]
+
+
 def test_deleted_projects_are_left_out_and_renames_count_once(repo, capsys):
     base = git(repo, "rev-parse", "HEAD")
     git(repo, "rm", "-rq", "projects/tabular")
