@@ -73,13 +73,14 @@ def build_message(
     record: RunRecord | None,
     previous: RunRecord | None,
     *,
+    job: str | None = None,
     build_url: str | None,
     channel: str | None = None,
 ) -> dict[str, Any]:
     """The webhook payload: a plain `text` fallback plus Block Kit `blocks`."""
     emoji, verb = _HEADLINE[event]
     data = record.data if record else {}
-    job = data.get("jobId")
+    job = data.get("jobId") or job
     title = f"{emoji} {project}{f' run {job}' if job else ''} {verb}"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
 

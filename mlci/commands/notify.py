@@ -43,12 +43,12 @@ def command(ctx: click.Context, event: str, project: str, job: str | None) -> No
         try:
             record = find_record(root, project, job)
         except MlciError:
-            if event != "started" or job:
+            if event != "started":
                 raise
-            record = None  # `started` may be sent before the run has written its record
+            record = None  # Jenkins sends `started` before `mlci run` has written the record
         previous = previous_published(root, record) if record else None
         payload = build_message(
-            event, project, record, previous, build_url=os.environ.get("BUILD_URL"), channel=slack.channel
+            event, project, record, previous, job=job, build_url=os.environ.get("BUILD_URL"), channel=slack.channel
         )
         send(webhook, payload)
         click.echo(f"✓ Slack notified: {payload['text']}")

@@ -125,7 +125,11 @@ def test_non_http_artifacts_are_shown_not_linked(repo, slack):
 
 def test_started_before_the_record_exists(repo, slack):
     assert main(["--root", str(repo), "notify", "--event", "started", "digits"]) == 0
-    assert slack.posts[0]["json"]["text"] == "🚀 digits started"
+    # the Jenkins library names the job id it is about to run
+    assert main(["--root", str(repo), "notify", "--event=started", "digits", "jenkins-42-digits"]) == 0
+    texts_sent = [p["json"]["text"] for p in slack.posts]
+    assert texts_sent == ["🚀 digits started", "🚀 digits run jenkins-42-digits started"]
+    assert "*Job*\njenkins-42-digits" in texts(slack.posts[1]["json"])
 
 
 def test_slack_errors_warn_and_exit_zero_without_leaking_the_webhook(repo, slack, capsys):
