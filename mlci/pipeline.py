@@ -165,7 +165,8 @@ class ProjectRun:
         job_id = opts.job_id or default_job_id(self.root, spec.name)
         check_job_id(self.root, spec.name, job_id)
         request = opts.gpus or _project_gpus(spec)
-        gpu_plan = plan_gpus(request, has_nvidia_runtime(self.client))
+        # only `auto` needs to know the engine's runtimes (docker info is one of the slower calls)
+        gpu_plan = plan_gpus(request, request.mode == "auto" and has_nvidia_runtime(self.client))
         if gpu_plan.notice:
             self.say(gpu_plan.notice)
         secrets_env = _project_secrets(spec)
@@ -382,6 +383,7 @@ class ProjectRun:
             device_request=gpu_plan.device_request,
             gpu_devices=gpu_plan.devices,
             shm_size=spec.config.shm_size,
+            log_driver=self.manifest.runner.engine_logs,
         )
 
     # -------------------------------------------------------------- outcome

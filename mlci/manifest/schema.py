@@ -151,6 +151,11 @@ class Build(Strict):
     )
 
 
+class Runner(Strict):
+    engine_logs: Literal["none", "local", "json-file"] = Field(
+        "none", description="the engine's own copy of stage output (mlci always keeps the full log in the record)")
+
+
 class Store(Strict):
     type: Literal["local", "s3", "huggingface"]
     # local
@@ -212,6 +217,7 @@ class Manifest(Strict):
     webhook: Webhook = Webhook()
     portainer: Portainer = Portainer()
     build: Build = Build()
+    runner: Runner = Runner()
     artifacts: Artifacts = Artifacts()
     notifications: Notifications = Notifications()
 

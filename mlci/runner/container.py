@@ -4,6 +4,8 @@ its output streamed while it runs, stopped on timeout or cancellation, and alway
 from __future__ import annotations
 
 import contextlib
+import io
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +34,9 @@ class StageSpec:
     device_request: Any | None = None
     gpu_devices: str = "none"
     shm_size: str | None = None
+    # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
+    # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
+    log_driver: str = "none"
 
 
 @dataclass
@@ -52,6 +57,10 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
         binds=spec.binds,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
         shm_size=spec.shm_size,
+        log_config={
+            "type": spec.log_driver,
+            "config": {"max-size": "20m", "max-file": "3"} if spec.log_driver != "none" else {},
+        },
         init=True,  # signals reach the stage's process tree; zombies are reaped
     )
     container_id = api.create_container(
@@ -66,6 +75,9 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
     started = time.monotonic()
     try:
         device_requests = api.inspect_container(container_id)["HostConfig"].get("DeviceRequests")
+        # attach before start so that not a byte of output is missed, whatever the log driver
+        stream = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
+        streamer = threading.Thread(target=_stream_frames, args=(stream, sink), daemon=True)
         try:
             api.start(container_id)
         except APIError as exc:
@@ -74,10 +86,9 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
                 err.device_requests = device_requests  # type: ignore[attr-defined]
                 raise err from None
             raise MlciError(f"stage {spec.name}: the container did not start ({exc.explanation or exc})") from None
-        streamer = threading.Thread(target=_stream_logs, args=(api, container_id, sink), daemon=True)
         streamer.start()
         exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
-        streamer.join(timeout=10)
+        streamer.join(timeout=120)  # the stream ends once the engine has flushed the last bytes
         duration = time.monotonic() - started
         if timed_out:
             sink.write(f"\nmlci: stage {spec.name} exceeded its timeout of {spec.timeout_s}s and was stopped\n")
@@ -91,12 +102,23 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
         remove_container(api, container_id)
 
 
-def _stream_logs(api: Any, container_id: str, sink: LogSink) -> None:
+def _stream_frames(stream: object, sink: LogSink) -> None:
+    """Copy the engine's multiplexed attach stream (8-byte header + payload frames) to the sink,
+    in bounded chunks, until the container's output ends."""
+    reader = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
     try:
-        for chunk in api.logs(container_id, stream=True, follow=True, stdout=True, stderr=True):
-            sink.write(chunk)
-    except Exception as exc:  # the container went away under us (cancel/timeout): nothing more to read
+        while len(header := reader.read(8)) == 8:
+            left = struct.unpack(">BxxxL", header)[1]
+            while left:
+                chunk = reader.read(min(left, 1 << 20))
+                if not chunk:
+                    return
+                sink.write(chunk)
+                left -= len(chunk)
+    except (OSError, ValueError) as exc:  # the container went away under us (cancel/timeout)
         sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
+    finally:
+        reader.close()
 
 
 def _wait(api: Any, container_id: str, deadline: float) -> tuple[int | None, bool]:
