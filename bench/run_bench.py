@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 MLCI = [sys.executable, "-m", "mlci"]
 OUTPUT_BYTES = 200 * 1000 * 1000
+LINE = "0123456789abcdefghijklmnopqrstuvwxyz" * 4
 DOCKERFILE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY . .\n"
 
 
@@ -52,7 +53,7 @@ def make_repo(base: Path, base_image: str) -> Path:
     (root / "mlci.yaml").write_text(f"version: 1\nname: bench\nbuild: {{base_image: '{base_image}'}}\n")
     stages = {
         "noop": "gpus: none\nstages: [{name: train, run: 'true'}]\n",
-        "chatty": "gpus: none\nstages: [{name: train, run: 'yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz | head -c %d'}]\n" % OUTPUT_BYTES,
+        "chatty": f"gpus: none\nstages: [{{name: train, run: 'yes {LINE} | head -c {OUTPUT_BYTES}'}}]\n",
     }
     for name, project_yaml in stages.items():
         (root / "projects" / name).mkdir()
@@ -77,27 +78,45 @@ def main() -> None:
 
         # 1. orchestration overhead
         subprocess.run([*MLCI, "run", "noop", "-q"], env=env, check=True, capture_output=True)
-        image = json.loads(subprocess.run([*MLCI, "status", "noop", "--json"], env=env, capture_output=True,
-                                          check=True, text=True).stdout)[0]["imageUri"]
+        image = json.loads(
+            subprocess.run(
+                [*MLCI, "status", "noop", "--json"], env=env, capture_output=True, check=True, text=True
+            ).stdout
+        )[0]["imageUri"]
         mlci_run = median_of(args.repeat, [*MLCI, "run", "noop", "-q"], env)
         docker_run = median_of(args.repeat, ["docker", "run", "--rm", image, "true"])
-        results["overhead"] = {"mlci_run_s": mlci_run, "docker_run_s": docker_run, "ratio": mlci_run / docker_run,
-                               "target": "<= 1.15"}
+        results["overhead"] = {
+            "mlci_run_s": mlci_run,
+            "docker_run_s": docker_run,
+            "ratio": mlci_run / docker_run,
+            "target": "<= 1.15",
+        }
 
         # 2. unchanged project: mlci's build step vs a cached docker build
         context = root / "projects" / "noop"
-        probe = ("import sys, time; from pathlib import Path; from mlci.runner.engine import connect;"
-                 " from mlci.runner.image import build_image; c = connect(); t = time.perf_counter();"
-                 f" build_image(c, project='noop', context=Path({str(context)!r}), base_image={base_image!r},"
-                 " network='default', build_args={}, no_cache=False, log=lambda s: None);"
-                 " print(time.perf_counter() - t)")
+        probe = (
+            "import sys, time; from pathlib import Path; from mlci.runner.engine import connect;"
+            " from mlci.runner.image import build_image; c = connect(); t = time.perf_counter();"
+            f" build_image(c, project='noop', context=Path({str(context)!r}), base_image={base_image!r},"
+            " network='default', build_args={}, no_cache=False, log=lambda s: None);"
+            " print(time.perf_counter() - t)"
+        )
         mlci_build = statistics.median(
-            float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                                 env=env).stdout) for _ in range(args.repeat))
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
+                ).stdout
+            )
+            for _ in range(args.repeat)
+        )
         docker_cmd = ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", str(context)]
         docker_build = median_of(args.repeat, docker_cmd)
-        results["unchanged_build"] = {"mlci_build_s": mlci_build, "docker_build_cached_s": docker_build,
-                                      "ratio": mlci_build / docker_build, "target": "<= 0.5"}
+        results["unchanged_build"] = {
+            "mlci_build_s": mlci_build,
+            "docker_build_cached_s": docker_build,
+            "ratio": mlci_build / docker_build,
+            "target": "<= 0.5",
+        }
 
         # 3. 200 MB of stage output
         subprocess.run([*MLCI, "run", "chatty", "-q", "--job-id", "warm"], env=env, check=True, capture_output=True)
@@ -106,22 +125,32 @@ def main() -> None:
         stage_s = record["attempts"][0]["stages"][0]["durationS"]
         log_size = (root / ".mlci/runs/chatty/measured/attempt-1/train.log").stat().st_size
         assert log_size == OUTPUT_BYTES, log_size
-        plain = median_of(1, ["docker", "run", "--rm", image, "sh", "-c",
-                              f"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c {OUTPUT_BYTES}"])
-        results["log_stream"] = {"bytes": OUTPUT_BYTES, "stage_s": stage_s, "mlci_mb_per_s": OUTPUT_BYTES / 1e6 / stage_s,
-                                 "docker_run_to_devnull_mb_per_s": OUTPUT_BYTES / 1e6 / plain,
-                                 "mlci_peak_rss_mb": rss_kib / 1024, "mlci_wall_s": wall,
-                                 "target": ">= 50 MB/s, <= 100 MB RSS"}
+        plain = median_of(1, ["docker", "run", "--rm", image, "sh", "-c", f"yes {LINE} | head -c {OUTPUT_BYTES}"])
+        results["log_stream"] = {
+            "bytes": OUTPUT_BYTES,
+            "stage_s": stage_s,
+            "mlci_mb_per_s": OUTPUT_BYTES / 1e6 / stage_s,
+            "docker_run_to_devnull_mb_per_s": OUTPUT_BYTES / 1e6 / plain,
+            "mlci_peak_rss_mb": rss_kib / 1024,
+            "mlci_wall_s": wall,
+            "target": ">= 50 MB/s, <= 100 MB RSS",
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"{'benchmark':<34} {'mlci':>10} {'baseline':>10} {'ratio':>7}  target")
     o, b, s = results["overhead"], results["unchanged_build"], results["log_stream"]
-    print(f"{'run overhead (cached no-op)':<34} {o['mlci_run_s']:>9.3f}s {o['docker_run_s']:>9.3f}s {o['ratio']:>6.2f}x  <= 1.15x")
-    print(f"{'unchanged project: build step':<34} {b['mlci_build_s']:>9.3f}s {b['docker_build_cached_s']:>9.3f}s"
-          f" {b['ratio']:>6.2f}x  <= 0.5x")
-    print(f"{'200 MB stage output: throughput':<34} {s['mlci_mb_per_s']:>7.0f}MB/s {s['docker_run_to_devnull_mb_per_s']:>7.0f}MB/s"
-          f" {s['mlci_mb_per_s'] / s['docker_run_to_devnull_mb_per_s']:>6.2f}x  >= 50 MB/s")
+    print(
+        f"{'run overhead (cached no-op)':<34} {o['mlci_run_s']:>9.3f}s {o['docker_run_s']:>9.3f}s {o['ratio']:>6.2f}x  <= 1.15x"
+    )
+    print(
+        f"{'unchanged project: build step':<34} {b['mlci_build_s']:>9.3f}s {b['docker_build_cached_s']:>9.3f}s"
+        f" {b['ratio']:>6.2f}x  <= 0.5x"
+    )
+    print(
+        f"{'200 MB stage output: throughput':<34} {s['mlci_mb_per_s']:>7.0f}MB/s {s['docker_run_to_devnull_mb_per_s']:>7.0f}MB/s"
+        f" {s['mlci_mb_per_s'] / s['docker_run_to_devnull_mb_per_s']:>6.2f}x  >= 50 MB/s"
+    )
     print(f"{'200 MB stage output: peak RSS':<34} {s['mlci_peak_rss_mb']:>8.0f}MB {'':>10} {'':>7}  <= 100 MB")
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
