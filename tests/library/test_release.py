@@ -81,6 +81,7 @@ SCENARIOS = [
     scenario("cpu-host-all", {**plan(entry("big", -1, gpus_spec="all")), "host_gpus": {"gpu-01": 0}}),
     scenario("too-many-gpus", {**plan(entry("big", 4, gpus_spec="4")), "host_gpus": {"gpu-01": 2}}),
     scenario("injection-host", {**plan(entry("vision", 1)), "host_gpus": {"gpu-01;id": 1}}),
+    scenario("five", plan(*(entry(n, 0) for n in ("a", "b", "c", "d", "e")))),
     scenario("record-unreadable", plan(entry("vision", 1)), files={f"{record('vision')}/status.json": "{oops"}),
 ]
 
@@ -366,3 +367,12 @@ def test_more_gpus_than_the_host_has_fails_instead_of_waiting_forever(results):
     assert r["error"].startswith("big needs 4 GPU(s) but host gpu-01 has 2 in mlci.yaml")
     assert not calls(r, "lock") and not any(s.startswith("mlci run") for s in shell(r))
     assert shell(r)[-1] == f"mlci notify --event=failed big {job('big')}"
+
+
+def test_many_projects_are_summarised_in_the_build_name(results):
+    r = results["five"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert r["displayName"] == f"#42 a, b, c +2 @ {HEAD[:7]}"
+    assert r["description"].startswith(f"Trains a, b, c, d, e at {HEAD}")
+    assert [c["args"] for c in calls(r, "parallel")] == [["a", "b", "c", "d", "e"]]
+    assert not calls(r, "lock")
