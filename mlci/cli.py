@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, int):  # ctx.exit(n) comes back as a return value without standalone mode
             return result
     except MlciError as exc:
-        click.echo(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}", err=True)
+        from mlci.secrets import redact  # a client library's message may quote a token or webhook URL
+
+        click.echo(redact(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}"), err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("cancelled", err=True)

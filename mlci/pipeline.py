@@ -40,6 +40,8 @@ class RunOptions:
     gpus: GpuRequest | None = None  # None: the project's setting
     no_cache: bool = False
     echo: bool = True  # stream logs to the console
+    image: str | None = None  # run this image (tag, id or REPO@sha256:…) instead of building
+    push: bool = False  # push the image to build.registry after a passing run
 
 
 class Reporter:
@@ -162,6 +164,10 @@ class ProjectRun:
     def execute(self) -> RunRecord:
         spec, opts = self.spec, self.options
         clean_leftovers(self.client, self.root, spec.name, self.say)
+        if opts.push and not self.manifest.build.registry:
+            raise UsageError(
+                "--push needs build.registry in mlci.yaml", hint="add e.g. `build: {registry: ghcr.io/acme}`"
+            )
         job_id = opts.job_id or default_job_id(self.root, spec.name)
         check_job_id(self.root, spec.name, job_id)
         request = opts.gpus or _project_gpus(spec)
@@ -197,6 +203,8 @@ class ProjectRun:
 
     # -------------------------------------------------------------- build
     def _build(self, record: RunRecord) -> str | None:
+        if self.options.image:
+            return self._use_given_image(record)
         build = self.manifest.build
         record.data["overallStatus"] = records.BUILDING
         record.data["build"].update(status="Running", startedAt=records.now())
@@ -232,6 +240,18 @@ class ProjectRun:
         record.save()
         return image.tag
 
+    def _use_given_image(self, record: RunRecord) -> str:
+        """Reproduce a run from an exact image (e.g. a pushed digest): no build at all."""
+        from mlci.registry import resolve_image
+
+        image = resolve_image(self.client, self.options.image)
+        record.data["build"].update(
+            status="Skipped", imageUri=self.options.image, imageId=image.id, cacheHit=None, finishedAt=records.now()
+        )
+        record.save()
+        self.say(f"{self.spec.name}: using image {self.options.image} ({image.short_id}); build skipped")
+        return image.id
+
     # -------------------------------------------------------------- stages, gate, retrain
     def _attempts(self, record: RunRecord, image: str, gpu_plan: Any, secrets_env: dict[str, str]) -> None:
         spec = self.spec
@@ -256,6 +276,12 @@ class ProjectRun:
                 self._finish(record, records.FAILED, reason)
                 return
             self._publish_local(record, attempt)
+            if self.options.push:
+                from mlci.registry import push_image
+
+                assert self.manifest.build.registry  # checked before the run started
+                reference = push_image(self.client, record, self.manifest.build.registry)
+                self.say(f"{spec.name}: pushed {reference}")
             self._finish(record, records.SUCCEEDED, None)
             return
 
@@ -403,7 +429,9 @@ class ProjectRun:
         record.data["run"]["status"] = {records.SUCCEEDED: "Succeeded", records.BUILD_FAILED: "Skipped"}.get(
             status, status
         )
-        record.data["error"] = error
+        from mlci.secrets import redact
+
+        record.data["error"] = redact(error) if error else None  # a stage may have echoed a secret
         record.data["finishedAt"] = records.now()
         record.save()
 

@@ -8,7 +8,7 @@ import signal
 import click
 
 from mlci.commands._common import repo_root
-from mlci.errors import Cancelled
+from mlci.errors import Cancelled, UsageError
 from mlci.manifest import load_manifest, load_project
 
 
@@ -22,9 +22,18 @@ def _raise_cancelled(signum: int, frame: object) -> None:
 @click.option("--gpus", help="auto | all | none | device indexes such as 0,1 (default: project.yaml).")
 @click.option("--no-cache", is_flag=True, help="Rebuild the image even when its content hash is known.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream build and stage logs to the console.")
+@click.option("--image", help="Run this image (tag, id or REPO@sha256:...) instead of building: reproduce a run.")
+@click.option("--push", is_flag=True, help="Push the image to build.registry when the gate passes.")
 @click.pass_context
 def command(
-    ctx: click.Context, project: str, job_id: str | None, gpus: str | None, no_cache: bool, quiet: bool
+    ctx: click.Context,
+    project: str,
+    job_id: str | None,
+    gpus: str | None,
+    no_cache: bool,
+    quiet: bool,
+    image: str | None,
+    push: bool,
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
     from mlci import records
@@ -35,7 +44,16 @@ def command(
     root = repo_root(ctx)
     manifest = load_manifest(root)
     spec = load_project(root, project)
-    options = RunOptions(job_id=job_id, gpus=parse_gpus(gpus) if gpus else None, no_cache=no_cache, echo=not quiet)
+    if image and no_cache:
+        raise UsageError("--image and --no-cache exclude each other", hint="--image runs an existing image as is")
+    options = RunOptions(
+        job_id=job_id,
+        gpus=parse_gpus(gpus) if gpus else None,
+        no_cache=no_cache,
+        echo=not quiet,
+        image=image,
+        push=push,
+    )
     client = connect()
     signal.signal(signal.SIGTERM, _raise_cancelled)
     record = ProjectRun(client, root, manifest, spec, options).execute()

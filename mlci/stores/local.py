@@ -21,14 +21,17 @@ class LocalStore(ArtifactStore):
         project_dir = self.path / record.project
         final = project_dir / record.job_id
         project_dir.mkdir(parents=True, exist_ok=True)
-        if not final.exists():
-            staging = Path(tempfile.mkdtemp(prefix=f".{record.job_id}.partial-", dir=project_dir))
-            try:
-                shutil.copytree(outputs, staging, dirs_exist_ok=True)
-                os.rename(staging, final)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+        if final.exists():  # idempotent re-publish: same URL, and `latest` never moves back
+            if not (project_dir / "latest").is_symlink():
+                self._point_latest(project_dir, record.job_id)
+            return final.resolve().as_uri()
+        staging = Path(tempfile.mkdtemp(prefix=f".{record.job_id}.partial-", dir=project_dir))
+        try:
+            shutil.copytree(outputs, staging, dirs_exist_ok=True)
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         self._point_latest(project_dir, record.job_id)
         return final.resolve().as_uri()
 

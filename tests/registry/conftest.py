@@ -24,17 +24,6 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def docker_client():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.fail(f"these tests need the Docker engine: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> str:
     """`127.0.0.1:<port>` of a running registry; the engine allows 127.0.0.1 registries over HTTP."""
     binary = shutil.which("docker-registry")
