@@ -47,8 +47,14 @@ def base_image(docker_client) -> str:
     return DEFAULT_BASE_IMAGE
 
 
-def write_project(root: Path, name: str, project_yaml: str, *, files: dict[str, str] | None = None,
-                  dockerfile: str = FIXTURE_DOCKERFILE) -> Path:
+def write_project(
+    root: Path,
+    name: str,
+    project_yaml: str,
+    *,
+    files: dict[str, str] | None = None,
+    dockerfile: str = FIXTURE_DOCKERFILE,
+) -> Path:
     path = root / "projects" / name
     path.mkdir(parents=True, exist_ok=True)
     (path / "project.yaml").write_text(textwrap.dedent(project_yaml))
@@ -74,14 +80,18 @@ def monorepo(tmp_path: Path, monkeypatch) -> Path:
 
 def commit_all(root: Path) -> str:
     subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm",
-                    "fixture"], check=True)
-    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "fixture"],
+        check=True,
+    )
+    return subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def mlci(root: Path, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a subprocess, as a user would."""
     full_env = {**os.environ, "MLCI_ROOT": str(root), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mlci", *args], capture_output=True, text=True, timeout=timeout,
-                          env=full_env, cwd=root)
+    return subprocess.run(
+        [sys.executable, "-m", "mlci", *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=root
+    )

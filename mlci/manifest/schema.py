@@ -153,7 +153,8 @@ class Build(Strict):
 
 class Runner(Strict):
     engine_logs: Literal["none", "local", "json-file"] = Field(
-        "none", description="the engine's own copy of stage output (mlci always keeps the full log in the record)")
+        "none", description="the engine's own copy of stage output (mlci always keeps the full log in the record)"
+    )
 
 
 class Store(Strict):

@@ -14,11 +14,16 @@ pytestmark = pytest.mark.docker
 
 def test_push_then_reproduce_by_digest(monorepo, base_image, registry, docker_client):
     (monorepo / "mlci.yaml").write_text(f"version: 1\nname: t\nbuild: {{registry: '{registry}/mlci-test'}}\n")
-    write_project(monorepo, "pushed", """\
+    write_project(
+        monorepo,
+        "pushed",
+        """\
         gpus: none
         stages: [{name: train, run: "echo '{\\"score\\": 1}' > $MLCI_OUTPUT_DIR/metrics.json"}]
         gate: {metric: score, min: 1}
-    """, files={"marker.txt": "unique content for test_push_then_reproduce_by_digest\n"})
+    """,
+        files={"marker.txt": "unique content for test_push_then_reproduce_by_digest\n"},
+    )
 
     first = mlci(monorepo, "run", "pushed", "--job-id", "a", "--push", "--no-cache")
     assert first.returncode == 0, first.stderr

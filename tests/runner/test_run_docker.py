@@ -45,12 +45,17 @@ def containers(client, job: str) -> list:
 
 
 def test_contract_cache_hit_and_record(monorepo, base_image, docker_client):
-    write_project(monorepo, "probe", """\
+    write_project(
+        monorepo,
+        "probe",
+        """\
         gpus: none
         stages:
           - {name: train, run: python probe.py}
         gate: {metric: accuracy, min: 0.5}
-    """, files={"probe.py": CONTRACT_PROBE, "config.yaml": "lr: 0.1\n"})
+    """,
+        files={"probe.py": CONTRACT_PROBE, "config.yaml": "lr: 0.1\n"},
+    )
     commit = commit_all(monorepo)
 
     first = mlci(monorepo, "run", "probe", "--job-id", "first", "--no-cache")  # an earlier session may have built it
@@ -65,10 +70,17 @@ def test_contract_cache_hit_and_record(monorepo, base_image, docker_client):
     assert stage["status"] == "Succeeded" and stage["exitCode"] == 0 and stage["deviceRequests"] is None
 
     probe = json.loads((monorepo / ".mlci/runs/probe/first/attempt-1/out/contract.json").read_text())
-    assert probe["env"] == {"MLCI_JOB_ID": "first", "MLCI_PROJECT": "probe", "MLCI_STAGE": "train",
-                            "MLCI_ATTEMPT": "1", "MLCI_OUTPUT_DIR": "/mlci/out", "MLCI_CACHE_DIR": "/mlci/cache",
-                            "MLCI_CONFIG": "/mlci/config.yaml"}
+    assert probe["env"] == {
+        "MLCI_JOB_ID": "first",
+        "MLCI_PROJECT": "probe",
+        "MLCI_STAGE": "train",
+        "MLCI_ATTEMPT": "1",
+        "MLCI_OUTPUT_DIR": "/mlci/out",
+        "MLCI_CACHE_DIR": "/mlci/cache",
+        "MLCI_CONFIG": "/mlci/config.yaml",
+    }
     import os
+
     assert (probe["uid"], probe["gid"]) == (os.getuid(), os.getgid())
     assert probe["config"] == "lr: 0.1\n" and probe["cache_writable"]
     assert probe["config_writable"] is False or os.getuid() == 0  # root bypasses mode bits, not the ro mount
@@ -90,13 +102,18 @@ def test_contract_cache_hit_and_record(monorepo, base_image, docker_client):
 
 
 def test_gate_fails_then_passes_on_retrain(monorepo, base_image):
-    write_project(monorepo, "flaky", """\
+    write_project(
+        monorepo,
+        "flaky",
+        """\
         gpus: none
         stages:
           - {name: train, run: python train.py}
         gate: {metric: accuracy, min: 0.9}
         retrain: {max_attempts: 3}
-    """, files={"train.py": METRICS_BY_ATTEMPT})
+    """,
+        files={"train.py": METRICS_BY_ATTEMPT},
+    )
     result = mlci(monorepo, "run", "flaky", "--job-id", "j1")
     assert result.returncode == 0, result.stderr
     assert "gate failed on attempt 1/3" in result.stderr
@@ -110,12 +127,17 @@ def test_gate_fails_then_passes_on_retrain(monorepo, base_image):
 
 
 def test_gate_failing_on_every_attempt_exits_1(monorepo, base_image):
-    write_project(monorepo, "hopeless", """\
+    write_project(
+        monorepo,
+        "hopeless",
+        """\
         gpus: none
         stages: [{name: train, run: python train.py}]
         gate: {metric: accuracy, min: 0.99}
         retrain: {max_attempts: 2}
-    """, files={"train.py": METRICS_BY_ATTEMPT})
+    """,
+        files={"train.py": METRICS_BY_ATTEMPT},
+    )
     result = mlci(monorepo, "run", "hopeless", "--job-id", "j")
     assert result.returncode == 1
     data = status(monorepo, "hopeless", "j")
@@ -125,13 +147,17 @@ def test_gate_failing_on_every_attempt_exits_1(monorepo, base_image):
 
 
 def test_failing_stage_stops_the_run_without_retrain(monorepo, base_image):
-    write_project(monorepo, "crash", """\
+    write_project(
+        monorepo,
+        "crash",
+        """\
         gpus: none
         stages:
           - {name: train, run: "echo about to fail; exit 3"}
           - {name: evaluate, run: "echo never"}
         retrain: {max_attempts: 3}
-    """)
+    """,
+    )
     result = mlci(monorepo, "run", "crash", "--job-id", "j")
     assert result.returncode == 1
     assert "about to fail" in result.stdout
@@ -142,8 +168,12 @@ def test_failing_stage_stops_the_run_without_retrain(monorepo, base_image):
 
 
 def test_build_failure_is_recorded_with_its_log(monorepo, base_image):
-    write_project(monorepo, "badbuild", "gpus: none\n", dockerfile=(
-        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo compiling-the-thing && exit 7\n"))
+    write_project(
+        monorepo,
+        "badbuild",
+        "gpus: none\n",
+        dockerfile=("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo compiling-the-thing && exit 7\n"),
+    )
     result = mlci(monorepo, "run", "badbuild", "--job-id", "j")
     assert result.returncode == 1
     data = status(monorepo, "badbuild", "j")
@@ -163,10 +193,14 @@ def test_missing_base_image_says_how_to_build_it(monorepo, docker_client):
 
 
 def test_stage_timeout(monorepo, base_image, docker_client):
-    write_project(monorepo, "slow", """\
+    write_project(
+        monorepo,
+        "slow",
+        """\
         gpus: none
         stages: [{name: train, run: "echo started; sleep 60", timeout: 2s}]
-    """)
+    """,
+    )
     started = time.monotonic()
     result = mlci(monorepo, "run", "slow", "--job-id", "j")
     assert result.returncode == 1
@@ -184,8 +218,12 @@ SLEEPER = """\
 
 
 def _start_and_wait_for_container(root: Path, client, job: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "mlci", "--root", str(root), "run", "sleeper", "--job-id", job],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "--root", str(root), "run", "sleeper", "--job-id", job],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         running = client.api.containers(filters={"label": [f"mlci.job={job}"], "status": "running"})
@@ -254,7 +292,8 @@ def test_gpu_request_without_nvidia_runtime_is_a_clear_error(monorepo, base_imag
     assert data["overallStatus"] == "Failed"
     # the request the engine stored on the created container
     assert data["attempts"][0]["stages"][0]["deviceRequests"] == [
-        {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}]
+        {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+    ]
     assert containers(docker_client, "all") == []
 
     explicit = mlci(monorepo, "run", "gpu", "--job-id", "pair", "--gpus", "0,1")
@@ -268,12 +307,16 @@ def test_gpu_request_without_nvidia_runtime_is_a_clear_error(monorepo, base_imag
 
 
 def test_logs_and_status_commands(monorepo, base_image):
-    write_project(monorepo, "chatty", """\
+    write_project(
+        monorepo,
+        "chatty",
+        """\
         gpus: none
         stages:
           - {name: train, run: "echo line-from-train"}
           - {name: evaluate, run: "echo line-from-evaluate"}
-    """)
+    """,
+    )
     assert mlci(monorepo, "run", "chatty", "--job-id", "j", "--quiet").returncode == 0
     all_logs = mlci(monorepo, "logs", "chatty").stdout
     assert all_logs.index("line-from-train") < all_logs.index("line-from-evaluate")

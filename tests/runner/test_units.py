@@ -54,8 +54,12 @@ def test_context_hash_follows_content_and_dockerignore(tmp_path):
     assert changed != first
     os.chmod(ctx / "src" / "train.py", 0o755)
     assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"}) != changed
-    assert context_hash(ctx, "sha256:other", {"BASE_IMAGE": "b"}) != context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
-    assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "c"}) != context_hash(ctx, "sha256:base", {"BASE_IMAGE": "b"})
+    assert context_hash(ctx, "sha256:other", {"BASE_IMAGE": "b"}) != context_hash(
+        ctx, "sha256:base", {"BASE_IMAGE": "b"}
+    )
+    assert context_hash(ctx, "sha256:base", {"BASE_IMAGE": "c"}) != context_hash(
+        ctx, "sha256:base", {"BASE_IMAGE": "b"}
+    )
 
 
 def test_gate_verdicts(tmp_path):
@@ -80,8 +84,11 @@ def test_records_are_atomic_and_detect_dead_owners(tmp_path):
     assert loaded.data["owner"]["pid"] == os.getpid()
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    loaded.data["owner"] = {**loaded.data["owner"], "pid": child.pid,
-                            "startTicks": records.process_start_ticks(child.pid)}
+    loaded.data["owner"] = {
+        **loaded.data["owner"],
+        "pid": child.pid,
+        "startTicks": records.process_start_ticks(child.pid),
+    }
     loaded.save()
     assert records.RunRecord.load(record.dir).status == records.QUEUED
     child.kill()

@@ -30,7 +30,9 @@ def main() -> None:
     joblib.dump(model, OUT / "model.joblib")
     train_accuracy = float(model.score(x_train, y_train))
     write_metrics({"train_accuracy": train_accuracy, "train_seconds": seconds})
-    print(f"trained {type(model).__name__} on {len(x_train)} images in {seconds:.2f}s; train accuracy {train_accuracy:.4f}")
+    print(
+        f"trained {type(model).__name__} on {len(x_train)} images in {seconds:.2f}s; train accuracy {train_accuracy:.4f}"
+    )
 
 
 if __name__ == "__main__":
