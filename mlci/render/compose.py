@@ -31,6 +31,9 @@ def render_compose(facts: Facts) -> str:
             "group_add": [Verbatim("${DOCKER_GID:?DOCKER_GID must be set in .env (the docker socket's group id)}")],
             "environment": {
                 "JENKINS_HOME": home,
+                # Stage containers are started on the host's engine (DooD): the cache they mount must be
+                # a host path too, so it lives in the home that has the same path inside and out.
+                "MLCI_CACHE_DIR": f"{home}/mlci-cache",
                 # The plugins baked into the image replace older ones in the persistent home.
                 "PLUGINS_FORCE_UPGRADE": "true",
                 "TRY_UPGRADE_IF_NO_MARKER": "true",
