@@ -11,6 +11,15 @@ WITH_TESTS=0
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# pip's output goes to a log that is shown only when it fails
+pip_install() {
+  if ! .venv/bin/pip install -q -e "$1" >.venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log >&2
+    echo "pip install failed; full log: $REPO/.venv/pip.log" >&2
+    exit 1
+  fi
+}
+
 if [[ $(id -u) -ne 0 ]]; then
   echo "setup.sh installs packages and starts the Docker engine: run it as root (sudo)." >&2
   exit 2
@@ -47,13 +56,12 @@ fi
 if [[ ! -x .venv/bin/mlci ]] || [[ pyproject.toml -nt .venv/.mlci-installed ]]; then
   log "installing mlci into $REPO/.venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip >/dev/null
   extras="s3,hub,jenkins"
   [[ $WITH_TESTS -eq 1 ]] && extras="$extras,test"
-  .venv/bin/pip install -q -e ".[$extras]"
+  pip_install ".[$extras]"
   touch .venv/.mlci-installed
 elif [[ $WITH_TESTS -eq 1 ]] && ! .venv/bin/python -c "import pytest" 2>/dev/null; then
-  .venv/bin/pip install -q -e ".[s3,hub,jenkins,test]"
+  pip_install ".[s3,hub,jenkins,test]"
 fi
 
 base_image=$(.venv/bin/python -c "from mlci.manifest import load_manifest; from pathlib import Path; print(load_manifest(Path('.')).build.base_image)")
