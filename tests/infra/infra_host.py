@@ -93,7 +93,17 @@ def build_rootfs_tarball(tarball: Path, log: Path) -> None:
         with log.open("w") as out:
             for command in (
                 ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR],
-                ["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", ADMIN_USER],
+                [
+                    "chroot",
+                    str(root),
+                    "useradd",
+                    "--create-home",
+                    "--shell",
+                    "/bin/bash",
+                    "--groups",
+                    "sudo",
+                    ADMIN_USER,
+                ],
             ):
                 subprocess.run(command, check=True, stdout=out, stderr=subprocess.STDOUT)
         _write_rootfs_config(root)
@@ -106,7 +116,9 @@ def build_rootfs_tarball(tarball: Path, log: Path) -> None:
 
 def import_image(tarball: Path, tag: str) -> None:
     # `docker import --change` accepts only CMD, ENTRYPOINT, ENV, EXPOSE, ONBUILD, USER, VOLUME, WORKDIR.
-    imported = _docker("import", "--change", 'CMD ["/sbin/init"]', "--change", "ENV container=docker", str(tarball), tag, check=False)
+    imported = _docker(
+        "import", "--change", 'CMD ["/sbin/init"]', "--change", "ENV container=docker", str(tarball), tag, check=False
+    )
     if imported.returncode != 0:
         raise RuntimeError(f"docker import of {tarball} failed: {imported.stderr.strip()}")
 
@@ -217,7 +229,9 @@ def _wait_for_ssh(host: SshHost, timeout: float = 90.0) -> None:
         last = probe.stderr.strip() or state
         time.sleep(1)
     logs = _docker("logs", "--tail", "40", host.name, check=False)
-    raise RuntimeError(f"test host {host.name} did not accept SSH within {timeout:.0f}s: {last}\n{logs.stdout}{logs.stderr}")
+    raise RuntimeError(
+        f"test host {host.name} did not accept SSH within {timeout:.0f}s: {last}\n{logs.stdout}{logs.stderr}"
+    )
 
 
 def remove_host(name: str) -> None:
