@@ -33,6 +33,7 @@ AGENT_USER = "mlci-agent"
 JENKINS_UID = 1000
 MLCI_ROOT = "/srv/mlci"
 
+JENKINS_BASE_IMAGE = "jenkins/jenkins:lts-jdk17"  # test_stack_start gives the host a stand-in under this name
 README_MARKER = "marker-3f9a2c"  # a world-readable file's content the secret scan must find
 STACK_FILES = {
     "compose/docker-compose.yml": """\
@@ -59,7 +60,7 @@ secrets:
     "compose/frpc.toml": 'serverAddr = "frps.example.com"\nserverPort = 7000\nauth.token = "{{ .Envs.FRP_TOKEN }}"\n',
     "jenkins/casc.yaml": "jenkins:\n  systemMessage: mlci test fixture\n",
     "jenkins/plugins.txt": "configuration-as-code\n",
-    "jenkins/Dockerfile": "FROM jenkins/jenkins:lts-jdk17\nCOPY jenkins/casc.yaml /usr/share/jenkins/ref/casc.yaml\n",
+    "jenkins/Dockerfile": f"FROM {JENKINS_BASE_IMAGE}\nCOPY jenkins/casc.yaml /usr/share/jenkins/ref/casc.yaml\n",
     "pyproject.toml": '[project]\nname = "mlci"\nversion = "0.0.0"\n',
     "README.md": f"# fixture checkout {README_MARKER}\n",
     "mlci/__init__.py": "",
@@ -111,7 +112,7 @@ class Checkout:
             ["ssh", "-F", str(self.host.ssh_config), self.host.name, command], text=True, capture_output=True
         )
 
-    def playbook(self, *args: str, env: dict[str, str] | None = None) -> PlaybookRun:
+    def playbook(self, *args: str, env: dict[str, str] | None = None, playbook: str = "site.yml") -> PlaybookRun:
         done = subprocess.run(
             [
                 ansible_tool("ansible-playbook"),
@@ -119,7 +120,7 @@ class Checkout:
                 "inventory.yml",
                 "--vault-password-file",
                 str(self.root / "vault-password"),
-                "site.yml",
+                playbook,
                 *args,
             ],
             cwd=self.ansible_dir,

@@ -1,5 +1,7 @@
 """site.yml over real SSH against a fresh Debian host: check mode is safe, it converges, a rerun changes nothing."""
 
+import json
+
 import pytest
 from infra_checkout import SECRETS
 
@@ -49,3 +51,48 @@ def test_a_missing_secret_stops_the_play_naming_it_but_not_a_value(provisioned, 
     assert "Secret MLCI_TEST_FRP_TOKEN" not in run.output
     for secret in SECRETS:
         assert secret["value"] not in run.output
+
+
+# nvidia-ctk's rendering of daemon.json (Go, 4-space indent, no log options): what the docker role
+# must keep, and rewrite in its own format, so a GPU host's rerun also changes nothing.
+NVIDIA_CTK_DAEMON_JSON = """{
+    "runtimes": {
+        "nvidia": {
+            "args": [],
+            "path": "nvidia-container-runtime"
+        }
+    }
+}"""
+DAEMON_JSON_ONLY_PLAY = """\
+- name: Rewrite daemon.json as the nvidia_container_toolkit role does after nvidia-ctk
+  hosts: all
+  become: true
+  tasks:
+    - name: Run the docker role's daemon.json tasks
+      ansible.builtin.include_role:
+        name: docker
+        tasks_from: daemon_json.yml
+"""
+
+
+def test_docker_role_keeps_the_nvidia_runtime_nvidia_ctk_wrote(provisioned, checkout):
+    original = checkout.host_shell("sudo cat /etc/docker/daemon.json").stdout
+    play = checkout.ansible_dir / "daemon_json_only.yml"
+    play.write_text(DAEMON_JSON_ONLY_PLAY)
+    try:
+        written = checkout.host_shell(f"printf '%s' '{NVIDIA_CTK_DAEMON_JSON}' | sudo tee /etc/docker/daemon.json")
+        assert written.returncode == 0, written.stderr
+        rewrite = checkout.playbook(playbook=play.name)
+        assert rewrite.returncode == 0, rewrite.output[-4000:]
+        assert rewrite.recap(checkout.host.name)["changed"] >= 1
+        options = json.loads(checkout.host_shell("sudo cat /etc/docker/daemon.json").stdout)
+        assert options["runtimes"] == {"nvidia": {"args": [], "path": "nvidia-container-runtime"}}
+        assert options["log-driver"] == "json-file"
+        assert checkout.host_shell("systemctl is-active docker").stdout.strip() == "active"
+        again = checkout.playbook(playbook=play.name)
+        assert again.recap(checkout.host.name)["changed"] == 0, again.output[-4000:]
+    finally:
+        checkout.host_shell(
+            f"printf '%s' '{original}' | sudo tee /etc/docker/daemon.json && sudo systemctl restart docker"
+        )
+        play.unlink()

@@ -1,0 +1,77 @@
+"""`mlci_stack_start: true` on the test host: compose builds and starts the stack, Jenkins is waited for.
+
+The real Jenkins image cannot be pulled here, so the host's engine is given a stand-in under the name
+the fixture's jenkins/Dockerfile builds FROM: busybox's httpd answering /login on port 8080. What is
+tested is the role's part: `up -d --build` in /srv/mlci/compose with the .env applied, the wait for
+Jenkins, and that a rerun leaves the running stack alone.
+"""
+
+import pytest
+from infra_checkout import JENKINS_BASE_IMAGE, MLCI_ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+STAND_IN = f"""set -e
+sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >/dev/null
+rootfs=$(mktemp -d)
+mkdir -p "$rootfs/bin" "$rootfs/www"
+cp /bin/busybox "$rootfs/bin/busybox"
+echo 'stand-in for Jenkins' > "$rootfs/www/login"
+sudo tar -C "$rootfs" -c . | sudo docker import \
+  --change 'CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]' - {JENKINS_BASE_IMAGE} >/dev/null
+rm -rf "$rootfs"
+"""
+
+
+@pytest.fixture(scope="module")
+def started(provisioned, checkout):
+    seeded = checkout.host_shell(STAND_IN)
+    assert seeded.returncode == 0, seeded.stderr
+    first = checkout.playbook("-e", "mlci_stack_start=true")
+    assert first.returncode == 0, first.output[-6000:]
+    return first, checkout.playbook("-e", "mlci_stack_start=true")
+
+
+def test_up_builds_and_starts_the_stack_and_jenkins_answers(started, checkout):
+    first, _ = started
+    assert "TASK [mlci_stack : Build and start the stack]" in first.output
+    running = checkout.host_shell(
+        "sudo docker ps --filter label=com.docker.compose.project=mlci-test "
+        '--format \'{{.Label "com.docker.compose.service"}} {{.Label "mlci.service"}}\''
+    )
+    assert running.stdout.split() == ["jenkins", "jenkins"], running.stdout + running.stderr
+    login = checkout.host_shell("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/login")
+    assert login.stdout == "200"
+
+
+def test_the_container_gets_the_docker_socket_group_and_its_secret(started, checkout):
+    socket_gid = checkout.host_shell("stat -c %g /var/run/docker.sock").stdout.strip()
+    container = "$(sudo docker ps -q --filter label=com.docker.compose.project=mlci-test)"
+    groups = checkout.host_shell(f"sudo docker inspect --format '{{{{json .HostConfig.GroupAdd}}}}' {container}")
+    assert groups.stdout.strip() == f'["{socket_gid}"]'
+    secret = checkout.host_shell(f"sudo docker exec {container} /bin/busybox cat /run/secrets/MLCI_TEST_GITHUB_TOKEN")
+    assert secret.returncode == 0 and secret.stdout, secret.stderr
+    home = checkout.host_shell(f"sudo docker exec {container} /bin/busybox ls -d {MLCI_ROOT}/jenkins_home")
+    assert home.returncode == 0, home.stderr
+
+
+def test_a_rerun_leaves_the_running_stack_alone(started, checkout):
+    _, second = started
+    assert second.returncode == 0, second.output[-6000:]
+    assert second.recap(checkout.host.name)["changed"] == 0, second.output[-6000:]
+
+
+def test_jenkins_not_answering_fails_the_play_saying_where_to_look(started, checkout):
+    run = checkout.playbook(
+        "-e",
+        "mlci_stack_start=true",
+        "-e",
+        "mlci_jenkins_port=8089",  # nothing listens there
+        "-e",
+        "mlci_stack_jenkins_wait_seconds=5",
+        "--start-at-task",
+        "mlci_stack : Build and start the stack",
+    )
+    assert run.returncode != 0
+    assert "Jenkins did not answer on http://127.0.0.1:8089/login within 5s" in run.output
+    assert f"logs jenkins` in {MLCI_ROOT}/compose" in run.output
