@@ -195,8 +195,13 @@ class ProjectRun:
         except (KeyboardInterrupt, Cancelled):
             self._finish(record, records.CANCELLED, "cancelled by the user (SIGINT/SIGTERM)")
             raise Cancelled(f"{spec.name}: job {job_id} cancelled; record at {record.dir}") from None
-        except MlciError as exc:
-            self._finish(record, records.FAILED, str(exc))
+        except Exception as exc:  # MlciError, or an engine error we did not foresee: the record must say so
+            message = str(exc) if isinstance(exc, MlciError) else f"internal error: {type(exc).__name__}: {exc}"
+            if record.data["build"]["status"] == "Running":
+                record.data["build"].update(status="Failed", finishedAt=records.now())
+                self._finish(record, records.BUILD_FAILED, message)
+            else:
+                self._finish(record, records.FAILED, message)
             raise
         finally:
             _write_junit(record, spec)

@@ -190,6 +190,9 @@ def test_missing_base_image_says_how_to_build_it(monorepo, docker_client):
     assert result.returncode == 1
     assert "mlci base-image build --tag mlci/absent:never" in result.stderr
     assert "Traceback" not in result.stderr
+    data = status(monorepo, "p", "j")
+    assert data["overallStatus"] == "Build Failed" and data["build"]["status"] == "Failed"
+    assert "mlci/absent:never is not present" in data["error"]
 
 
 def test_stage_timeout(monorepo, base_image, docker_client):
