@@ -131,7 +131,17 @@ def ensure_image(workdir: Path) -> str:
         build_rootfs_tarball(tarball, workdir / "debootstrap.log")
         import_image(tarball, tag)
         tarball.unlink()
+        _remove_older_images(tag)
     return tag
+
+
+def _remove_older_images(current: str) -> None:
+    """Images of earlier recipes are never used again: free their space."""
+    repository = current.split(":")[0]
+    listed = _docker("images", "--format", "{{.Repository}}:{{.Tag}}", repository).stdout.split()
+    for old in listed:
+        if old != current:
+            _docker("rmi", old, check=False)
 
 
 @dataclass
@@ -175,9 +185,6 @@ def start_host(image: str, name: str, workdir: Path) -> SshHost:
         # The inner dockerd cannot use overlayfs on top of the container's own overlay root.
         "--volume",
         f"{name}-docker:/var/lib/docker",
-        # A download cache only, kept across runs so reruns do not fetch the same .debs again.
-        "--volume",
-        f"{PREFIX}-apt-archives:/var/cache/apt/archives",
         "--publish",
         "127.0.0.1::22",
         image,
@@ -237,12 +244,3 @@ def _wait_for_ssh(host: SshHost, timeout: float = 90.0) -> None:
 def remove_host(name: str) -> None:
     _docker("rm", "--force", "--volumes", name, check=False)
     _docker("volume", "rm", "--force", f"{name}-docker", check=False)
-
-
-def failed_units(host: SshHost) -> str:
-    probe = subprocess.run(
-        ["ssh", "-F", str(host.ssh_config), host.name, "systemctl --failed --no-legend --plain"],
-        text=True,
-        capture_output=True,
-    )
-    return probe.stdout.strip()

@@ -70,7 +70,7 @@ def test_jenkins_not_answering_fails_the_play_saying_where_to_look(started, chec
         "-e",
         "mlci_stack_jenkins_wait_seconds=5",
         "--start-at-task",
-        "mlci_stack : Build and start the stack",
+        "mlci_stack : Check the rendered variables are there",
     )
     assert run.returncode != 0
     assert "Jenkins did not answer on http://127.0.0.1:8089/login within 5s" in run.output
