@@ -81,7 +81,9 @@ def render_compose(facts: Facts) -> str:
                 f'{token}="$(cat /run/secrets/{token})" exec /usr/bin/frpc -c {FRPC_CONFIG}',
             ],
         }
-    data: dict[str, Any] = {"name": f"mlci-{m.name}", "services": services}
+    # No top-level `name:`: compose v1 (Debian 12's docker-compose) rejects it. The project name
+    # comes from COMPOSE_PROJECT_NAME in .env, which Ansible writes (mlci_project_name).
+    data: dict[str, Any] = {"services": services}
     if volumes:
         data["volumes"] = volumes
     data["secrets"] = {s.name: {"file": f"../{SECRETS_DIR}/{s.filename}"} for s in facts.secrets}

@@ -1,8 +1,10 @@
 """testinfra against the host site.yml provisioned: Docker, daemon.json, users, /srv/mlci, secrets."""
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from infra_checkout import AGENT_USER, JENKINS_UID, MLCI_ROOT, README_MARKER, SECRETS, SERVICE_USER, STACK_FILES
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -73,6 +75,22 @@ def test_compose_project_is_valid_with_the_env_applied(test_host):
     assert config.rc == 0, config.stderr
     socket_gid = test_host.check_output("stat -c %g /var/run/docker.sock")
     assert f"- '{socket_gid}'" in config.stdout or f'- "{socket_gid}"' in config.stdout
+
+
+def test_this_repositorys_rendered_compose_file_is_valid_on_the_host(test_host):
+    """The real `compose/docker-compose.yml` (not the fixture) under the host's own compose."""
+    rendered = (Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml").read_text()
+    assert "MARKER_EOF" not in rendered
+    secrets = " ".join(yaml.safe_load(rendered)["secrets"])
+    setup = test_host.run(
+        "rm -rf /tmp/rendered && mkdir -p /tmp/rendered/compose /tmp/rendered/secrets && cd /tmp/rendered"
+        f" && for s in {secrets}; do : > secrets/$s; done"
+        " && printf 'DOCKER_GID=999\\nCOMPOSE_PROJECT_NAME=mlci-rendered\\n' > compose/.env"
+        f" && cat > compose/docker-compose.yml <<'MARKER_EOF'\n{rendered}MARKER_EOF\n"
+    )
+    assert setup.rc == 0, setup.stderr
+    config = test_host.run("cd /tmp/rendered/compose && docker-compose config -q")
+    assert config.rc == 0, config.stderr
 
 
 @pytest.mark.parametrize("secret", SECRETS, ids=lambda s: s["name"])
