@@ -53,7 +53,9 @@ class Reporter:
     def say(self, message: str) -> None:
         import click
 
-        click.echo(f"mlci: {message}", err=True)
+        from mlci.secrets import redact
+
+        click.echo(redact(f"mlci: {message}"), err=True)
 
 
 # ------------------------------------------------------------------ job ids and leftovers
@@ -323,7 +325,7 @@ class ProjectRun:
             self.say(f"{spec.name}: attempt {n} stage {stage.name}: {stage.run}")
             stage_spec = self._stage_spec(record, image, stage, n, out_dir, gpu_plan, secrets_env)
             try:
-                with LogSink(record.path(log_rel), echo=self.options.echo) as sink:
+                with LogSink(record.path(log_rel), echo=self.options.echo, secrets=secrets_env.values()) as sink:
                     result = run_stage(self.client, stage_spec, sink)
             except MlciError as exc:
                 entry.update(status="Failed", error=str(exc), deviceRequests=getattr(exc, "device_requests", None))

@@ -1,23 +1,50 @@
 """Stream bytes to a log file and (optionally) the console as they arrive, never holding more
-than one chunk in memory."""
+than one chunk in memory, with the values of the run's secrets masked on the way."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+MASK = b"****"
+
 
 class LogSink:
-    def __init__(self, path: Path, *, echo: bool = True, console: BinaryIO | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        echo: bool = True,
+        console: BinaryIO | None = None,
+        secrets: Iterable[str] = (),
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._file = path.open("ab", buffering=0)
         self._console = (console or sys.stdout.buffer) if echo else None
+        self._secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
+        # A secret split across two chunks is caught by holding back the last len-1 bytes.
+        self._hold = max((len(s) for s in self._secrets), default=1) - 1
+        self._carry = b""
 
     def write(self, data: bytes | str) -> None:
         if isinstance(data, str):
             data = data.encode("utf-8", "replace")
+        if not self._secrets:
+            self._emit(data)
+            return
+        buffer = self._carry + data
+        for secret in self._secrets:
+            buffer = buffer.replace(secret, MASK)
+        cut = max(len(buffer) - self._hold, 0)
+        self._carry = buffer[cut:]
+        self._emit(buffer[:cut])
+
+    def _emit(self, data: bytes) -> None:
+        if not data:
+            return
         self._file.write(data)
         if self._console is not None:
             try:
@@ -27,6 +54,8 @@ class LogSink:
                 self._console = None  # the reader went away; keep logging to disk
 
     def close(self) -> None:
+        self._emit(self._carry)
+        self._carry = b""
         self._file.close()
 
     def __enter__(self) -> LogSink:

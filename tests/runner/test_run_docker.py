@@ -344,3 +344,30 @@ def test_default_job_id_is_the_commit_with_suffixes(monorepo, base_image):
     assert jobs == sorted([commit[:8], f"{commit[:8]}-2", f"{commit[:8]}-dirty"])
     taken = mlci(monorepo, "run", "ids", "--job-id", commit[:8])
     assert taken.returncode == 2 and "already exists" in taken.stderr
+
+
+def test_declared_secrets_reach_the_stage_but_never_the_log_or_record(monorepo, base_image):
+    secret = "tok-6e0c2b9d-do-not-print"
+    write_project(
+        monorepo,
+        "secretive",
+        """\
+        gpus: none
+        secrets: [MLCI_TEST_API_TOKEN]
+        stages:
+          - {name: train, run: 'echo "token=$MLCI_TEST_API_TOKEN"; test "${#MLCI_TEST_API_TOKEN}" = 25'}
+          - {name: evaluate, run: 'echo "$MLCI_TEST_API_TOKEN" >&2; exit 4'}
+    """,
+    )
+    missing = mlci(monorepo, "run", "secretive", "--job-id", "missing")
+    assert missing.returncode == 2 and "needs secrets that are not set: MLCI_TEST_API_TOKEN" in missing.stderr
+
+    result = mlci(monorepo, "run", "secretive", "--job-id", "j", env={"MLCI_TEST_API_TOKEN": secret})
+    assert result.returncode == 1  # evaluate exits 4 after printing the secret to stderr
+    assert "token=****" in result.stdout
+    data = status(monorepo, "secretive", "j")
+    assert data["attempts"][0]["stages"][0]["status"] == "Succeeded"  # the stage did get the value
+    for path in (monorepo / ".mlci").rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace"), path
+    assert secret not in result.stdout + result.stderr

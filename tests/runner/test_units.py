@@ -117,3 +117,19 @@ def test_iter_records_is_newest_first(tmp_path):
     assert records.find_record(tmp_path, "p").job_id == "new"
     with pytest.raises(UsageError, match="no run 'nope'"):
         records.find_record(tmp_path, "p", "nope")
+
+
+def test_log_sink_masks_secrets_even_across_chunk_boundaries(tmp_path):
+    import io
+
+    from mlci.runner.logsink import LogSink
+
+    console = io.BytesIO()
+    with LogSink(tmp_path / "x.log", console=console, secrets=["hunter2-token"]) as sink:
+        sink.write(b"before hunter2-tok")
+        sink.write(b"en after; again hunter2-token")
+        for byte in b" split hunter2-token byte by byte\n":
+            sink.write(bytes([byte]))
+    text = (tmp_path / "x.log").read_bytes()
+    assert text == b"before **** after; again **** split **** byte by byte\n"
+    assert console.getvalue() == text
