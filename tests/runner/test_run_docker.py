@@ -371,3 +371,29 @@ def test_declared_secrets_reach_the_stage_but_never_the_log_or_record(monorepo, 
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
     assert secret not in result.stdout + result.stderr
+
+
+def test_logs_follow_a_running_job_to_its_end(monorepo, base_image, docker_client):
+    write_project(
+        monorepo,
+        "slowtalk",
+        """\
+        gpus: none
+        stages: [{name: train, run: 'echo first-line; sleep 3; echo last-line'}]
+    """,
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "--root", str(monorepo), "run", "slowtalk", "--job-id", "f", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    log = monorepo / ".mlci/runs/slowtalk/f/attempt-1/train.log"
+    while not (log.is_file() and "first-line" in log.read_text()):
+        assert time.monotonic() < deadline and run.poll() is None, run.stderr.read() if run.stderr else ""
+        time.sleep(0.1)
+    follow = mlci(monorepo, "logs", "slowtalk", "f", "--stage", "train", "--follow", timeout=60)
+    assert run.wait(timeout=60) == 0
+    assert follow.returncode == 0
+    assert follow.stdout.splitlines() == ["first-line", "last-line"]  # waited for the end, nothing twice
