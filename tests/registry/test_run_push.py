@@ -39,6 +39,7 @@ def test_push_then_reproduce_by_digest(monorepo, base_image, registry, docker_cl
     assert replay["build"]["status"] == "Skipped" and replay["build"]["imageUri"] == reference
     assert replay["build"]["imageId"] == record["build"]["imageId"]
     assert replay["gate"]["passed"] is True
+    docker_client.images.remove(replay["build"]["imageId"], force=True)  # the pulled copy: leave no image behind
 
 
 def test_push_without_a_registry_is_refused_before_running(monorepo, base_image):
