@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from mlci import records
+from mlci.cache import ensure_cache_dir
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.gitinfo import head_commit, is_dirty
 from mlci.manifest import Manifest, ProjectSpec
@@ -379,7 +380,7 @@ class ProjectRun:
         secrets_env: dict[str, str],
     ) -> StageSpec:
         spec = self.spec
-        cache = cache_dir()
+        cache = ensure_cache_dir()
         binds = {
             str(out_dir.resolve()): {"bind": CONTAINER_OUT, "mode": "rw"},
             str(cache): {"bind": CONTAINER_CACHE, "mode": "rw"},
@@ -445,15 +446,6 @@ class ProjectRun:
 
 def _since(started: float) -> float:
     return round(time.monotonic() - started, 3)
-
-
-def cache_dir() -> Path:
-    """The persistent per-host cache for datasets and hub downloads (MLCI_CACHE_DIR to move it)."""
-    path = Path(
-        os.environ.get("MLCI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlci"
-    )
-    path.mkdir(parents=True, exist_ok=True)
-    return path.resolve()
 
 
 def _project_gpus(spec: ProjectSpec) -> GpuRequest:

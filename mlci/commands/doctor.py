@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
 from mlci import secrets
+from mlci.cache import cache_path
 from mlci.commands._common import repo_root
 from mlci.doctor import run_checks
 from mlci.errors import MlciError
@@ -21,12 +19,6 @@ def _docker():
     return client
 
 
-def _cache_path() -> Path:
-    return Path(
-        os.environ.get("MLCI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlci"
-    )
-
-
 @click.command("doctor")
 @click.option("--strict", is_flag=True, help="Treat GPU and secret checks as required (GPU hosts, CI agents).")
 @click.option("--min-free-gb", default=20.0, show_default=True, help="Free space the cache disk needs.")
@@ -35,7 +27,7 @@ def _cache_path() -> Path:
 def command(ctx: click.Context, strict: bool, min_free_gb: float) -> None:
     """Check that this host can run mlci; exit 1 when a required check fails."""
     checks = run_checks(
-        repo_root(ctx), strict=strict, min_free_gb=min_free_gb, cache_path=_cache_path(), connect_docker=_docker
+        repo_root(ctx), strict=strict, min_free_gb=min_free_gb, cache_path=cache_path(), connect_docker=_docker
     )
     for check in checks:
         click.echo(secrets.redact(check.line()))
