@@ -45,18 +45,13 @@ class RunOptions:
     push: bool = False  # push the image to build.registry after a passing run
 
 
-class Reporter:
-    """mlci's own progress lines (stderr), kept apart from the stages' output (stdout)."""
+def say(message: str) -> None:
+    """mlci's own progress lines go to stderr (secrets masked), apart from the stages' output on stdout."""
+    import click
 
-    def __init__(self, echo: bool = True):
-        self.echo = echo
+    from mlci.secrets import redact
 
-    def say(self, message: str) -> None:
-        import click
-
-        from mlci.secrets import redact
-
-        click.echo(redact(f"mlci: {message}"), err=True)
+    click.echo(redact(f"mlci: {message}"), err=True)
 
 
 # ------------------------------------------------------------------ job ids and leftovers
@@ -161,7 +156,7 @@ class ProjectRun:
         self.manifest = manifest
         self.spec = spec
         self.options = options
-        self.say = Reporter(options.echo).say
+        self.say = say
         self.record: RunRecord | None = None
 
     def execute(self) -> RunRecord:
