@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from mlci import records
+from mlci.atomic import write_text_atomic
 from mlci.cache import ensure_cache_dir
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.gitinfo import head_commit, is_dirty
@@ -485,6 +486,4 @@ def _write_junit(record: RunRecord, spec: ProjectSpec) -> None:
         f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr("mlci." + spec.name)}'
         f' tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
     )
-    tmp = record.path(".junit.xml.tmp")
-    tmp.write_text(xml, encoding="utf-8")
-    os.replace(tmp, record.path("junit.xml"))
+    write_text_atomic(record.path("junit.xml"), xml, mode=0o644)

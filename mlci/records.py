@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from mlci.atomic import write_text_atomic
 
 RUNS_DIR = Path(".mlci") / "runs"
 STATUS_FILE = "status.json"
@@ -38,18 +39,7 @@ def parse_time(value: str | None) -> datetime | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON so that readers see either the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlci.atomic import write_text_atomic
 from mlci.render import RenderedFile
 
 
@@ -51,15 +50,5 @@ def write(out: Path, files: list[RenderedFile]) -> list[Drift]:
     changed = drift(out, files)
     by_path = {f.path: f for f in files}
     for d in changed:
-        target = out / d.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(by_path[d.path].content)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(out / d.path, by_path[d.path].content, mode=0o644, fsync=False)
     return changed
