@@ -47,6 +47,14 @@ def base_image(docker_client) -> str:
     return DEFAULT_BASE_IMAGE
 
 
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Retries happen, but without waiting."""
+    waits: list[float] = []
+    monkeypatch.setattr("mlci.stores.retry._sleep", waits.append)
+    return waits
+
+
 def write_project(
     root: Path,
     name: str,

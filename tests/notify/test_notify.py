@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from mlci.cli import main
+from mlci.pipeline import judge
 from mlci.records import RunRecord
 
 from .fake_slack import FakeSlack
@@ -187,14 +188,7 @@ def test_bad_event_is_a_usage_error(repo):
 
 def test_gate_less_runs_show_no_gate(repo, slack):
     record = run(repo, "job-1", created="2026-11-20T10:00:00.000Z", metrics={"loss": 0.2})
-    record.data["gate"] = {
-        "metric": None,
-        "op": None,
-        "threshold": None,
-        "value": None,
-        "passed": True,
-        "reason": "no gate",
-    }
+    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
     record.save()
     assert main(["--root", str(repo), "notify", "--event", "succeeded", "digits"]) == 0
     body = texts(slack.posts[0]["json"])

@@ -95,14 +95,6 @@ def forget_image(client, image_id: str) -> None:
 
 
 @pytest.fixture
-def no_backoff(monkeypatch):
-    """Retries happen, but without waiting."""
-    waits: list[float] = []
-    monkeypatch.setattr("mlci.stores.retry._sleep", waits.append)
-    return waits
-
-
-@pytest.fixture
 def make_record(tmp_path):
     from mlci.records import RunRecord
 

@@ -23,13 +23,6 @@ def free_port_fixture():
 
 
 @pytest.fixture
-def no_backoff(monkeypatch):
-    waits: list[float] = []
-    monkeypatch.setattr("mlci.stores.retry._sleep", waits.append)
-    return waits
-
-
-@pytest.fixture
 def make_run(tmp_path):
     """A Succeeded record whose passing attempt (2) wrote `files` ({relative path: bytes})."""
 

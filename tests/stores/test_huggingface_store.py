@@ -11,6 +11,7 @@ from mlci.records import RunRecord
 
 pytest.importorskip("huggingface_hub")
 
+from mlci.pipeline import judge
 from mlci.stores.huggingface import HubStore
 
 from .fake_hub import FakeHub, decoded_files
@@ -138,14 +139,7 @@ def test_publish_command_with_a_hub_store(tmp_path, hub, make_run, monkeypatch, 
 
 def test_model_card_of_a_gate_less_project(hub, make_run):
     record = make_run()
-    record.data["gate"] = {
-        "metric": None,
-        "op": None,
-        "threshold": None,
-        "value": None,
-        "passed": True,
-        "reason": "no gate",
-    }
+    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
     make_store(hub).publish(record, record.dir / "attempt-2/out")
     card = decoded_files(hub.state.find("POST", r"/commit/")[0])["README.md"].decode()
     assert "No gate: every run passes." in card and "None" not in card

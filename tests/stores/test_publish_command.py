@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
+from mlci.pipeline import judge
 from mlci.records import RunRecord
 
 
@@ -82,14 +83,7 @@ def test_missing_outputs_are_an_error_not_an_empty_publish(repo, make_run, capsy
 
 def test_refusal_of_a_gate_less_failure_gives_the_error(repo, make_run, capsys):
     record = make_run(root=repo, status="Failed")
-    record.data["gate"] = {
-        "metric": None,
-        "op": None,
-        "threshold": None,
-        "value": None,
-        "passed": True,
-        "reason": "no gate",
-    }
+    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
     record.data["error"] = "stage train exited 1"
     record.save()
     assert publish(repo, "digits") == 1
