@@ -252,5 +252,7 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
         chosen = [n for n in wanted if n in hit]
         skipped = [n for n in wanted if n not in hit] if only else []
     slack = snap.manifest.notifications.slack
-    host_gpus = {h.name: h.gpus for h in snap.manifest.hosts}
+    # No hosts: builds run on Jenkins' built-in node, which has no GPU resources to lock; 0 makes the
+    # library run `auto`/`all` without a lock instead of waiting forever for one (issue 10).
+    host_gpus = {h.name: h.gpus for h in snap.manifest.hosts} or {"built-in": 0}
     return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus)

@@ -26,5 +26,10 @@ def command(ctx: click.Context) -> None:
         problems = render_problems(manifest, load_yaml(root / MANIFEST_FILE, MANIFEST_FILE))
         if problems:
             raise ConfigError(problems)
+    if (root / MANIFEST_FILE).is_file():
+        from mlci.render.checks import adoption_warnings
+
+        for warning in adoption_warnings(manifest, load_yaml(root / MANIFEST_FILE, MANIFEST_FILE)):
+            click.echo(warning, err=True)
     names = ", ".join(p.name for p in projects) or "none"
     click.echo(f"✓ {manifest.name}: manifest valid; {len(projects)} project(s): {names}")

@@ -29,6 +29,8 @@ LABEL_RE = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$"
 IMAGE_RE = r"^[a-z0-9][a-z0-9._/:@-]{0,254}$"
 PATH_RE = r"^[A-Za-z0-9._/~-]{1,4096}$"
 TEXT_RE = r"^[^\x00-\x1f\x7f$`'\"\\{}]*$"
+# An exact release (PEP 440 public version, no local part): what `pip install mlci==X` accepts.
+VERSION_RE = r"[0-9]+(\.[0-9]+){0,3}((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
 
 Name = Annotated[str, Field(pattern=NAME_RE)]
 SecretName = Annotated[str, Field(pattern=SECRET_RE)]
@@ -89,11 +91,74 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- mlci.yaml
 
 
+# ---- adoption (issue 10): the pinned mlci, reaching the stack, SSH repositories
+
+
+class MlciPin(Strict):
+    """The mlci every machine installs: controller image, agents, ci.yml (like pre-commit's
+    minimum_pre_commit_version, but exact)."""
+
+    version: Annotated[str, Field(pattern=VERSION_RE)] = Field(description="exact version, e.g. 0.1.0")
+    index_url: Url | None = Field(
+        None, description="simple index serving mlci (a private mirror); default: build.pip_index_url, else PyPI"
+    )
+    source: Literal["index", "checkout"] = Field(
+        "index", description="checkout: install mlci from this repository's source (only mlci's own repository)"
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _exact(cls, value: str) -> str:
+        if not re.fullmatch(VERSION_RE, value):
+            raise ValueError(f"'{value}' is not an exact version — pin one release, e.g. `version: 0.1.0`")
+        return value
+
+
+def is_ssh_url(url: str) -> bool:
+    """`ssh://…` or scp-like `git@host:org/repo.git`: cloned with an SSH key, not a token."""
+    return url.startswith("ssh://") or ("://" not in url and "@" in url)
+
+
 class Repository(Strict):
     url: Url = Field(description="the Git URL Jenkins clones, e.g. https://github.com/acme/ml.git")
     branch: GitRef = "main"
     release_branch: GitRef | None = Field(None, description="branch release PRs merge into (default: branch)")
     credentials: SecretName | None = Field(None, description="name of the secret holding a Git token")
+    # SSH URLs: the secret holding the private key (Jenkins basicSSHUserPrivateKey) and how Jenkins
+    # checks the Git server's host key.
+    ssh_key: SecretName | None = Field(None, description="secret holding the SSH private key, for SSH URLs")
+    known_hosts: SecretName | None = Field(
+        None, description="secret holding known_hosts lines for the Git server (host_key_policy: known_hosts)"
+    )
+    host_key_policy: Literal["known_hosts", "accept_first"] | None = Field(
+        None, description="SSH URLs: known_hosts (verify against `known_hosts`) or accept_first (trust on first use)"
+    )
+
+    @model_validator(mode="after")
+    def _credential_fits_url(self) -> Repository:
+        if is_ssh_url(self.url):
+            if self.credentials:
+                raise ValueError(
+                    "a token (`credentials:`) cannot authenticate an SSH URL — use `ssh_key: SECRET_NAME`"
+                    " or an https:// URL"
+                )
+            if not self.ssh_key:
+                raise ValueError(
+                    "an SSH URL authenticates with a key — add `ssh_key: SECRET_NAME` (the private key's secret)"
+                )
+            if self.host_key_policy is None:
+                raise ValueError(
+                    "an SSH URL needs `host_key_policy:` — known_hosts (with `known_hosts: SECRET_NAME`)"
+                    " or accept_first"
+                )
+            if self.host_key_policy == "known_hosts" and not self.known_hosts:
+                raise ValueError("host_key_policy: known_hosts needs `known_hosts: SECRET_NAME` — add it")
+        elif self.ssh_key or self.known_hosts or self.host_key_policy:
+            raise ValueError(
+                "ssh_key / known_hosts / host_key_policy apply to SSH URLs only — use `credentials:` (a token)"
+                " for an https:// URL"
+            )
+        return self
 
 
 class Host(Strict):
@@ -119,6 +184,9 @@ class Jenkins(Strict):
     api_user: Annotated[str, Field(pattern=POSIX_USER_RE)] = "admin"
     api_token: SecretName = "JENKINS_API_TOKEN"
     home: SafePath = "/srv/mlci/jenkins_home"
+    bind: Annotated[str, Field(pattern=ADDRESS_RE)] = Field(
+        "127.0.0.1", description="address the Jenkins UI is published on; a LAN address makes `mlci validate` warn"
+    )
     system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
     library: JenkinsLibrary = JenkinsLibrary()
 
@@ -127,7 +195,12 @@ class Frp(Strict):
     server: Annotated[str, Field(pattern=ADDRESS_RE)]
     port: Annotated[int, Field(ge=1, le=65535)] = 7000
     token: SecretName = "FRP_TOKEN"
-    custom_domain: Annotated[str, Field(pattern=HOSTNAME_RE)] | None = None
+    custom_domain: Annotated[str, Field(pattern=HOSTNAME_RE)] | None = Field(
+        None, description="public host name frps routes to the webhook paths (keep jenkins.url internal)"
+    )
+    vhost_http_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        8080, description="frps' vhostHTTPPort (its example config: frps.toml.example)"
+    )
 
 
 class Webhook(Strict):
@@ -139,6 +212,9 @@ class Portainer(Strict):
     enabled: bool = True
     bind: Annotated[str, Field(pattern=ADDRESS_RE)] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 9443
+    admin_password: SecretName = Field(
+        "PORTAINER_ADMIN_PASSWORD", description="secret holding Portainer's admin password (no 5-minute lockout)"
+    )
 
 
 class Build(Strict):
@@ -212,6 +288,7 @@ class Notifications(Strict):
 class Manifest(Strict):
     version: Literal[1]
     name: Name
+    mlci: MlciPin | None = Field(None, description="the pinned mlci version every machine installs")
     repository: Repository | None = None
     hosts: list[Host] = Field(default_factory=list)
     jenkins: Jenkins = Jenkins()
@@ -240,8 +317,12 @@ class Manifest(Strict):
     def secret_names(self) -> list[str]:
         """Every secret name the manifest references (values come from the environment)."""
         names = {self.jenkins.admin_password, self.jenkins.api_token, self.webhook.token}
-        if self.repository and self.repository.credentials:
-            names.add(self.repository.credentials)
+        if self.repository:
+            names.update(
+                n for n in (self.repository.credentials, self.repository.ssh_key, self.repository.known_hosts) if n
+            )
+        if self.portainer.enabled:
+            names.add(self.portainer.admin_password)
         if self.webhook.frp:
             names.add(self.webhook.frp.token)
         if self.notifications.slack:

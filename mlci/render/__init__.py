@@ -15,8 +15,11 @@ from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins
 from mlci.render.checks import project_name_problems, render_problems
+from mlci.render.library import render_library
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.templating import render_template
+
+FRPS_EXAMPLE = "compose/frps.example.toml"
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,14 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("jenkins/casc.yaml", jenkins.render_casc(facts)),
         RenderedFile("jenkins/plugins.txt", jenkins.render_plugins(facts)),
         RenderedFile("jenkins/Dockerfile", jenkins.render_dockerfile(facts)),
-        RenderedFile("jenkins/Dockerfile.dockerignore", jenkins.render_dockerignore(facts)),
+        RenderedFile("jenkins/.dockerignore", jenkins.render_dockerignore(facts)),
         RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
     if facts.manifest.webhook.frp:
         files.append(RenderedFile("compose/frpc.toml", compose.render_frpc(facts)))
+        # The team runs frps on its public machine: an example of that side, never copied to the host.
+        files.append(RenderedFile(FRPS_EXAMPLE, compose.render_frps_example(facts)))
     files += [
         RenderedFile(".github/workflows/release-trigger.yml", github.render_release_trigger(facts)),
         RenderedFile(".github/workflows/ci.yml", github.render_ci(facts, root)),
@@ -68,6 +73,15 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
             create_only=True,
         ),
     ]
-    stack = [f.path for f in files if f.path.startswith(("compose/", "jenkins/")) and f.path != PROJECT_JENKINSFILE]
+    # The shared library at the pinned version, where casc.yaml tells Jenkins to load it from.
+    library = render_library(root, facts.manifest.jenkins.library.path)
+    files[-1:-1] = [RenderedFile(path, content) for path, content in library.items()]
+    stack = [
+        f.path
+        for f in files
+        if f.path.startswith(("compose/", "jenkins/"))
+        and f.path not in (PROJECT_JENKINSFILE, FRPS_EXAMPLE)
+        and f.path not in library
+    ]
     files.insert(-1, RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts, stack)))
     return files

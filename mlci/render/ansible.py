@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlci.render.distribution import controller_extras, distribution
 from mlci.render.model import (
     AGENT_USER,
     AGENT_WORKDIR,
@@ -17,10 +18,6 @@ from mlci.render.model import (
     Facts,
 )
 from mlci.render.syntax import dump_yaml
-
-# What mlci_stack copies from the checkout to the stack root (a trailing / copies a directory):
-# the rendered files, and mlci's source, which the controller image installs.
-MLCI_SOURCE = ["pyproject.toml", "README.md", "mlci/"]
 
 
 def render_inventory(facts: Facts) -> str:
@@ -62,7 +59,10 @@ def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
         "mlci_portainer_port": m.portainer.port,
         "mlci_frp_enabled": m.webhook.frp is not None,
         "mlci_build_base_image": m.build.base_image,
-        "mlci_stack_files": [*stack_files, *MLCI_SOURCE],
+        # What mlci_stack copies from the checkout to the stack root: the rendered files only; the
+        # controller image installs the pinned mlci itself.
+        "mlci_stack_files": stack_files,
+        **_distribution_vars(facts),
         # Names only: values come from Ansible Vault (mlci_secret_values) or the controller's
         # environment, installed as <mlci_root>/secrets/<name>, mode 0400, owned by owner_uid.
         # The agents' SSH key is not listed: mlci_stack generates it.
@@ -71,3 +71,20 @@ def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
         ],
     }
     return dump_yaml(data)
+
+
+# ---- issue 10: the pinned mlci on every host, and the base image where stages run
+
+
+def _distribution_vars(facts: Facts) -> dict[str, Any]:
+    m = facts.manifest
+    dist = distribution(m)
+    return {
+        "mlci_version": dist.version,
+        "mlci_index_url": dist.index_url,
+        # checkout: Ansible builds the wheel from the repository (mlci's own) for the image and the hosts.
+        "mlci_install_from_checkout": dist.from_checkout,
+        "mlci_wheel": dist.wheel,
+        "mlci_controller_extras": controller_extras(m),
+        "mlci_ca_bundle": m.build.ca_bundle,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from mlci.errors import Problem
 from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR
@@ -39,10 +40,17 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
             f"must be a path inside the repository (got {lib!r}) — e.g. jenkins/library",
         )
     frp = manifest.webhook.frp
-    if frp is not None and not frp.custom_domain and not manifest.jenkins.url:
+    if frp is not None and not frp.custom_domain:
         add(
             ("webhook", "frp"),
-            "the webhook proxy needs a public host name — set webhook.frp.custom_domain or jenkins.url",
+            "the webhook proxy needs its own public host name — set webhook.frp.custom_domain"
+            " (jenkins.url stays your internal Jenkins URL: frps forwards only the webhook paths)",
+        )
+    elif frp is not None and manifest.jenkins.url and urlsplit(manifest.jenkins.url).hostname == frp.custom_domain:
+        add(
+            ("webhook", "frp", "custom_domain"),
+            f"'{frp.custom_domain}' is also jenkins.url's host, but frps forwards only the webhook paths, so build"
+            " links would 404 — give the webhook its own name, e.g. hooks.<your domain>",
         )
     for i, host in enumerate(manifest.hosts):
         for j, label in enumerate(host.labels):
@@ -68,3 +76,35 @@ def project_name_problems(names: list[str]) -> list[Problem]:
         for name in names
         if not re.match(NAME_RE, name)
     ]
+
+
+# ---- issue 10: warnings `mlci validate` prints (exit 0): the pinned mlci, addresses beyond loopback
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str]:
+    from mlci.render.distribution import version_warning
+
+    found: list[tuple[KeyPath, str]] = []
+    version = version_warning(manifest)
+    if version:
+        found.append((("mlci", "version") if manifest.mlci else (), version))
+    for section, bind in (("jenkins", manifest.jenkins.bind), ("portainer", manifest.portainer.bind)):
+        enabled = section == "jenkins" or manifest.portainer.enabled
+        if enabled and bind not in LOOPBACK:
+            found.append(
+                (
+                    (section, "bind"),
+                    f"{section} is published on {bind}, reachable beyond this host — keep 127.0.0.1 and use an"
+                    " SSH tunnel (README: Reaching the stack), or firewall that address",
+                )
+            )
+    out = []
+    for path, message in found:
+        if source is not None and path:
+            p = source.problem(path, message)
+            out.append(f"warning: {p}")
+        else:
+            out.append(f"warning: mlci.yaml: {format_path(path) + ': ' if path else ''}{message}")
+    return out

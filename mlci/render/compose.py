@@ -22,9 +22,7 @@ def render_compose(facts: Facts) -> str:
     jenkins_secrets = [s.name for s in facts.secrets if s.service == "jenkins"]
     services: dict[str, Any] = {
         "jenkins": {
-            # The stack root: the image installs mlci from its source there; jenkins/Dockerfile.dockerignore
-            # keeps everything else (the Jenkins home, secrets) out of the build context.
-            "build": {"context": "..", "dockerfile": "jenkins/Dockerfile"},
+            "build": _jenkins_build(facts),
             "image": f"mlci-{m.name}-jenkins:local",
             "restart": "unless-stopped",
             # The socket's group on the host, written to .env by Ansible: lets the jenkins user use Docker.
@@ -38,7 +36,7 @@ def render_compose(facts: Facts) -> str:
                 "PLUGINS_FORCE_UPGRADE": "true",
                 "TRY_UPGRADE_IF_NO_MARKER": "true",
             },
-            "ports": [f"127.0.0.1:{JENKINS_PORT}:{JENKINS_PORT}"],
+            "ports": [f"{_bind(m.jenkins.bind)}:{JENKINS_PORT}:{JENKINS_PORT}"],
             "volumes": [
                 "/var/run/docker.sock:/var/run/docker.sock",
                 # Same path inside and out, so paths in `docker run -v` from builds resolve on the host.
@@ -56,13 +54,16 @@ def render_compose(facts: Facts) -> str:
     }
     volumes: dict[str, Any] = {}
     if m.portainer.enabled:
-        bind = f"[{m.portainer.bind}]" if ":" in m.portainer.bind else m.portainer.bind
+        password = m.portainer.admin_password
         services["portainer"] = {
             "image": pins.PORTAINER_IMAGE,
             "restart": "unless-stopped",
-            "command": ["-H", "unix:///var/run/docker.sock"],
-            "ports": [f"{bind}:{m.portainer.port}:9443"],
+            # The admin password from a secret: an unattended `up -d` never leaves Portainer waiting
+            # for its first login (it locks itself after 5 minutes without one).
+            "command": ["-H", "unix:///var/run/docker.sock", "--admin-password-file", f"/run/secrets/{password}"],
+            "ports": [f"{_bind(m.portainer.bind)}:{m.portainer.port}:9443"],
             "volumes": ["/var/run/docker.sock:/var/run/docker.sock", "portainer_data:/data"],
+            "secrets": [password],
         }
         volumes["portainer_data"] = {}
     if m.webhook.frp:
@@ -88,6 +89,42 @@ def render_compose(facts: Facts) -> str:
         data["volumes"] = volumes
     data["secrets"] = {s.name: {"file": f"../{SECRETS_DIR}/{s.filename}"} for s in facts.secrets}
     return dump_yaml(escape_strings(data, compose_escape))
+
+
+# ---- issue 10: the controller image's own build context, bind addresses, frps example
+
+
+def _bind(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _jenkins_build(facts: Facts) -> dict[str, Any]:
+    """jenkins/ alone is the build context (its .dockerignore admits only what the image copies), so no
+    compose version or builder can send the Jenkins home, the secrets or the team's tree."""
+    build: dict[str, Any] = {
+        "context": "../jenkins",
+        "dockerfile": "Dockerfile",
+        # Docker's predefined proxy arguments, taken from the environment when set (build.ca_bundle
+        # and these make the image build behind a proxy).
+        "args": ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"],
+    }
+    if facts.manifest.build.network != "default":
+        build["network"] = facts.manifest.build.network
+    return build
+
+
+def render_frps_example(facts: Facts) -> str:
+    """What the frps side needs (run by the team on the public machine; TLS terminates in front of it)."""
+    frp = facts.manifest.webhook.frp
+    assert frp is not None
+    top = {
+        "bindPort": frp.port,
+        "vhostHTTPPort": frp.vhost_http_port,
+        "auth.method": "token",
+        "auth.token": f"{{{{ .Envs.{frp.token} }}}}",
+        "transport.tls.force": True,
+    }
+    return dump_toml(top, {})
 
 
 def render_frpc(facts: Facts) -> str:

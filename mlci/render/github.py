@@ -6,10 +6,11 @@ through `env:`, and the scripts quote every expansion, so a branch name or PR ti
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
-from mlci import __version__
+from mlci.render.distribution import distribution
 from mlci.render.model import WEBHOOK_URL_SECRET, Facts
 from mlci.render.syntax import dump_yaml
 
@@ -40,7 +41,12 @@ def render_release_trigger(facts: Facts) -> str:
         "name": "release-trigger",
         "on": {"pull_request": {"types": ["closed"], "branches": [release_branch]}},
         "permissions": {},
-        "concurrency": {"group": "mlci-release-trigger", "cancel-in-progress": False},
+        # One group per pull request: in a shared group a newer run (even a skipped one, for a PR that
+        # was not a release) replaces the pending one, and that release would never be triggered.
+        "concurrency": {
+            "group": "mlci-release-trigger-${{ github.event.pull_request.number }}",
+            "cancel-in-progress": False,
+        },
         "jobs": {
             "trigger": {
                 "if": merged_release,
@@ -71,13 +77,17 @@ def render_ci(facts: Facts, root: Path) -> str:
     branches = [repo.branch] if repo else ["main"]
     if repo and repo.release_branch and repo.release_branch not in branches:
         branches.append(repo.release_branch)
+    dist = distribution(facts.manifest)
     is_mlci_itself = (root / "mlci" / "__init__.py").is_file() and (root / "pyproject.toml").is_file()
-    if is_mlci_itself:
+    if dist.from_checkout or is_mlci_itself:
         install = 'python -m pip install -e ".[test]"'
         lint = "ruff check . && ruff format --check ."
         tests = 'pytest -m "not docker and not gpu and not live and not slow"'
     else:
-        install = f'python -m pip install "mlci=={__version__}" pytest ruff'
+        # The pinned mlci, from the manifest's index (PyPI by default), like every other machine.
+        install = shlex.join(
+            ["python", "-m", "pip", "install", *dist.index_args(), dist.requirement([]), "pytest", "ruff"]
+        )
         lint = "ruff check ."
         tests = "if [ -d tests ]; then pytest; fi"
     steps = [

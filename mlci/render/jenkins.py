@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from mlci.render import pins
+from mlci.render.distribution import controller_extras, distribution
 from mlci.render.model import (
     AGENT_SSH_KEY,
     AGENT_USER,
     AGENT_WORKDIR,
     BUILD_LABEL,
+    BUILT_IN_HOST,
     CASC_PATH,
     PROJECT_JENKINSFILE,
     RELEASE_JOB,
@@ -39,8 +42,10 @@ def plugin_ids(facts: Facts) -> list[str]:
     wanted = set(pins.PLUGINS) - {"ssh-credentials", "ssh-slaves"}
     if facts.agents:
         wanted |= {"ssh-credentials", "ssh-slaves"}
-    if not facts.gpu_hosts():
-        wanted.discard("lockable-resources")
+    if any(c.kind == "sshKey" for c in facts.credentials):
+        wanted.add("ssh-credentials")  # basicSSHUserPrivateKey (agents' key, or the repository's)
+    # lockable-resources stays even without GPU hosts: the library's steps call `lock`, and a
+    # pipeline that names a missing step fails to load.
     return sorted(wanted)
 
 
@@ -54,22 +59,39 @@ def render_project_jenkinsfile(facts: Facts) -> str:
     return render_template("project.Jenkinsfile.j2", header=HEADER)
 
 
+# ---- controller image (issue 10): its own build context, the pinned mlci, CA bundle, base images as args
+
+CA_BUNDLE_FILE = "ca-bundle.crt"  # jenkins/ca-bundle.crt: build.ca_bundle, copied there by Ansible
+
+
 def render_dockerfile(facts: Facts) -> str:
+    m = facts.manifest
+    dist = distribution(m)
+    extras = controller_extras(m)
+    wheel = dist.wheel if dist.from_checkout else None
+    requirement = f"/tmp/{wheel}[{','.join(extras)}]" if wheel else dist.requirement(extras)
+    pip_args = shlex.join([*dist.index_args(), requirement])
     return render_template(
         "Dockerfile.j2",
         header=HEADER,
+        version=dist.version,
         jenkins_image=pins.JENKINS_IMAGE,
         docker_cli_image=pins.DOCKER_CLI_IMAGE,
-        pip_index_url=facts.manifest.build.pip_index_url,
+        pip_args=pip_args,
+        wheel=wheel,
+        index_description=f"{dist.index_url}" if dist.index_url else "the default package index",
+        ca_bundle=bool(m.build.ca_bundle),
         casc_path=CASC_PATH,
     )
 
 
 def render_dockerignore(facts: Facts) -> str:
-    """The build context is the stack root: send only what the Dockerfile copies (BuildKit reads
-    <Dockerfile>.dockerignore), never the Jenkins home or the secrets."""
-    keep = ["jenkins/plugins.txt", "jenkins/casc.yaml", "pyproject.toml", "README.md", "mlci"]
-    lines = [f"# {HEADER}", "*", *(f"!{path}" for path in keep), "**/__pycache__", "**/*.pyc"]
+    """The build context is jenkins/ alone: admit only what the Dockerfile copies. A `.dockerignore`
+    at the context root is read by every builder (compose v1 ignores <Dockerfile>.dockerignore)."""
+    dist = distribution(facts.manifest)
+    keep = ["plugins.txt", "casc.yaml"] + ([CA_BUNDLE_FILE] if facts.manifest.build.ca_bundle else [])
+    keep += [dist.wheel] if dist.from_checkout else []
+    lines = [f"# {HEADER}", "*", *(f"!{path}" for path in keep)]
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +107,7 @@ def render_casc(facts: Facts) -> str:
     elif facts.controller_runs_builds:  # no hosts declared: a single-machine setup builds on the controller
         jenkins["labelString"] = f"{BUILD_LABEL} docker"
     if facts.controller_runs_builds:
-        host = facts.controller.name if facts.controller else "built-in"
+        host = facts.controller.name if facts.controller else BUILT_IN_HOST
         jenkins["nodeProperties"] = [_host_env(host)]
     jenkins["securityRealm"] = {
         "local": {
@@ -107,12 +129,15 @@ def render_casc(facts: Facts) -> str:
     if facts.gpu_hosts():
         unclassified["lockableResourcesManager"] = {"declaredResources": _gpu_resources(facts)}
 
-    casc = {
+    casc: dict[str, Any] = {
         "jenkins": jenkins,
         "credentials": {"system": {"domainCredentials": [{"credentials": _credentials(facts)}]}},
         "unclassified": unclassified,
         "jobs": [{"script": _job_dsl(facts)}],
     }
+    security = _git_host_keys(facts)
+    if security:
+        casc["security"] = security
     # JCasC substitutes ${...} everywhere; only our secret placeholders may reach it.
     return dump_yaml(escape_strings(casc, jcasc_escape))
 
@@ -170,7 +195,8 @@ def _credentials(facts: Facts) -> list[dict[str, Any]]:
                 {
                     "basicSSHUserPrivateKey": {
                         **base,
-                        "scope": "SYSTEM",
+                        # The agents' key is the controller's alone; the repository key serves checkouts.
+                        "scope": "SYSTEM" if cred.id == AGENT_SSH_KEY else "GLOBAL",
                         "username": cred.username or AGENT_USER,
                         "privateKeySource": {"directEntry": {"privateKey": secret}},
                     }
@@ -183,8 +209,8 @@ def _library(facts: Facts) -> dict[str, Any]:
     m = facts.manifest
     assert m.repository is not None  # checked before rendering
     git: dict[str, Any] = {"remote": m.repository.url}
-    if m.repository.credentials:
-        git["credentialsId"] = m.repository.credentials
+    if facts.git_credentials:
+        git["credentialsId"] = facts.git_credentials
     return {
         "name": "mlci",
         "defaultVersion": m.jenkins.library.version,
@@ -193,6 +219,22 @@ def _library(facts: Facts) -> dict[str, Any]:
         "includeInChangesets": False,
         "retriever": {"modernSCM": {"libraryPath": m.jenkins.library.path.rstrip("/") + "/", "scm": {"git": git}}},
     }
+
+
+# ---- issue 10: the Git server's host key, for SSH repository URLs
+
+
+def _git_host_keys(facts: Facts) -> dict[str, Any] | None:
+    repo = facts.manifest.repository
+    if repo is None or repo.host_key_policy is None:
+        return None
+    if repo.host_key_policy == "known_hosts":
+        strategy: dict[str, Any] = {
+            "manuallyProvidedKeyVerificationStrategy": {"approvedHostKeys": SecretRef(f"${{{repo.known_hosts}}}")}
+        }
+    else:
+        strategy = "acceptFirstConnectionStrategy"  # type: ignore[assignment]
+    return {"gitHostKeyVerificationConfiguration": {"sshHostKeyVerificationStrategy": strategy}}
 
 
 def _gpu_resources(facts: Facts) -> list[dict[str, Any]]:
@@ -218,7 +260,7 @@ def _job_dsl(facts: Facts) -> str:
         webhook_variables=WEBHOOK_VARIABLES,
         webhook_token=m.webhook.token,
         repo_url=m.repository.url,
-        repo_credentials=m.repository.credentials,
+        repo_credentials=facts.git_credentials,
         release_branch=m.repository.release_branch or m.repository.branch,
         branch=m.repository.branch,
         project_jenkinsfile=PROJECT_JENKINSFILE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from mlci.manifest.schema import Host, Manifest
 
@@ -18,6 +17,7 @@ JENKINS_UID = 1000  # the `jenkins` user of the official image; owns the home an
 CASC_PATH = "/etc/mlci/casc.yaml"
 RELEASE_JOB = "mlci-release"
 PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
+BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists no hosts (it has no GPU locks)
 BUILD_LABEL = "mlci"  # the library runs its steps on `node('mlci')`
 WEBHOOK_PATHS = ("/generic-webhook-trigger/invoke", "/github-webhook/")
 WEBHOOK_URL_SECRET = "MLCI_WEBHOOK_URL"  # GitHub repository secret: the public URL of the webhook
@@ -76,13 +76,15 @@ class Facts:
 
     @property
     def webhook_domain(self) -> str | None:
+        """frps' custom domain: its own name, so jenkins.url stays the team's internal URL (frps forwards
+        only the webhook paths; build links through it would 404)."""
         frp = self.manifest.webhook.frp
-        if frp is None:
-            return None
-        if frp.custom_domain:
-            return frp.custom_domain
-        url = self.manifest.jenkins.url
-        return urlsplit(url).hostname if url else None
+        return frp.custom_domain if frp else None
+
+    @property
+    def git_credentials(self) -> str | None:
+        repo = self.manifest.repository
+        return (repo.credentials or repo.ssh_key) if repo else None
 
     def builds_on(self, host: Host) -> bool:
         return host in self.agents or (host is self.controller and self.controller_runs_builds)
@@ -104,12 +106,16 @@ def derive(manifest: Manifest, projects: list[str]) -> Facts:
     facts = Facts(manifest, sorted(projects), controller, agents)
     facts.credentials = _credentials(manifest, bool(agents))
     jenkins_secrets = [manifest.jenkins.admin_password, *(c.id for c in facts.credentials)]
+    if manifest.repository and manifest.repository.known_hosts:  # read by JCasC's host-key policy
+        jenkins_secrets.append(manifest.repository.known_hosts)
     facts.secrets = [
         Secret(name, "jenkins", JENKINS_UID, AGENT_SSH_KEY_FILE if name == AGENT_SSH_KEY else "")
         for name in dict.fromkeys(jenkins_secrets)
     ]
     if manifest.webhook.frp:
         facts.secrets.append(Secret(manifest.webhook.frp.token, "frpc", 0))
+    if manifest.portainer.enabled:
+        facts.secrets.append(Secret(manifest.portainer.admin_password, "portainer", 0))
     return facts
 
 
@@ -122,6 +128,8 @@ def _credentials(manifest: Manifest, has_agents: bool) -> list[Credential]:
     repo = manifest.repository
     if repo and repo.credentials:
         add(Credential(repo.credentials, "usernamePassword", "Git token for the repository", username="git"))
+    if repo and repo.ssh_key:  # an SSH URL: a key, never a token (the schema enforces which)
+        add(Credential(repo.ssh_key, "sshKey", "SSH key that clones the repository", username="git"))
     add(Credential(manifest.webhook.token, "string", "Token of the release webhook (Generic Webhook Trigger)"))
     if manifest.notifications.slack:
         add(Credential(manifest.notifications.slack.webhook, "string", "Slack incoming webhook URL"))

@@ -23,7 +23,9 @@ UPDATE = os.environ.get("MLCI_UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("scenario", scenario_dirs("ok"), ids=lambda p: p.name)
 def test_scenario_renders_exactly_the_expected_files(scenario: Path) -> None:
     expected_dir = scenario / "expected"
-    files = plan(scenario)
+    # The shared library's copy is the packaged library itself (tests/render/test_render_library.py),
+    # not a golden: a change to the library must not rewrite every scenario.
+    files = [f for f in plan(scenario) if not f.path.startswith("jenkins/library/")]
     if UPDATE:
         for f in files:
             (expected_dir / f.path).parent.mkdir(parents=True, exist_ok=True)
