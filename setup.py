@@ -1,8 +1,9 @@
-"""Ships the Jenkins shared library (jenkins/library/) inside the wheel as mlci/library/.
+"""Ships the Jenkins shared library (jenkins/library/) and the Ansible playbook (ansible/site.yml,
+roles/, ...) inside the wheel as mlci/library/ and mlci/ansible_playbook/.
 
-Everything else is declared in pyproject.toml; this hook only copies the library into the build,
-so the repository keeps one copy of it (at jenkins/library/, where Jenkins and the tests read it)
-and `mlci render` can write the same files, at the installed version, into a team's repository.
+Everything else is declared in pyproject.toml; this hook only copies those trees into the build, so
+the repository keeps one copy of each (where Jenkins, Ansible and the tests read them) and
+`mlci render` can write the same files, at the installed version, into a team's repository.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-LIBRARY_SOURCE = Path("jenkins") / "library"
+# source directory → directory in the wheel, and the entries shipped (None: all); see mlci/library.py
+TREES = {
+    Path("jenkins/library"): ("library", None),
+    Path("ansible"): ("ansible_playbook", ("site.yml", "ansible.cfg", "README.md", "roles")),
+}
 
 
 class BuildWithLibrary(build_py):
@@ -21,12 +26,18 @@ class BuildWithLibrary(build_py):
         super().run()
         if self.editable_mode:  # an editable install reads jenkins/library/ from the checkout
             return
-        target = Path(self.build_lib) / "mlci" / "library"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(
-            LIBRARY_SOURCE, target, symlinks=False, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
-        )
+        for source, (name, entries) in TREES.items():
+            target = Path(self.build_lib) / "mlci" / name
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
+            for entry in sorted(source.iterdir()):
+                if entries is not None and entry.name not in entries:
+                    continue
+                if entry.is_dir():
+                    shutil.copytree(entry, target / entry.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                else:
+                    shutil.copyfile(entry, target / entry.name)
 
 
 setup(cmdclass={"build_py": BuildWithLibrary})

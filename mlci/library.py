@@ -1,29 +1,44 @@
-"""Where the Jenkins shared library of this mlci version is: inside the installed wheel
-(mlci/library/, copied there by setup.py), or jenkins/library/ of mlci's own checkout."""
+"""The trees that ship inside mlci and are rendered into a team's repository at its pinned version:
+the Jenkins shared library (jenkins/library/) and the Ansible playbook with its roles (ansible/).
+
+In an installed wheel they are mlci/library/ and mlci/ansible_playbook/ (copied there by setup.py);
+in mlci's own checkout they are read from jenkins/library/ and ansible/ directly.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGED = Path(__file__).resolve().parent / "library"
-CHECKOUT = Path(__file__).resolve().parent.parent / "jenkins" / "library"
-MAX_FILES = 500  # the library is a few dozen files; more means something is wrong with the install
+PACKAGE = Path(__file__).resolve().parent
+CHECKOUT = PACKAGE.parent
+MAX_FILES = 500  # each tree is a few dozen files; more means something is wrong with the install
 MAX_BYTES = 1_000_000
 
+# name → (directory inside the wheel, directory in mlci's checkout, entries shipped: None = all)
+TREES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
+    "library": ("library", "jenkins/library", None),
+    # the inventory and group_vars are rendered from the team's mlci.yaml, not shipped
+    "ansible": ("ansible_playbook", "ansible", ("site.yml", "ansible.cfg", "README.md", "roles")),
+}
 
-def library_root() -> Path:
-    for candidate in (PACKAGED, CHECKOUT):
-        if (candidate / "vars").is_dir():
+
+def tree_root(tree: str) -> Path:
+    packaged, checkout, _ = TREES[tree]
+    for candidate in (PACKAGE / packaged, CHECKOUT / checkout):
+        if candidate.is_dir() and any(candidate.iterdir()):
             return candidate
-    raise FileNotFoundError(f"the Jenkins shared library is missing from this mlci install ({PACKAGED})")
+    raise FileNotFoundError(f"mlci's {tree} files are missing from this install ({PACKAGE / packaged})")
 
 
-def library_files() -> dict[str, str]:
-    """Relative path (forward slashes) → text of every library file, sorted; links are never followed."""
-    root = library_root()
+def tree_files(tree: str) -> dict[str, str]:
+    """Relative path (forward slashes) → text of every shipped file, sorted; links are never followed."""
+    root = tree_root(tree)
+    entries = TREES[tree][2]
     files: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
+        if entries is not None and rel.parts[0] not in entries:
+            continue
         if path.is_symlink() or not path.is_file() or "__pycache__" in rel.parts or rel.name.startswith("."):
             continue
         if path.suffix == ".pyc" or path.stat().st_size > MAX_BYTES or len(files) >= MAX_FILES:
@@ -32,9 +47,13 @@ def library_files() -> dict[str, str]:
     return files
 
 
-def is_library_source(directory: Path) -> bool:
-    """True when `directory` is this install's library itself (mlci's own checkout): never render onto it."""
+def library_files() -> dict[str, str]:
+    return tree_files("library")
+
+
+def is_tree_source(tree: str, directory: Path) -> bool:
+    """True when `directory` is this install's own copy (mlci's checkout): never render onto it."""
     try:
-        return directory.resolve() == library_root().resolve()
+        return directory.resolve() == tree_root(tree).resolve()
     except FileNotFoundError:
         return False

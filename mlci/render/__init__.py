@@ -15,7 +15,7 @@ from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins
 from mlci.render.checks import project_name_problems, render_problems
-from mlci.render.library import render_library
+from mlci.render.library import render_library, render_playbook
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.templating import render_template
 
@@ -76,6 +76,8 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
     # The shared library at the pinned version, where casc.yaml tells Jenkins to load it from.
     library = render_library(root, facts.manifest.jenkins.library.path)
     files[-1:-1] = [RenderedFile(path, content) for path, content in library.items()]
+    # The playbook and roles at the pinned version, next to the inventory rendered for them.
+    files[-1:-1] = [RenderedFile(path, content) for path, content in render_playbook(root).items()]
     stack = [
         f.path
         for f in files
