@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 from mlci.render.distribution import controller_extras, distribution
 from mlci.render.model import (
     AGENT_USER,
@@ -37,6 +38,8 @@ def render_inventory(facts: Facts) -> str:
         "mlci_controllers": {"hosts": {h.name: None for h in hosts if "controller" in h.roles}},
         "mlci_agents": {"hosts": {h.name: None for h in facts.agents}},
         "mlci_gpu": {"hosts": {h.name: None for h in hosts if h.gpus}},
+        # hosts whose engine runs stages: they get the pinned mlci and the base image (mlci_host)
+        "mlci_builders": {"hosts": {h.name: None for h in hosts if facts.builds_on(h)}},
     }
     return dump_yaml({"all": {"hosts": all_hosts, "children": children}})
 
@@ -87,4 +90,7 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
         "mlci_ca_bundle": m.build.ca_bundle,
+        "mlci_pip_index_url": m.build.pip_index_url,
+        # mlci's offline default is built on each host (`mlci base-image build`); any other is pulled.
+        "mlci_base_image_build": m.build.base_image == DEFAULT_BASE_IMAGE,
     }
