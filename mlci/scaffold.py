@@ -36,9 +36,12 @@ def scaffold(root: Path, name: str) -> Path:
 
 def _copy(source, dest: Path, name: str) -> None:
     for entry in source.iterdir():
+        # pip compiles the asset's .py files when it installs the wheel: never copy the bytecode
+        if entry.name == "__pycache__" or entry.name.endswith(".pyc"):
+            continue
         out = dest / RENAMED.get(entry.name, entry.name)
         if entry.is_dir():
             out.mkdir()
             _copy(entry, out, name)
-        elif entry.name != "__pycache__":
+        else:
             out.write_text(entry.read_text(encoding="utf-8").replace("__PROJECT__", name), encoding="utf-8")

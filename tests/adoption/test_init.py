@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -131,3 +132,18 @@ def test_init_then_render_works_next_to_the_teams_own_files(team: Path, capsys: 
     ).is_file()
     assert (team / "ansible/site.yml").is_file() and (team / "ansible/roles/jenkins_agent/tasks/main.yml").is_file()
     assert main(["--root", str(team), "render", "--check"]) == 0
+
+
+def test_new_skips_the_bytecode_pip_compiles_into_the_installed_assets(tmp_path: Path, monkeypatch) -> None:
+    """pip byte-compiles mlci/assets/project/src/train.py on install: `mlci new` must not copy it."""
+    from importlib import resources
+
+    from mlci.scaffold import scaffold
+
+    assets = tmp_path / "mlci" / "assets" / "project"
+    shutil.copytree(resources.files("mlci") / "assets" / "project", assets)
+    (assets / "src" / "__pycache__").mkdir()
+    (assets / "src" / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00binary")
+    monkeypatch.setattr("mlci.scaffold.resources.files", lambda _pkg: tmp_path / "mlci")
+    created = scaffold(tmp_path / "repo", "vision")
+    assert (created / "src" / "train.py").is_file() and not (created / "src" / "__pycache__").exists()
