@@ -22,6 +22,7 @@ from typing import ClassVar
 
 REPO = Path(__file__).resolve().parents[2]
 UPSTREAM = "https://pypi.org/simple"
+SENTINEL = "adoption-sentinel-7f3a"  # planted where secrets live; must never reach an image
 BASE_IMAGE = "mlci/python:3.11-bookworm"  # the offline debootstrap base every test machine has
 
 # jenkins-plugin-cli as the controller Dockerfile calls it; like the real one it refuses unknown
@@ -174,3 +175,48 @@ def layer_paths(image: str, workdir: Path) -> set[str]:
                     continue  # a config or manifest blob, not a layer
     archive.unlink()
     return paths
+
+
+@contextmanager
+def local_registry(workdir: Path) -> Iterator[str]:
+    """Debian's docker-registry on 127.0.0.1 (engines allow 127.0.0.1 registries over plain HTTP)."""
+    import socket
+    import time
+    import urllib.request
+
+    binary = shutil.which("docker-registry")
+    assert binary, "apt-get install docker-registry (scripts/setup.sh --test does)"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = workdir / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {workdir / 'registry-data'}}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("docker-registry did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def sh(command: str, cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, f"{done.args}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
