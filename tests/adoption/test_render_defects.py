@@ -210,3 +210,60 @@ def test_the_shared_library_is_rendered_into_a_teams_repo_and_checked(tmp_path: 
     assert main(["--root", str(root), "render"]) == 0
     (root / "jenkins/library/vars/mlciRelease.groovy").write_text("// edited by hand\n")
     assert main(["--root", str(root), "render", "--check"]) == 1  # drift from the pinned library fails CI
+
+
+# Every pipeline step a library could call → the plugin that provides it (core steps: None). A step
+# the library calls that is missing here fails the test below, so a new step cannot slip by.
+STEP_PLUGINS = {
+    "sh": "workflow-aggregator",  # workflow-durable-task-step
+    "node": "workflow-aggregator",
+    "stage": "workflow-aggregator",
+    "parallel": "workflow-aggregator",
+    "timeout": "workflow-aggregator",
+    "error": "workflow-aggregator",
+    "unstable": "workflow-aggregator",
+    "echo": "workflow-aggregator",
+    "readFile": "workflow-aggregator",
+    "writeFile": "workflow-aggregator",
+    "fileExists": "workflow-aggregator",
+    "input": "workflow-aggregator",  # pipeline-input-step
+    "checkout": "git",  # scm is a GitSCM: the git plugin
+    "lock": "lockable-resources",
+    "junit": "junit",
+    "withCredentials": "credentials-binding",
+    "string": "plain-credentials",  # withCredentials([string(...)])
+    "archiveArtifacts": None,
+}
+GROOVY_BUILTINS = {"call", "body", "add", "join", "size", "trim", "toString", "isEmpty", "parse", "label"}
+
+
+def library_steps() -> set[str]:
+    """Names called as `name(` at the start of an expression in the library's vars/ — minus its own
+    methods and Groovy/Java methods (called after a dot)."""
+    files = library_files()
+    own = {rel.split("/")[-1].removesuffix(".groovy") for rel in files if rel.startswith("vars/")}
+    defined = set()
+    called = set()
+    for rel, text in files.items():
+        if not rel.endswith(".groovy"):
+            continue
+        defined |= set(
+            re.findall(
+                r"^[ \t]*(?:(?:static|private|public)[ \t]+)*(?!return\b|new\b|throw\b)[A-Za-z][\w<>\[\],]*[ \t]+(\w+)[ \t]*\(",
+                text,
+                re.M,
+            )
+        )
+        called |= set(re.findall(r"(?<![\w.])([a-z]\w*)\(", text))
+    return called - own - defined - GROOVY_BUILTINS - {"if", "for", "while", "switch", "catch", "return"}
+
+
+@pytest.mark.parametrize("scenario", ["no-frp", "one-host", "stores", "three-hosts"])
+def test_plugins_txt_covers_every_step_the_library_calls(scenario: str) -> None:
+    steps = library_steps()
+    unknown = sorted(steps - set(STEP_PLUGINS))
+    assert not unknown, f"the library calls steps this table does not know: {unknown} — add them with their plugin"
+    files = rendered(Path(__file__).resolve().parents[1] / "render" / "scenarios" / scenario)
+    plugins = {line.split(":")[0] for line in files["jenkins/plugins.txt"].splitlines() if not line.startswith("#")}
+    needed = {STEP_PLUGINS[s] for s in steps} - {None}
+    assert needed <= plugins, f"plugins.txt lacks {sorted(needed - plugins)}"
