@@ -14,7 +14,7 @@ from mlci.manifest.loader import MANIFEST_FILE, load_manifest, project_names, va
 from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins
-from mlci.render.checks import project_name_problems, render_problems
+from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.templating import render_template
@@ -40,7 +40,7 @@ def facts_from(source: YamlSource | None, projects: list[str], default_root: Pat
         manifest: Manifest = validate_source(source, Manifest)
     else:
         manifest = load_manifest(default_root or Path.cwd())
-    problems = render_problems(manifest, source) + project_name_problems(projects)
+    problems = render_problems(manifest, source) + project_name_problems(projects) + pin_problems(manifest, source)
     if problems:
         raise ConfigError(problems)
     return derive(manifest, projects)

@@ -108,3 +108,19 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
         else:
             out.append(f"warning: mlci.yaml: {format_path(path) + ': ' if path else ''}{message}")
     return out
+
+
+def pin_problems(manifest: Manifest, source: YamlSource | None) -> list[Problem]:
+    """`mlci render` writes the library and playbook of the running mlci: with another pinned, the
+    repository would mix versions, so rendering stops (validate only warns)."""
+    from mlci import __version__
+
+    pin = manifest.mlci
+    if pin is None or pin.version == __version__:
+        return []
+    message = (
+        f"pins mlci {pin.version} but this is mlci {__version__}, whose Jenkins library and playbook"
+        f" `mlci render` would write — run `pip install mlci=={pin.version}`, or change the pin to upgrade"
+    )
+    path: KeyPath = ("mlci", "version")
+    return [source.problem(path, message) if source else Problem("mlci.yaml", 1, 1, format_path(path), message)]

@@ -267,3 +267,11 @@ def test_plugins_txt_covers_every_step_the_library_calls(scenario: str) -> None:
     plugins = {line.split(":")[0] for line in files["jenkins/plugins.txt"].splitlines() if not line.startswith("#")}
     needed = {STEP_PLUGINS[s] for s in steps} - {None}
     assert needed <= plugins, f"plugins.txt lacks {sorted(needed - plugins)}"
+
+
+def test_render_refuses_when_the_running_mlci_is_not_the_pinned_one(tmp_path: Path) -> None:
+    """The library and playbook it writes are the running mlci's: a different pin would mix versions."""
+    root = team_repo(tmp_path, TEAM_MANIFEST.replace("@VERSION@", "0.0.1"))
+    with pytest.raises(ConfigError) as caught:
+        plan(root)
+    assert str(caught.value).startswith("mlci.yaml:3:17: mlci.version: pins mlci 0.0.1 but this is mlci")
