@@ -83,7 +83,9 @@ def test_this_repositorys_rendered_compose_file_is_valid_on_the_host(test_host):
     assert "MARKER_EOF" not in rendered
     secrets = " ".join(yaml.safe_load(rendered)["secrets"])
     setup = test_host.run(
-        "rm -rf /tmp/rendered && mkdir -p /tmp/rendered/compose /tmp/rendered/secrets && cd /tmp/rendered"
+        # jenkins/: the controller image's build context, which compose v1 requires to exist
+        "rm -rf /tmp/rendered && mkdir -p /tmp/rendered/compose /tmp/rendered/secrets /tmp/rendered/jenkins"
+        " && cd /tmp/rendered"
         f" && for s in {secrets}; do : > secrets/$s; done"
         " && printf 'DOCKER_GID=999\\nCOMPOSE_PROJECT_NAME=mlci-rendered\\n' > compose/.env"
         f" && cat > compose/docker-compose.yml <<'MARKER_EOF'\n{rendered}MARKER_EOF\n"
