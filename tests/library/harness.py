@@ -28,6 +28,7 @@ def groovy() -> str:
 def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios: list[dict[str, Any]] = ()) -> dict:
     request = {
         "annotation": str(HERE / "Library.groovy"),
+        "steps": str(HERE / "steps.json"),
         "compile": [str(p) for p in compile],
         "evals": list(evals),
         "scenarios": list(scenarios),
@@ -50,4 +51,14 @@ def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios
         os.unlink(f.name)
     if done.returncode != 0:
         raise RuntimeError(f"harness failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    for scenario in scenarios:
+        got = answer["scenarios"][scenario["name"]]
+        if got["harnessError"] and not scenario.get("expectHarnessError"):
+            raise HarnessError(f"scenario {scenario['name']}: {got['harnessError']}")
+    return answer
+
+
+class HarnessError(AssertionError):
+    """The library did something Jenkins would reject (an unknown step parameter, a step outside
+    node) or that would hang a real build forever (a lock or input nothing can end)."""

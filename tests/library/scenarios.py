@@ -74,6 +74,11 @@ def shell(result: dict[str, Any]) -> list[str]:
     return [c["args"]["script"] for c in result["calls"] if c["step"] == "sh"]
 
 
+def branch_shell(result: dict[str, Any], stage: str) -> list[str]:
+    """The commands one parallel branch ran, in its own order."""
+    return [c["args"]["script"] for c in result["calls"] if c["step"] == "sh" and c["stage"] == stage]
+
+
 def calls(result: dict[str, Any], step: str) -> list[dict[str, Any]]:
     return [c for c in result["calls"] if c["step"] == step]
 

@@ -8,6 +8,7 @@ import shlex
 from .scenarios import (
     BASE,
     HEAD,
+    branch_shell,
     calls,
     entry,
     job,
@@ -45,7 +46,7 @@ SCENARIOS = [
     ),
     scenario("approved", plan(entry("vision", 1, **APPROVAL))),
     scenario("rejected", plan(entry("vision", 1, **APPROVAL)), input={"vision": "reject"}),
-    scenario("approval-timeout", plan(entry("vision", 1, **APPROVAL)), input={"vision": "timeout"}),
+    scenario("approval-timeout", plan(entry("vision", 1, **APPROVAL)), input={"vision": "never"}),
     scenario("aborted-while-waiting", plan(entry("vision", 1, **APPROVAL)), input={"vision": "abort"}),
     scenario("run-crashes", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 137}]),
     scenario(
@@ -143,13 +144,15 @@ def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
         ("gpu@gpu-01", 1),
     ]
     assert run_call(r, "vision")["args"]["script"] == f"mlci run vision --job-id={job('vision')} --gpus=0,1"
-    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=0"
+    # both hold their GPUs at once, so nlp gets the next free one, never one of vision's
+    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=2"
     assert run_call(r, "vision")["stage"] == "vision" and run_call(r, "nlp")["stage"] == "nlp"
-    assert shell(r) == [
-        "mlci plan --head=HEAD --json",
-        *release_commands("vision", "0,1"),
-        *release_commands("nlp", "0"),
-    ]
+    assert shell(r)[0] == "mlci plan --head=HEAD --json"
+    assert branch_shell(r, "vision") == release_commands("vision", "0,1")
+    assert branch_shell(r, "nlp") == release_commands("nlp", "2")
+    # the branches really run side by side: nlp starts before vision has finished
+    stages = [c["stage"] for c in calls(r, "sh")[1:]]
+    assert stages.index("nlp") < len(stages) - 1 - stages[::-1].index("vision")
     assert r["displayName"] == f"#42 vision, nlp @ {HEAD[:7]}"
 
 
