@@ -23,6 +23,9 @@ ALWAYS_SHARED = ("Jenkinsfile",)
 # `gpus: auto|all` in plan output: the host's count is known only to Jenkins, which then locks every
 # `gpu@<host>` resource of the node it runs on.
 ALL_GPUS = -1
+# Jenkins' time limit for one `mlci run` adds this to the stages' own timeouts: the image build (mlci
+# gives it no timeout of its own), stopping containers and writing the final record.
+BUILD_ALLOWANCE_S = 3600
 
 _PROJECT_FILE_RE = re.compile(rf"^{PROJECTS_DIR}/([^/]+)/{PROJECT_FILE}$")
 
@@ -44,8 +47,13 @@ class Planned:
     submitter: str | None
     approval_timeout_s: int
     store: str
-    timeout_s: int
+    timeout_s: int  # Jenkins' limit for `mlci run`: build_s + attempts × stages_s
     publish_secrets: tuple[str, ...]  # Jenkins credential ids the store needs, bound around `mlci publish`
+    secrets: tuple[str, ...] = ()  # project.yaml's secrets, bound around `mlci run` only
+    build_s: int = BUILD_ALLOWANCE_S
+    attempts: int = 1
+    stages_s: int = 0  # the sum of the stages' timeouts: the longest one attempt may take
+    gpu_node: bool = False  # must run on a node labelled `gpu` (no silent CPU fallback)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -58,6 +66,9 @@ class Planned:
             "store": self.store,
             "timeout_s": self.timeout_s,
             "publish_secrets": list(self.publish_secrets),
+            "secrets": list(self.secrets),
+            "time_limit": {"build_s": self.build_s, "attempts": self.attempts, "stages_s": self.stages_s},
+            "gpu_node": self.gpu_node,
         }
 
 
@@ -82,6 +93,17 @@ def resolve(root: Path, ref: str, what: str) -> str:
         text=True,
         check=False,
     )
+    if done.returncode != 0 and not ref.startswith(("refs/", "origin/")):
+        # Jenkins' clone has only remote-tracking branches: a branch name means origin/<name> there.
+        remote = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/remotes/origin/{ref}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if remote.returncode == 0:
+            done = remote
     if done.returncode != 0:
         inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True, check=False)
         if inside.returncode != 0:
@@ -200,6 +222,8 @@ def planned(snap: Snapshot, name: str) -> Planned:
                 )
             ]
         )
+    stages_s = sum(stage.timeout or project.timeout for stage in project.stages)
+    attempts = project.retrain.max_attempts
     return Planned(
         name=name,
         gpus=gpu_count(project.gpus),
@@ -208,12 +232,26 @@ def planned(snap: Snapshot, name: str) -> Planned:
         submitter=project.publish.submitter,
         approval_timeout_s=project.publish.approval_timeout,
         store=store,
-        # The longest `mlci run` may take: every attempt may use the whole project timeout.
-        timeout_s=project.timeout * project.retrain.max_attempts,
+        # The longest `mlci run` may take: the build, then every attempt running every stage to its timeout.
+        timeout_s=BUILD_ALLOWANCE_S + attempts * stages_s,
         publish_secrets=tuple(
             sorted(n for n in (stores[store].access_key_id, stores[store].secret_access_key, stores[store].token) if n)
         ),
+        secrets=tuple(sorted(set(project.secrets))),
+        build_s=BUILD_ALLOWANCE_S,
+        attempts=attempts,
+        stages_s=stages_s,
+        gpu_node=needs_gpu_node(project.gpus, snap.manifest),
     )
+
+
+def needs_gpu_node(gpus: object, manifest: Manifest) -> bool:
+    """GPU projects run only on GPU nodes; `auto` falls back to the CPU only where no host has a GPU."""
+    if gpus == "none":
+        return False
+    if gpus == "auto":
+        return any(h.gpus for h in manifest.hosts)
+    return True
 
 
 @dataclass(frozen=True)
