@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from . import harness
-from .scenarios import gpu_pool, job
+from .scenarios import gpu_pool
 
 MANIFEST = """\
 version: 1
@@ -75,6 +75,10 @@ def release(real_plan) -> dict:
 
 def test_the_library_accepts_and_follows_a_real_plan(real_plan, release):
     head = real_plan["commit"]
+
+    def job(name: str) -> str:
+        return f"{head[:12]}-mlci-release-42"
+
     assert release["result"] == "SUCCESS", release["error"]
     assert [c["args"] for c in release["calls"] if c["step"] == "parallel"] == [["tabular", "vision"]]
     scripts = [c["args"]["script"] for c in release["calls"] if c["step"] == "sh"]
