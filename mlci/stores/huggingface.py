@@ -15,9 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore
+from mlci.stores.base import ArtifactStore, output_files
 from mlci.stores.retry import with_retry
-from mlci.stores.s3 import output_files
 
 CARD_NAME = "README.md"
 DEFAULT_ENDPOINT = "https://huggingface.co"

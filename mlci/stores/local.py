@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore
+from mlci.stores.base import ArtifactStore, content_entries, refuse_different
 
 
 class LocalStore(ArtifactStore):
@@ -22,6 +22,7 @@ class LocalStore(ArtifactStore):
         final = project_dir / record.job_id
         project_dir.mkdir(parents=True, exist_ok=True)
         if final.exists():  # idempotent re-publish: same URL, and `latest` never moves back
+            refuse_different(self.name, record, content_entries(final), content_entries(outputs), str(final))
             if not (project_dir / "latest").is_symlink():
                 self._point_latest(project_dir, record.job_id)
             return final.resolve().as_uri()
