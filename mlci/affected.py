@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import yaml
+
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.schema import Manifest, Project
@@ -274,10 +276,47 @@ class Plan:
         }
 
 
+CASC_FILE = "jenkins/casc.yaml"
+CASC_MAX_BYTES = 5 * 1024 * 1024
+
+
+def lock_drift(root: Path, commit: str, manifest: Manifest) -> list[str]:
+    """Hosts whose GPU count in mlci.yaml differs from the lockable resources in the committed
+    jenkins/casc.yaml (none when the repository keeps no rendered casc.yaml)."""
+    if not git(root, "ls-tree", "--name-only", commit, "--", CASC_FILE).strip():
+        return []
+    if int(git(root, "cat-file", "-s", f"{commit}:./{CASC_FILE}").strip()) > CASC_MAX_BYTES:
+        return [f"{CASC_FILE} is larger than {CASC_MAX_BYTES} bytes"]
+    try:
+        casc = yaml.safe_load(git(root, "cat-file", "blob", f"{commit}:./{CASC_FILE}")) or {}
+        declared = ((casc.get("unclassified") or {}).get("lockableResourcesManager") or {}).get("declaredResources")
+    except (yaml.YAMLError, AttributeError):
+        return [f"{CASC_FILE} is not the YAML mlci render writes"]
+    have: dict[str, int] = {}
+    for resource in declared or []:
+        label = resource.get("labels") if isinstance(resource, dict) else None
+        if isinstance(label, str) and label.startswith("gpu@"):
+            have[label[4:]] = have.get(label[4:], 0) + 1
+    want = {h.name: h.gpus for h in manifest.hosts if h.gpus and "agent" in h.roles}
+    return [
+        f"mlci.yaml gives host {host} {want.get(host, 0)} GPU(s) but {CASC_FILE} declares {have.get(host, 0)} "
+        f"lockable resource(s) gpu@{host}"
+        for host in sorted(set(want) | set(have))
+        if want.get(host, 0) != have.get(host, 0)
+    ]
+
+
 def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = None, force: bool = False) -> Plan:
     """The release plan: affected projects (or `only` those named; `force` ignores what changed)."""
     span = resolve_range(root, base, head)
     snap = snapshot(root, span.head)
+    drift = lock_drift(root, span.head, snap.manifest)
+    if drift:
+        raise UsageError(
+            "; ".join(drift) + f" (at {span.head[:12]})",
+            hint="run `mlci render`, commit the result and apply it (ansible-playbook): Jenkins would otherwise "
+            "lock GPUs that are not there, or never hand out the ones that are",
+        )
     for name in only or []:
         if name not in snap.projects:
             known = ", ".join(sorted(snap.projects)) or "none"

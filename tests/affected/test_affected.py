@@ -341,3 +341,22 @@ def test_auto_gpus_needs_a_gpu_node_when_any_host_has_gpus(repo, capsys):
     commit(repo)
     (tabular,) = plan(repo, capsys)["projects"]
     assert tabular["gpu_node"] is True
+
+
+CASC = """\
+unclassified:
+  lockableResourcesManager:
+    declaredResources:
+""" + "".join(f"      - {{name: gpu-01-gpu{i}, labels: gpu@gpu-01}}\n" for i in range(4))
+
+
+def test_lockable_resources_drift_is_an_error_naming_mlci_render(repo, capsys):
+    write(repo, "jenkins/casc.yaml", CASC)  # rendered when gpu-01 had 4 GPUs: matches
+    commit(repo)
+    assert plan(repo, capsys)["host_gpus"]["gpu-01"] == 4
+    write(repo, "mlci.yaml", MANIFEST.replace("gpus: 4", "gpus: 8"))
+    commit(repo)
+    code, out, err = cli(repo, capsys, "plan", "--json")
+    assert code == 2 and out == ""
+    assert "mlci.yaml gives host gpu-01 8 GPU(s) but jenkins/casc.yaml declares 4 lockable resource(s)" in err
+    assert "run `mlci render`" in err
