@@ -107,6 +107,7 @@ class Pipeline {
     double now = 0
     long started = System.nanoTime()
     boolean real
+    boolean aborted
     String harnessError
     int sequence = 0
 
@@ -196,6 +197,10 @@ class Pipeline {
     }
 
     void fireTimers() {
+        if (real && scenario.abortWhenFile && !aborted && found(scenario.abortWhenFile.toString())) {
+            aborted = true
+            abortBuild(scenario.abortBy ?: 'carol')
+        }
         double t = clock()
         List due = timers.findAll { it.at <= t }
         timers.removeAll(due)
@@ -347,7 +352,9 @@ class Pipeline {
                 if (!stashes[p.name]) throw new AbortException("No such saved stash ‘${p.name}’")
                 return null
             case ['checkout', 'archiveArtifacts', 'junit']:
-                record(f, step, step == 'checkout' ? p.scm : p); needsWorkspace(f, step); return null
+                record(f, step, step == 'checkout' ? p.scm : p); needsWorkspace(f, step)
+                if (real && step == 'archiveArtifacts' && scenario.archiveDir) archive(p)
+                return null
             default: throw new HarnessError("no stub for step ${step}")
         }
     }
@@ -427,6 +434,52 @@ class Pipeline {
         if (status != 0 && !p.returnStatus) throw new AbortException("script returned exit code ${status}")
         if (p.returnStatus) return status
         return p.returnStdout ? stdout.toString() : null
+    }
+
+    /** Whether a file matching `glob` (relative to the workspace) exists: the rehearsal's abort trigger. */
+    boolean found(String glob) {
+        java.nio.file.Path base = new File(scenario.workdir.toString()).toPath()
+        def matcher = java.nio.file.FileSystems.getDefault().getPathMatcher('glob:' + glob)
+        if (!base.resolve('.mlci').toFile().isDirectory()) return false
+        def stream = java.nio.file.Files.walk(base.resolve('.mlci'), 8)
+        try {
+            for (java.nio.file.Path path : stream.iterator()) {
+                if (matcher.matches(base.relativize(path))) return true
+            }
+            return false
+        } catch (Exception ignored) {
+            return false  // a run directory removed while walking
+        } finally {
+            stream.close()
+        }
+    }
+
+    /** archiveArtifacts for real: copies what `artifacts` matches, minus `excludes`, to archiveDir. */
+    void archive(Map p) {
+        java.nio.file.Path base = new File(scenario.workdir.toString()).toPath()
+        java.nio.file.Path into = new File(scenario.archiveDir.toString()).toPath()
+        def fs = java.nio.file.FileSystems.getDefault()
+        List includes = p.artifacts.toString().split(',').collect { fs.getPathMatcher('glob:' + it.trim()) }
+        List excludes = (p.excludes ?: '').toString().split(',').findAll { it.trim() }.collect { fs.getPathMatcher('glob:' + it.trim()) }
+        List copied = []
+        def stream = java.nio.file.Files.walk(base)
+        try {
+            for (java.nio.file.Path path : stream.iterator()) {
+                java.nio.file.Path rel = base.relativize(path)
+                if (java.nio.file.Files.isRegularFile(path, java.nio.file.LinkOption.NOFOLLOW_LINKS) &&
+                    includes.any { it.matches(rel) } && !excludes.any { it.matches(rel) }) {
+                    copied << rel
+                }
+            }
+        } finally {
+            stream.close()
+        }
+        if (copied.isEmpty() && !p.allowEmptyArchive) throw new AbortException("No artifacts found that match the file pattern \"${p.artifacts}\"")
+        copied.each { rel ->
+            java.nio.file.Path target = into.resolve(rel)
+            java.nio.file.Files.createDirectories(target.parent)
+            java.nio.file.Files.copy(base.resolve(rel), target, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+        }
     }
 
     File workspaceFile(Fiber f, String path) {
@@ -543,7 +596,9 @@ class Pipeline {
 
     Object timeout(Fiber f, Map p, Closure body) {
         record(f, 'timeout', p)
-        Map timer = [at: clock() + seconds(p), fired: false]
+        // The rehearsal shortens chosen limits (e.g. a 4200 s time limit to 8 s): an explicit map, by value.
+        Object shortened = (scenario.timeoutOverrides ?: [:])[String.valueOf(seconds(p))]
+        Map timer = [at: clock() + (shortened != null ? shortened as double : seconds(p)), fired: false]
         timer.fire = { timer.fired = true; interrupt(f, new ExceededTimeout()) }
         synchronized (mon) { timers << timer }
         try {

@@ -25,7 +25,14 @@ def groovy() -> str:
     return found
 
 
-def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios: list[dict[str, Any]] = ()) -> dict:
+def run(
+    *,
+    compile: list[Path] = (),
+    evals: list[dict[str, Any]] = (),
+    scenarios: list[dict[str, Any]] = (),
+    jenkinsfile: Path = JENKINSFILE,
+    timeout: int = 300,
+) -> dict:
     request = {
         "annotation": str(HERE / "Library.groovy"),
         "steps": str(HERE / "steps.json"),
@@ -40,11 +47,11 @@ def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios
         json.dump(request, f)
     try:
         done = subprocess.run(
-            [groovy(), str(HERE / "harness.groovy"), str(LIBRARY), str(JENKINSFILE), f.name],
+            [groovy(), str(HERE / "harness.groovy"), str(LIBRARY), str(jenkinsfile), f.name],
             capture_output=True,
             text=True,
             env=env,
-            timeout=300,
+            timeout=timeout,
             check=False,
         )
     finally:
