@@ -111,6 +111,13 @@ class JenkinsLibrary(Strict):
     path: SafePath = "jenkins/library"
 
 
+class BuildDiscarder(Strict):
+    """How many release and project builds Jenkins keeps (their logs and archived records)."""
+
+    days: Annotated[int, Field(ge=1, le=3650)] = 90
+    builds: Annotated[int, Field(ge=1, le=10000)] = 100
+
+
 class Jenkins(Strict):
     url: Url | None = None
     executors: Annotated[int, Field(ge=0, le=64)] = 2
@@ -121,6 +128,7 @@ class Jenkins(Strict):
     home: SafePath = "/srv/mlci/jenkins_home"
     system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
     library: JenkinsLibrary = JenkinsLibrary()
+    build_discarder: BuildDiscarder = BuildDiscarder()
 
 
 class Frp(Strict):
