@@ -51,6 +51,12 @@ def content_entries(outputs: Path) -> list[dict[str, object]]:
     ]
 
 
+def content_digest(entries: list[dict[str, object]]) -> str:
+    """One sha256 over a run's content entries: what a store can keep when it cannot list files."""
+    text = "\n".join(f"{e['path']}\0{e['size']}\0{e['sha256']}" for e in sorted(entries, key=lambda e: str(e["path"])))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def refuse_different(store: str, record: RunRecord, existing: list[dict], new: list[dict], where: str) -> None:
     """Raise RepublishConflict unless `existing` and `new` describe the same files."""
 
