@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from mlci.runner.logsink import LogSink
 if TYPE_CHECKING:
     import docker
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CONTAINER_OUT = "/mlci/out"
 CONTAINER_CACHE = "/mlci/cache"
 CONTAINER_CONFIG = "/mlci/config.yaml"
@@ -72,8 +70,7 @@ def default_job_id(root: Path, project: str) -> str:
 
 
 def check_job_id(root: Path, project: str, job_id: str) -> None:
-    if not JOB_ID_RE.match(job_id):
-        raise UsageError(f"job id '{job_id}' is not valid", hint="use letters, digits, '.', '_' and '-' (max 128)")
+    records.check_names(project, job_id)
     if (records.runs_dir(root, project) / job_id).exists():
         raise UsageError(f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from typing import Any
 from mlci.atomic import write_text_atomic
 
 RUNS_DIR = Path(".mlci") / "runs"
+# A job id becomes a directory name, a container label and part of store paths: fullmatch, never `$`
+# (which would let a trailing newline through).
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 STATUS_FILE = "status.json"
 
 # overallStatus values
@@ -164,10 +169,24 @@ def iter_records(root: Path, project: str | None = None) -> Iterator[RunRecord]:
     return iter(found)
 
 
+def check_names(project: str, job_id: str | None = None) -> None:
+    """Refuse a project name or job id that could not have been created by mlci (and could
+    otherwise walk out of the runs directory, e.g. `../..`)."""
+    from mlci.errors import UsageError
+
+    if not _PROJECT_RE.fullmatch(project):
+        raise UsageError(f"{project!r} is not a project name", hint="use lowercase letters, digits and dashes")
+    if job_id is not None and not JOB_ID_RE.fullmatch(job_id):
+        raise UsageError(
+            f"job id {job_id!r} is not valid", hint="use letters, digits, '.', '_' and '-' (max 128, no newline)"
+        )
+
+
 def find_record(root: Path, project: str, job_id: str | None = None) -> RunRecord:
     """A project's record by job id, or its latest one."""
     from mlci.errors import UsageError
 
+    check_names(project, job_id)
     if job_id:
         directory = runs_dir(root, project) / job_id
         if not (directory / STATUS_FILE).is_file():
