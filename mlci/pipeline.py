@@ -9,11 +9,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from mlci import records
 from mlci.atomic import write_text_atomic
+from mlci.boundary import BoundaryError, check_input_file, scan_outputs
 from mlci.cache import ensure_cache_dir
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.gitinfo import head_commit, is_dirty
@@ -25,6 +26,7 @@ from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuRequest, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
+from mlci.secrets import redact
 
 if TYPE_CHECKING:
     import docker
@@ -47,8 +49,6 @@ class RunOptions:
 def say(message: str) -> None:
     """mlci's own progress lines go to stderr (secrets masked), apart from the stages' output on stdout."""
     import click
-
-    from mlci.secrets import redact
 
     click.echo(redact(f"mlci: {message}"), err=True)
 
@@ -96,32 +96,101 @@ def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: 
 # ------------------------------------------------------------------ metrics and gate
 
 
-def read_metrics(out_dir: Path) -> tuple[dict[str, float], str | None]:
-    """metrics.json as a flat {name: number}; an error message instead when it is unusable."""
-    path = out_dir / "metrics.json"
-    if not path.is_file():
-        return {}, None
+METRICS_MAX_BYTES = 1 << 20
+
+
+class MetricsRead(NamedTuple):
+    values: dict[str, float]  # the finite numbers
+    error: str | None  # the file as a whole is unusable (not JSON, duplicate keys, a link, ...)
+    rejected: dict[str, str]  # key → why its value is not used (a string, null, NaN, too large)
+
+
+def read_metrics(out_dir: Path) -> MetricsRead:
+    """metrics.json as a flat {name: finite number}, and precise reasons for whatever is not.
+
+    metrics.json is written by the stage (other people's code), so it is read like any output:
+    never through a link, bounded in size and nesting, duplicate keys refused (JSON's last-wins
+    would let a later `accuracy` silently replace the one the gate should judge).
+    """
+    from mlci.boundary import read_small_file
+
+    raw = read_small_file(out_dir / "metrics.json", max_bytes=METRICS_MAX_BYTES)
+    if raw == "not written":
+        return MetricsRead({}, None, {})
+    if isinstance(raw, str):
+        return MetricsRead(
+            {}, f"metrics.json is {raw} — write a JSON object of numbers to $MLCI_OUTPUT_DIR/metrics.json", {}
+        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {}, f"metrics.json is not valid JSON ({exc})"
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
+    except _MetricsProblem as exc:
+        return MetricsRead({}, f"metrics.json: {exc}", {})
+    except RecursionError:
+        return MetricsRead({}, 'metrics.json is nested too deeply — write a flat object such as {"accuracy": 0.93}', {})
+    except (ValueError, UnicodeDecodeError) as exc:
+        return MetricsRead({}, f"metrics.json is not valid JSON ({exc})", {})
     if not isinstance(data, dict):
-        return {}, "metrics.json must be a flat JSON object of numbers"
-    metrics = {
-        str(k): float(v)
-        for k, v in data.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
-    return metrics, None
+        return MetricsRead({}, f"metrics.json must be a flat JSON object of numbers, not {_json_kind(data)}", {})
+    metrics: dict[str, float] = {}
+    rejected: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            rejected[key] = f"{_json_kind(value)}, not a number"
+            continue
+        try:
+            number = float(value)
+        except OverflowError:
+            rejected[key] = "too large for a number"
+            continue
+        if not math.isfinite(number):
+            rejected[key] = f"{number}, not a finite number"
+            continue
+        metrics[key] = number
+    return MetricsRead(metrics, None, rejected)
 
 
-def judge(gate: Gate | None, metrics: dict[str, float], metrics_error: str | None) -> dict[str, Any]:
+class _MetricsProblem(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _MetricsProblem(f"duplicate key {key!r} — write each metric once")
+        out[key] = value
+    return out
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def judge(
+    gate: Gate | None, metrics: dict[str, float], metrics_error: str | None, rejected: dict[str, str] | None = None
+) -> dict[str, Any]:
     if gate is None:
         return {"metric": None, "op": None, "threshold": None, "value": None, "passed": True, "reason": "no gate"}
     op, threshold = (">=", gate.min) if gate.min is not None else ("<=", gate.max)
     verdict: dict[str, Any] = {"metric": gate.metric, "op": op, "threshold": threshold, "value": None}
     if metrics_error:
         return {**verdict, "passed": False, "reason": metrics_error}
+    if rejected and gate.metric in rejected:
+        return {
+            **verdict,
+            "passed": False,
+            "reason": f"metric '{gate.metric}' in metrics.json is {rejected[gate.metric]}",
+        }
     if gate.metric not in metrics:
         reason = f"metric '{gate.metric}' missing from metrics.json" + (
             f" (has: {', '.join(sorted(metrics))})" if metrics else " (no metrics.json written)"
@@ -188,16 +257,14 @@ class ProjectRun:
                 return record
             self._attempts(record, image_tag, gpu_plan, secrets_env)
             return record
-        except (KeyboardInterrupt, Cancelled):
-            self._finish(record, records.CANCELLED, "cancelled by the user (SIGINT/SIGTERM)")
+        except (KeyboardInterrupt, Cancelled) as exc:
+            how = "SIGTERM" if isinstance(exc, Cancelled) else "SIGINT"
+            self._finish(record, records.CANCELLED, f"cancelled ({how})")
             raise Cancelled(f"{spec.name}: job {job_id} cancelled; record at {record.dir}") from None
         except Exception as exc:  # MlciError, or an engine error we did not foresee: the record must say so
             message = str(exc) if isinstance(exc, MlciError) else f"internal error: {type(exc).__name__}: {exc}"
-            if record.data["build"]["status"] == "Running":
-                record.data["build"].update(status="Failed", finishedAt=records.now())
-                self._finish(record, records.BUILD_FAILED, message)
-            else:
-                self._finish(record, records.FAILED, message)
+            building = record.data["build"]["status"] == "Running"
+            self._finish(record, records.BUILD_FAILED if building else records.FAILED, message)
             raise
         finally:
             _write_junit(record, spec)
@@ -321,14 +388,12 @@ class ProjectRun:
             try:
                 with LogSink(record.path(log_rel), echo=self.options.echo, secrets=secrets_env.values()) as sink:
                     result = run_stage(self.client, stage_spec, sink)
+            except (KeyboardInterrupt, Cancelled):
+                raise  # execute() closes this stage and attempt as Cancelled (Cancelled is an MlciError too)
             except MlciError as exc:
                 entry.update(status="Failed", error=str(exc), deviceRequests=getattr(exc, "device_requests", None))
                 attempt.update(status="Failed", error=str(exc), finishedAt=records.now())
                 record.save()
-                raise
-            except BaseException:
-                entry.update(status="Cancelled")
-                attempt.update(status="Cancelled", finishedAt=records.now())
                 raise
             entry.update(
                 status=result.status,
@@ -344,8 +409,19 @@ class ProjectRun:
                 record.save()
                 self.say(f"{spec.name}: stage {stage.name} {why} — log: {record.path(log_rel)}")
                 return attempt
-        metrics, metrics_error = read_metrics(out_dir)
-        verdict = judge(spec.config.gate, metrics, metrics_error)
+        try:  # what the stages left must be fit to cross the boundary before the gate can pass it
+            files = scan_outputs(out_dir, max_bytes=self.manifest.runner.max_output_size)
+            attempt["outputs"] = {"passed": True, "files": len(files), "bytes": sum(f.size for f in files)}
+        except BoundaryError as exc:
+            attempt["outputs"] = {"passed": False, "reason": str(exc)}
+            attempt.update(status="Failed", error=str(exc), finishedAt=records.now())
+            record.save()
+            self.say(f"{spec.name}: attempt {n}: {exc}")
+            return attempt
+        metrics, metrics_error, rejected = read_metrics(out_dir)
+        verdict = judge(spec.config.gate, metrics, metrics_error, rejected)
+        if rejected:
+            attempt["metricsRejected"] = rejected
         attempt.update(
             metrics=metrics,
             gate=verdict,
@@ -388,8 +464,9 @@ class ProjectRun:
             "MLCI_CACHE_DIR": CONTAINER_CACHE,
             **secrets_env,
         }
-        if config.is_file():
-            binds[str(config.resolve())] = {"bind": CONTAINER_CONFIG, "mode": "ro"}
+        if os.path.lexists(config):  # mounted only as the regular file it is: a link would mount its host target
+            real = check_input_file(config, f"projects/{spec.name}/config.yaml", within=spec.path)
+            binds[str(real)] = {"bind": CONTAINER_CONFIG, "mode": "ro"}
             env["MLCI_CONFIG"] = CONTAINER_CONFIG
         if os.getuid() != 0:
             env["HOME"] = "/tmp"  # the caller's UID has no home in the image
@@ -426,15 +503,7 @@ class ProjectRun:
         record.data["run"]["artifactUrl"] = url
 
     def _finish(self, record: RunRecord, status: str, error: str | None) -> None:
-        record.data["overallStatus"] = status
-        record.data["run"]["status"] = {records.SUCCEEDED: "Succeeded", records.BUILD_FAILED: "Skipped"}.get(
-            status, status
-        )
-        from mlci.secrets import redact
-
-        record.data["error"] = redact(error) if error else None  # a stage may have echoed a secret
-        record.data["finishedAt"] = records.now()
-        record.save()
+        record.close(status, redact(error) if error else None)  # a stage may have echoed a secret
 
 
 def _since(started: float) -> float:
@@ -458,29 +527,42 @@ def _project_secrets(spec: ProjectSpec) -> dict[str, str]:
 
 
 def _write_junit(record: RunRecord, spec: ProjectSpec) -> None:
-    """junit.xml: one test case per stage per attempt plus the gate, so Jenkins charts gate history."""
+    """junit.xml: one test case per stage per attempt, the outputs check and the gate, so Jenkins
+    charts gate history. A cancelled stage is `skipped`, not a failure: nothing in it failed."""
     cases = []
+
+    def case(classname: str, name: str, body: str, time_s: Any = 0) -> None:
+        cases.append(
+            f'  <testcase classname={quoteattr(classname)} name={quoteattr(name)} time="{time_s or 0}">{body}</testcase>'
+        )
+
     for attempt in record.data["attempts"]:
-        n = attempt["n"]
+        classname = f"mlci.{spec.name}.attempt-{attempt['n']}"
         for stage in attempt["stages"]:
-            body = (
-                ""
-                if stage["status"] == "Succeeded"
-                else (
-                    f"<failure message={quoteattr(stage['status'])}>{escape(str(stage.get('error') or stage['status']))}</failure>"
-                )
-            )
-            cases.append(
-                f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name={quoteattr(stage["name"])}'
-                f' time="{stage.get("durationS") or 0}">{body}</testcase>'
+            if stage["status"] == "Succeeded":
+                body = ""
+            elif stage["status"] == records.CANCELLED:
+                body = f"<skipped message={quoteattr(str(stage.get('error') or 'cancelled'))}/>"
+            else:
+                why = escape(str(stage.get("error") or stage["status"]))
+                body = f"<failure message={quoteattr(stage['status'])}>{why}</failure>"
+            case(classname, stage["name"], body, stage.get("durationS"))
+        outputs = attempt.get("outputs")
+        if outputs:
+            case(
+                classname, "outputs", "" if outputs["passed"] else f"<failure message={quoteattr(outputs['reason'])}/>"
             )
         gate = attempt.get("gate")
         if gate:
-            body = "" if gate["passed"] else f"<failure message={quoteattr(gate['reason'])}/>"
-            cases.append(f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name="gate">{body}</testcase>')
+            case(classname, "gate", "" if gate["passed"] else f"<failure message={quoteattr(gate['reason'])}/>")
+    if record.data["build"]["status"] in ("Failed", records.CANCELLED):
+        what = record.data["build"]["status"]
+        body = f"<failure message={quoteattr(what)}/>" if what == "Failed" else '<skipped message="cancelled"/>'
+        case(f"mlci.{spec.name}", "build", body, record.data["build"].get("durationS"))
     failures = sum("<failure" in c for c in cases)
+    skipped = sum("<skipped" in c for c in cases)
     xml = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr("mlci." + spec.name)}'
-        f' tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+        f' tests="{len(cases)}" failures="{failures}" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
     )
-    write_text_atomic(record.path("junit.xml"), xml, mode=0o644)
+    write_text_atomic(record.path("junit.xml"), redact(xml), mode=0o644)

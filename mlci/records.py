@@ -137,13 +137,36 @@ class RunRecord:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def close(self, status: str, error: str | None) -> None:
+        """End the run as `status`, and every part still open (build, attempts, stages) with the
+        state that is true for it: a cancelled run's running stage was cancelled, not failed; a
+        build that never started was skipped. Every exit path goes through here."""
+        stamp = now()
+        part = {CANCELLED: CANCELLED, INTERRUPTED: INTERRUPTED}.get(status, "Failed")
+        build = self.data["build"]
+        if build["status"] == "Running":
+            build.update(status=part, finishedAt=build.get("finishedAt") or stamp)
+        elif build["status"] == "Pending":
+            build["status"] = "Skipped"
+        for attempt in self.data["attempts"]:
+            for stage in attempt["stages"]:
+                if stage["status"] == "Running":
+                    stage.update(status=part, finishedAt=stage.get("finishedAt") or stamp)
+            if attempt["status"] == "Running":
+                attempt.update(status=part, finishedAt=attempt.get("finishedAt") or stamp)
+                if error and not attempt.get("error"):
+                    attempt["error"] = error
+        self.data["overallStatus"] = status
+        self.data["run"]["status"] = {SUCCEEDED: "Succeeded", BUILD_FAILED: "Skipped"}.get(status, status)
+        self.data["error"] = error
+        self.data["finishedAt"] = self.data.get("finishedAt") or stamp
+        self.save()
+
     def mark_interrupted(self) -> None:
         """Persist what `status` derives, so later readers need not re-derive it."""
         if self.data["overallStatus"] in ACTIVE:
-            self.data["overallStatus"] = INTERRUPTED
-            self.data["error"] = "the mlci process running this job died before it finished"
             self.data["finishedAt"] = self.data.get("finishedAt") or self.data["updatedAt"]
-            self.save()
+            self.close(INTERRUPTED, "the mlci process running this job died before it finished")
 
 
 def runs_dir(root: Path, project: str | None = None) -> Path:

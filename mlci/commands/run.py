@@ -56,6 +56,9 @@ def command(
     )
     client = connect()
     signal.signal(signal.SIGTERM, _raise_cancelled)
+    # A background job of a non-interactive shell starts with SIGINT ignored, and Python keeps that:
+    # install the handler explicitly so Ctrl-C / kill -INT always cancels cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     record = ProjectRun(client, root, manifest, spec, options).execute()
     status = record.data["overallStatus"]
     summary = f"{project} {record.job_id}: {status}"

@@ -60,6 +60,26 @@ def parse_duration(value: Any) -> int:
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 
+_SIZE = re.compile(r"([0-9]{1,15})([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int:
+    """`500m`, `20g`, `1t`, `4096` (bytes) → bytes (powers of 1024)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a size — use e.g. 500m or 20g")
+    if isinstance(value, int):
+        size = value
+    elif m := _SIZE.fullmatch(value.strip()):
+        size = int(m.group(1)) << (10 * " kmgt".index(m.group(2).lower() or " "))
+    else:
+        raise ValueError("not a size — use e.g. 500m or 20g")
+    if size <= 0:
+        raise ValueError("must be larger than zero — use e.g. 20g")
+    return size
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
 
 def check_gpus(value: Any) -> str | int | list[int]:
     """`auto | all | none | N | [i, j]` (DESIGN.md); anything else is an error with the choices."""
@@ -156,6 +176,9 @@ class Build(Strict):
 class Runner(Strict):
     engine_logs: Literal["none", "local", "json-file"] = Field(
         "none", description="the engine's own copy of stage output (mlci always keeps the full log in the record)"
+    )
+    max_output_size: ByteSize = Field(
+        20 << 30, description="the most a stage's outputs may hold (e.g. 500m, 20g); checked before anything is copied"
     )
 
 

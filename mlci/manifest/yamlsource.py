@@ -171,7 +171,9 @@ def parse_yaml(text: str, name: str) -> YamlSource:
         raise ConfigError([Problem(name, line, col, "", f"{prefix}{what}{fix}")]) from None
     except yaml.reader.ReaderError as exc:  # a NUL byte or another character YAML forbids
         line, col = _position(text, exc.position)
-        what = f"character U+{exc.character:04X} is not allowed in YAML" if isinstance(exc.character, int) else exc.reason
+        what = (
+            f"character U+{exc.character:04X} is not allowed in YAML" if isinstance(exc.character, int) else exc.reason
+        )
         raise ConfigError([Problem(name, line, col, "", f"{what} — remove it")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(name, 1, 1, "", f"YAML error: {exc} — fix the syntax")]) from None

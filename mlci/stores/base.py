@@ -5,10 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from mlci.boundary import DEFAULT_MAX_BYTES
 from mlci.records import RunRecord
 
 
 class ArtifactStore(ABC):
+    # what a store copies or uploads passes mlci.boundary; open_store sets runner.max_output_size
+    max_output_bytes: int = DEFAULT_MAX_BYTES
+
     def __init__(self, name: str):
         self.name = name
 

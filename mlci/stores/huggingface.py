@@ -132,7 +132,7 @@ class HubStore(ArtifactStore):
         self._call("create branch", lambda: self.api.create_branch(**repo, branch=revision, exist_ok=True))
         additions = [
             CommitOperationAdd(path_in_repo=path.relative_to(outputs).as_posix(), path_or_fileobj=str(path))
-            for path in output_files(outputs)
+            for path in output_files(outputs, self.max_output_bytes)
             if path.relative_to(outputs).as_posix() != CARD_NAME
         ]
         additions.append(

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
 from mlci.records import RunRecord, now
 from mlci.stores.base import ArtifactStore
 from mlci.stores.retry import with_retry
@@ -36,9 +37,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def output_files(outputs: Path) -> list[Path]:
-    """Regular files under `outputs`, sorted, symlinks skipped (they could point outside)."""
-    return sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink())
+def output_files(outputs: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Path]:
+    """Regular files under `outputs`, sorted; a link, special or sparse file, or too much data
+    refuses the whole publish (mlci.boundary), so nothing is silently left out or leaked."""
+    return [item.path for item in scan_outputs(outputs, max_bytes=max_bytes)]
 
 
 class S3Store(ArtifactStore):
@@ -82,7 +84,7 @@ class S3Store(ArtifactStore):
             multipart_threshold=self.multipart_threshold, multipart_chunksize=self.multipart_chunksize
         )
         entries = []
-        for path in output_files(outputs):
+        for path in output_files(outputs, self.max_output_bytes):
             relative = path.relative_to(outputs).as_posix()
             key = self.key(project, job_id, relative)
             with_retry(
