@@ -26,7 +26,7 @@ from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuRequest, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
-from mlci.secrets import redact
+from mlci.secrets import redact, remember
 
 if TYPE_CHECKING:
     import docker
@@ -523,7 +523,10 @@ def _project_secrets(spec: ProjectSpec) -> dict[str, str]:
             f"{spec.name} needs secrets that are not set: {', '.join(missing)}",
             hint="export them in the environment (or bind them as Jenkins credentials)",
         )
-    return {name: os.environ[name] for name in spec.config.secrets}
+    values = {name: os.environ[name] for name in spec.config.secrets}
+    for value in values.values():  # masked on every output path, whatever the secret's name
+        remember(value)
+    return values
 
 
 def _write_junit(record: RunRecord, spec: ProjectSpec) -> None:

@@ -108,8 +108,12 @@ class RunRecord:
         return cls(directory, json.loads((directory / STATUS_FILE).read_text(encoding="utf-8")))
 
     def save(self) -> None:
+        from mlci.secrets import redact_data
+
         self.data["updatedAt"] = now()
-        write_json_atomic(self.dir / STATUS_FILE, self.data)
+        # every string (keys included) passes the redactor: a stage's metrics, errors and paths are
+        # other people's text, and may hold a secret value the run was given
+        write_json_atomic(self.dir / STATUS_FILE, redact_data(self.data))
 
     # ------------------------------------------------------------ derived views
     @property

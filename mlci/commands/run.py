@@ -40,6 +40,7 @@ def command(
     from mlci.pipeline import ProjectRun, RunOptions
     from mlci.runner.engine import connect
     from mlci.runner.gpus import parse_gpus
+    from mlci.secrets import redact
 
     root = repo_root(ctx)
     manifest = load_manifest(root)
@@ -64,7 +65,7 @@ def command(
     summary = f"{project} {record.job_id}: {status}"
     if record.data.get("metrics"):
         summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(record.data["metrics"].items()))
-    click.echo(f"mlci: {summary}", err=True)
+    click.echo(redact(f"mlci: {summary}"), err=True)
     if url := record.data["run"].get("artifactUrl"):
         click.echo(f"mlci: artifacts: {url}", err=True)
     click.echo(f"mlci: record: {record.dir / records.STATUS_FILE}", err=True)

@@ -108,12 +108,12 @@ def _stream_frames(stream: object, sink: LogSink) -> None:
     reader = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
     try:
         while len(header := reader.read(8)) == 8:
-            left = struct.unpack(">BxxxL", header)[1]
+            stream, left = struct.unpack(">BxxxL", header)
             while left:
                 chunk = reader.read(min(left, 1 << 20))
                 if not chunk:
                     return
-                sink.write(chunk)
+                sink.write(chunk, stream)  # masking is per stream (1 stdout, 2 stderr)
                 left -= len(chunk)
     except (OSError, ValueError) as exc:  # the container went away under us (cancel/timeout)
         sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
