@@ -21,7 +21,7 @@ from mlci.gitinfo import head_commit, is_dirty
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
-from mlci.runner.container import StageSpec, remove_labelled, run_stage
+from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuRequest, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
@@ -56,38 +56,63 @@ def say(message: str) -> None:
 # ------------------------------------------------------------------ job ids and leftovers
 
 
-def default_job_id(root: Path, project: str) -> str:
-    """Short commit hash, `-dirty` when the tree has changes, `-N` when the id is taken."""
+def default_job_base(root: Path) -> str:
+    """Short commit hash, `-dirty` when the tree has changes (claim_job_dir adds `-N` when taken)."""
     commit = head_commit(root)
     base = commit[:8] if commit else time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
     if commit and is_dirty(root):
         base += "-dirty"
-    candidate, n = base, 1
-    while (records.runs_dir(root, project) / candidate).exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
+    return base
 
 
-def check_job_id(root: Path, project: str, job_id: str) -> None:
-    records.check_names(project, job_id)
-    if (records.runs_dir(root, project) / job_id).exists():
-        raise UsageError(f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it")
+def owner_labels(root: Path) -> dict[str, str]:
+    """Who owns a stage container: the mlci process (host, pid, start time, boot) and the checkout.
+    Cleanup trusts these, not the project name, so runs of the same project from two checkouts
+    on one host (two Jenkins workspaces, a developer's clone) never remove each other's containers."""
+    owner = records.current_owner()
+    return {
+        "mlci.owner.host": owner["host"],
+        "mlci.owner.pid": str(owner["pid"]),
+        "mlci.owner.start": str(owner["startTicks"]),
+        "mlci.owner.boot": owner["boot"] or "",
+        "mlci.checkout": str(root),
+    }
+
+
+def _owner_from_labels(labels: dict[str, str]) -> dict[str, Any] | None:
+    if "mlci.owner.pid" not in labels:
+        return None
+    start = labels.get("mlci.owner.start", "")
+    return {
+        "host": labels.get("mlci.owner.host"),
+        "pid": labels["mlci.owner.pid"],
+        "startTicks": int(start) if start.isdigit() else None,
+        "boot": labels.get("mlci.owner.boot") or None,
+    }
 
 
 def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: Any) -> None:
-    """Remove containers left by runs of `project` whose mlci process died (SIGKILL, reboot, OOM)."""
-    filters = {"label": [f"mlci.project={project}"]}
-    jobs = {c["Labels"].get("mlci.job") for c in client.api.containers(all=True, filters=filters)}
-    for job in sorted(j for j in jobs if j):
-        directory = records.runs_dir(root, project) / job
-        record = RunRecord.load(directory) if (directory / records.STATUS_FILE).is_file() else None
-        if record is not None and record.status in records.ACTIVE:
-            continue  # a live run (this host or another): not ours to touch
-        removed = remove_labelled(client, {"mlci.project": project, "mlci.job": job})
-        if record is not None:
-            record.mark_interrupted()
-        say(f"removed {len(removed)} leftover container(s) of interrupted job {job}")
+    """Remove containers of `project` whose owning mlci process is provably dead (SIGKILL, OOM,
+    reboot). A container whose owner is alive, or cannot be checked from here, is never touched."""
+    removed: dict[str, int] = {}
+    for info in client.api.containers(all=True, filters={"label": [f"mlci.project={project}"]}):
+        labels = info.get("Labels") or {}
+        job = labels.get("mlci.job") or "?"
+        owner = _owner_from_labels(labels)
+        if owner is None:
+            # made by an mlci without owner labels: only a finished record in this checkout vouches for it
+            if not records.JOB_ID_RE.fullmatch(job):
+                continue
+            directory = records.runs_dir(root, project) / job
+            record = RunRecord.load(directory) if (directory / records.STATUS_FILE).is_file() else None
+            if record is None or record.status in records.ACTIVE:
+                continue
+        elif records.owner_alive(owner):
+            continue
+        remove_container(client.api, info["Id"])
+        removed[job] = removed.get(job, 0) + 1
+    for job, count in sorted(removed.items()):
+        say(f"removed {count} leftover container(s) of interrupted job {job}")
     for record in records.iter_records(root, project):
         if record.data["overallStatus"] in records.ACTIVE and record.status == records.INTERRUPTED:
             record.mark_interrupted()
@@ -233,8 +258,7 @@ class ProjectRun:
             raise UsageError(
                 "--push needs build.registry in mlci.yaml", hint="add e.g. `build: {registry: ghcr.io/acme}`"
             )
-        job_id = opts.job_id or default_job_id(self.root, spec.name)
-        check_job_id(self.root, spec.name, job_id)
+        records.check_names(spec.name, opts.job_id)
         request = opts.gpus or _project_gpus(spec)
         # only `auto` needs to know the engine's runtimes (docker info is one of the slower calls)
         gpu_plan = plan_gpus(request, request.mode == "auto" and has_nvidia_runtime(self.client))
@@ -242,10 +266,15 @@ class ProjectRun:
             self.say(gpu_plan.notice)
         secrets_env = _project_secrets(spec)
         commit = head_commit(self.root)
+        # claimed last, after every check that can refuse the run: no empty job directory is left behind
+        job_id, _ = records.claim_job_dir(
+            self.root, spec.name, opts.job_id or default_job_base(self.root), next_free=opts.job_id is None
+        )
         record = self.record = RunRecord.create(
             self.root,
             spec.name,
             job_id,
+            claimed=True,
             commit=commit,
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
             gpus={"requested": request.describe(), "devices": gpu_plan.devices},
@@ -480,6 +509,7 @@ class ProjectRun:
                 "mlci.job": record.job_id,
                 "mlci.stage": stage.name,
                 "mlci.attempt": str(n),
+                **owner_labels(self.root),
             },
             binds=binds,
             user=f"{os.getuid()}:{os.getgid()}",

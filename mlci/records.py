@@ -57,12 +57,56 @@ def process_start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def boot_id() -> str | None:
+    """This kernel boot's id: a process recorded under another boot is dead, whatever its pid."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def current_owner() -> dict[str, Any]:
+    """Who runs this process: host, pid, the pid's start time and the boot, to tell it apart from
+    a later process that reuses the pid."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "startTicks": process_start_ticks(pid), "boot": boot_id()}
+
+
 def owner_alive(owner: dict[str, Any] | None) -> bool:
+    """False only when the owner is provably dead: same host, and another boot or no process with
+    that pid and start time. Another host's (or container's) run cannot be checked from here."""
     if not owner:
         return False
     if owner.get("host") != socket.gethostname():
         return True  # another machine's run: we cannot tell, so do not call it dead
-    return process_start_ticks(int(owner.get("pid", -1))) == owner.get("startTicks")
+    if owner.get("boot") and boot_id() and owner["boot"] != boot_id():
+        return False
+    try:
+        pid = int(owner.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
+    return process_start_ticks(pid) == owner.get("startTicks")
+
+
+def claim_job_dir(root: Path, project: str, job_id: str, *, next_free: bool) -> tuple[str, Path]:
+    """Create the job's directory atomically (mkdir is the lock): with `next_free`, the first of
+    job_id, job_id-2, job_id-3, ... that nobody else has claimed; otherwise job_id or an error."""
+    from mlci.errors import UsageError
+
+    base = runs_dir(root, project)
+    base.mkdir(parents=True, exist_ok=True)
+    candidate, n = job_id, 1
+    while True:
+        try:
+            (base / candidate).mkdir()
+            return candidate, base / candidate
+        except FileExistsError:
+            if not next_free:
+                raise UsageError(
+                    f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it"
+                ) from None
+            n += 1
+            candidate = f"{job_id}-{n}"
 
 
 class RunRecord:
@@ -74,10 +118,12 @@ class RunRecord:
 
     # ------------------------------------------------------------ creation and loading
     @classmethod
-    def create(cls, root: Path, project: str, job_id: str, **fields: Any) -> RunRecord:
+    def create(cls, root: Path, project: str, job_id: str, *, claimed: bool = False, **fields: Any) -> RunRecord:
+        """A new record; `claimed` when claim_job_dir already made its directory."""
         directory = root / RUNS_DIR / project / job_id
-        directory.mkdir(parents=True, exist_ok=False)
-        pid = os.getpid()
+        if not claimed:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            directory.mkdir()
         stamp = now()
         data: dict[str, Any] = {
             "schemaVersion": 1,
@@ -88,7 +134,7 @@ class RunRecord:
             "updatedAt": stamp,
             "startedAt": stamp,
             "finishedAt": None,
-            "owner": {"pid": pid, "host": socket.gethostname(), "startTicks": process_start_ticks(pid)},
+            "owner": current_owner(),
             "build": {"status": "Pending", "log": "build.log", "imageUri": None, "imageId": None, "cacheHit": None},
             "run": {"status": "Pending", "log": None, "artifactUrl": None},
             "gpus": None,

@@ -153,13 +153,3 @@ def remove_container(api: Any, container_id: str) -> None:
     """Force-remove; used on every exit path (a cancelled run must leave nothing behind)."""
     with contextlib.suppress(Exception):
         api.remove_container(container_id, force=True, v=True)
-
-
-def remove_labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[str]:
-    """Remove every container (running or not) carrying all `labels`; return their ids."""
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    removed = []
-    for info in client.api.containers(all=True, filters=filters):
-        remove_container(client.api, info["Id"])
-        removed.append(info["Id"])
-    return removed
