@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,7 @@ def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: 
 
 
 METRICS_MAX_BYTES = 1 << 20
+_METRIC_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,128}")
 
 
 class MetricsRead(NamedTuple):
@@ -159,6 +161,9 @@ def read_metrics(out_dir: Path) -> MetricsRead:
     metrics: dict[str, float] = {}
     rejected: dict[str, str] = {}
     for key, value in data.items():
+        if not _METRIC_NAME.fullmatch(key):  # printed on consoles and in Slack: no control characters
+            rejected[key.encode("unicode_escape").decode()[:140]] = "a name with control characters or over 128 long"
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             rejected[key] = f"{_json_kind(value)}, not a number"
             continue

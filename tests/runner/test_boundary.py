@@ -153,3 +153,10 @@ def test_metrics_json_that_is_a_directory_or_a_link_is_named(tmp_path):
     (tmp_path / "metrics.json").rmdir()
     (tmp_path / "metrics.json").symlink_to("/etc/passwd")
     assert "metrics.json is a symbolic link" in judge(GATE, *read_metrics(tmp_path))["reason"]
+
+
+def test_metric_names_with_control_characters_are_rejected_not_printed(tmp_path):
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.9, "\\u001b[2Jpwned\\n": 1, "val/acc top-1": 0.8}')
+    values, error, rejected = read_metrics(tmp_path)
+    assert values == {"accuracy": 0.9, "val/acc top-1": 0.8} and error is None
+    assert rejected == {"\\x1b[2Jpwned\\n": "a name with control characters or over 128 long"}
