@@ -145,7 +145,7 @@ class Snapshot:
 def snapshot(root: Path, commit: str) -> Snapshot:
     """Load the manifest and project settings stored in `commit`, with the loader's located errors."""
     listed = git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", MANIFEST_FILE, f"{PROJECTS_DIR}/")
-    files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.match(p)]
+    files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.fullmatch(p)]
     with tempfile.TemporaryDirectory(prefix="mlci-plan-") as tmp:
         tree = Path(tmp)
         for rel in files:
@@ -156,7 +156,7 @@ def snapshot(root: Path, commit: str) -> Snapshot:
         problems: list[Problem] = []
         projects: dict[str, Project] = {}
         for rel in files:
-            match = _PROJECT_FILE_RE.match(rel)
+            match = _PROJECT_FILE_RE.fullmatch(rel)
             if not match:
                 continue
             try:

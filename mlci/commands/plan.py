@@ -16,7 +16,7 @@ from mlci.manifest.schema import NAME_RE
 def _project_list(value: str | None) -> list[str] | None:
     names = [n.strip() for n in (value or "").split(",") if n.strip()]
     for name in names:
-        if not re.match(NAME_RE, name):
+        if not re.fullmatch(NAME_RE, name):
             raise UsageError(
                 f"--projects: {name!r} is not a project name",
                 hint="give a comma-separated list of names such as vision,nlp (lowercase letters, digits, dashes)",

@@ -6,6 +6,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
 from mlci.errors import MlciError
 from mlci.records import RunRecord
 
@@ -13,6 +14,9 @@ MB = 1024 * 1024
 
 
 class ArtifactStore(ABC):
+    # what a store copies or uploads passes mlci.boundary; open_store sets runner.max_output_size
+    max_output_bytes: int = DEFAULT_MAX_BYTES
+
     def __init__(self, name: str):
         self.name = name
 
@@ -38,16 +42,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def output_files(outputs: Path) -> list[Path]:
-    """Regular files under `outputs`, sorted, symlinks skipped (they could point outside)."""
-    return sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink())
+def output_files(outputs: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Path]:
+    """Regular files under `outputs`, sorted; a link, special or sparse file, or too much data
+    refuses the whole publish (mlci.boundary), so nothing is silently left out or leaked."""
+    return [item.path for item in scan_outputs(outputs, max_bytes=max_bytes)]
 
 
-def content_entries(outputs: Path) -> list[dict[str, object]]:
+def content_entries(outputs: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict[str, object]]:
     """What identifies a run's outputs: each file's relative path, size and sha256, sorted by path."""
     return [
         {"path": p.relative_to(outputs).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
-        for p in output_files(outputs)
+        for p in output_files(outputs, max_bytes)
     ]
 
 

@@ -126,7 +126,7 @@ class HubStore(ArtifactStore):
         revision, tag = revision_for(record), tag_for(record)
         repo = {"repo_id": self.repo, "repo_type": self.repo_type}
         # The outputs as uploaded (the card is generated, so it is not part of what must match).
-        digest = content_digest([e for e in content_entries(outputs) if e["path"] != CARD_NAME])
+        digest = content_digest([e for e in content_entries(outputs, self.max_output_bytes) if e["path"] != CARD_NAME])
         self._call("create repo", lambda: self.api.create_repo(**repo, private=self.private, exist_ok=True))
         refs = self._call("list refs", lambda: self.api.list_repo_refs(**repo))
         if any(ref.name == tag for ref in refs.tags):
@@ -136,7 +136,7 @@ class HubStore(ArtifactStore):
         self._call("create branch", lambda: self.api.create_branch(**repo, branch=revision, exist_ok=True))
         additions = [
             CommitOperationAdd(path_in_repo=path.relative_to(outputs).as_posix(), path_or_fileobj=str(path))
-            for path in output_files(outputs)
+            for path in output_files(outputs, self.max_output_bytes)
             if path.relative_to(outputs).as_posix() != CARD_NAME
         ]
         additions.append(

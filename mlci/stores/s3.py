@@ -65,7 +65,11 @@ class S3Store(ArtifactStore):
             # Same outputs: idempotent. Different outputs under this id: refused, never a silent "published".
             existing = self._read_json(manifest_key) or {}
             refuse_different(
-                self.name, record, existing.get("files") or [], content_entries(outputs), self.url(project, job_id)
+                self.name,
+                record,
+                existing.get("files") or [],
+                content_entries(outputs, self.max_output_bytes),
+                self.url(project, job_id),
             )
             self._point_latest(record)  # a crash may have come between the manifest and latest
             return self.url(project, job_id)
@@ -74,7 +78,7 @@ class S3Store(ArtifactStore):
             multipart_threshold=self.multipart_threshold, multipart_chunksize=self.multipart_chunksize
         )
         entries = []
-        for path in output_files(outputs):
+        for path in output_files(outputs, self.max_output_bytes):
             relative = path.relative_to(outputs).as_posix()
             key = self.key(project, job_id, relative)
             with_retry(
