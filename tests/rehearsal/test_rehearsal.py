@@ -11,6 +11,7 @@ the parts it would run are real.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -86,19 +87,24 @@ class Slack(BaseHTTPRequestHandler):
         pass
 
 
-HUB_SERVER = """
-import http.server, sys
-TOKEN = sys.argv[1]
+# The Hub double runs inside the stage's own container on its 127.0.0.1 (tests address no other
+# host). It is strict about auth: it knows only the token's sha256 (committed with the project),
+# so the stage gets the file only if Jenkins' credential binding really passed HF_TOKEN in.
+HUB_PY = """\
+import hashlib, http.server, sys
+TOKEN_SHA256 = sys.argv[1]
 class Hub(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path != '/acme/base-model/resolve/main/vocab.txt':
             self.send_response(404); self.end_headers(); self.wfile.write(b'Entry not found'); return
-        if self.headers.get('Authorization') != 'Bearer ' + TOKEN:
+        auth = self.headers.get('Authorization') or ''
+        if not auth.startswith('Bearer ') or hashlib.sha256(auth[7:].encode()).hexdigest() != TOKEN_SHA256:
             self.send_response(401); self.end_headers(); self.wfile.write(b'Invalid credentials'); return
         self.send_response(200); self.end_headers(); self.wfile.write(b'zero one two three\\n')
     def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(('0.0.0.0', 8080), Hub).serve_forever()
+http.server.ThreadingHTTPServer(('127.0.0.1', 8080), Hub).serve_forever()
 """
+HUB_URL = "http://127.0.0.1:8080"
 
 TRAIN = """\
 import json, os, signal, sys, time
@@ -112,11 +118,18 @@ json.dump({"accuracy": 0.95}, open(os.path.join(out, "metrics.json"), "w"))
 """
 
 FETCH_PY = """\
-import json, os, urllib.request
+import json, os, time, urllib.error, urllib.request
 hub = open(os.environ["MLCI_CONFIG"]).read().split("hub:")[1].split()[0]
 request = urllib.request.Request(hub + "/acme/base-model/resolve/main/vocab.txt",
                                  headers={"Authorization": "Bearer " + os.environ["HF_TOKEN"]})
-vocab = urllib.request.urlopen(request, timeout=30).read()
+for _ in range(100):  # the double starts beside this script, in the same container
+    try:
+        vocab = urllib.request.urlopen(request, timeout=30).read()
+        break
+    except urllib.error.URLError as exc:
+        if getattr(exc, "code", None):
+            raise
+        time.sleep(0.1)
 print("downloaded", len(vocab.split()), "words; token", os.environ["HF_TOKEN"])
 out = os.environ["MLCI_OUTPUT_DIR"]
 open(os.path.join(out, "vocab.txt"), "wb").write(vocab)
@@ -140,7 +153,7 @@ def write(root: Path, rel: str, text: str) -> None:
     (root / rel).write_text(text)
 
 
-def scratch_monorepo(origin: Path, s3_port: int, hub_url: str) -> None:
+def scratch_monorepo(origin: Path, s3_port: int, hub_url: str = HUB_URL) -> None:
     """origin: main = first release, then a merged release branch touching both projects; branch
     `slow` on top, where digits trains for ten minutes."""
     git(origin.parent, "init", "-q", "-b", "main", str(origin))
@@ -181,9 +194,11 @@ def scratch_monorepo(origin: Path, s3_port: int, hub_url: str) -> None:
     write(
         origin,
         f"projects/{FETCH}/project.yaml",
-        "gpus: none\ntimeout: 5m\nsecrets: [HF_TOKEN]\nstages: [{name: fetch, run: exec python3 fetch.py}]\n",
+        "gpus: none\ntimeout: 5m\nsecrets: [HF_TOKEN]\n"
+        f"stages: [{{name: fetch, run: 'python3 hub.py {hashlib.sha256(HF_TOKEN.encode()).hexdigest()} & exec python3 fetch.py'}}]\n",
     )
     write(origin, f"projects/{FETCH}/fetch.py", FETCH_PY)
+    write(origin, f"projects/{FETCH}/hub.py", HUB_PY)
     write(origin, f"projects/{FETCH}/config.yaml", f"hub: {hub_url}\n")
     git(origin, "add", "-A")
     git(origin, "commit", "-qm", "first release")
@@ -207,19 +222,7 @@ def world(tmp_path_factory, base_image):
     s3.start()
     slack = ThreadingHTTPServer(("127.0.0.1", free_port()), Slack)
     threading.Thread(target=slack.serve_forever, daemon=True).start()
-    hub_name = f"mlci-rehearsal-hub-{TAG}"
-    subprocess.run(
-        ["docker", "run", "-d", "--name", hub_name, base_image, "python3", "-c", HUB_SERVER, HF_TOKEN],
-        check=True,
-        capture_output=True,
-    )
     try:
-        hub_ip = subprocess.run(
-            ["docker", "inspect", "-f", "{{.NetworkSettings.IPAddress}}", hub_name],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
         import boto3
 
         client = boto3.client(
@@ -231,7 +234,7 @@ def world(tmp_path_factory, base_image):
         )
         client.create_bucket(Bucket=BUCKET)
         origin = tmp / "origin"
-        scratch_monorepo(origin, s3_port, f"http://{hub_ip}:8080")
+        scratch_monorepo(origin, s3_port)
         workspace = tmp / "workspace"  # what Jenkins' `checkout scm` leaves: a clone with origin/* only
         git(tmp, "clone", "-q", str(origin), str(workspace))
         yield {
@@ -243,7 +246,6 @@ def world(tmp_path_factory, base_image):
             "slack_url": f"http://127.0.0.1:{slack.server_address[1]}{SLACK_PATH}",
         }
     finally:
-        subprocess.run(["docker", "rm", "-f", hub_name], capture_output=True, check=False)
         for name in (DIGITS, FETCH):
             images = subprocess.run(
                 ["docker", "images", "-q", f"mlci/{name}"], capture_output=True, text=True, check=False
