@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import yaml
+
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.schema import Manifest, Project
@@ -23,6 +25,9 @@ ALWAYS_SHARED = ("Jenkinsfile",)
 # `gpus: auto|all` in plan output: the host's count is known only to Jenkins, which then locks every
 # `gpu@<host>` resource of the node it runs on.
 ALL_GPUS = -1
+# Jenkins' time limit for one `mlci run` adds this to the stages' own timeouts: the image build (mlci
+# gives it no timeout of its own), stopping containers and writing the final record.
+BUILD_ALLOWANCE_S = 3600
 
 _PROJECT_FILE_RE = re.compile(rf"^{PROJECTS_DIR}/([^/]+)/{PROJECT_FILE}$")
 
@@ -44,8 +49,13 @@ class Planned:
     submitter: str | None
     approval_timeout_s: int
     store: str
-    timeout_s: int
+    timeout_s: int  # Jenkins' limit for `mlci run`: build_s + attempts × stages_s
     publish_secrets: tuple[str, ...]  # Jenkins credential ids the store needs, bound around `mlci publish`
+    secrets: tuple[str, ...] = ()  # project.yaml's secrets, bound around `mlci run` only
+    build_s: int = BUILD_ALLOWANCE_S
+    attempts: int = 1
+    stages_s: int = 0  # the sum of the stages' timeouts: the longest one attempt may take
+    gpu_node: bool = False  # must run on a node labelled `gpu` (no silent CPU fallback)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -58,6 +68,9 @@ class Planned:
             "store": self.store,
             "timeout_s": self.timeout_s,
             "publish_secrets": list(self.publish_secrets),
+            "secrets": list(self.secrets),
+            "time_limit": {"build_s": self.build_s, "attempts": self.attempts, "stages_s": self.stages_s},
+            "gpu_node": self.gpu_node,
         }
 
 
@@ -82,6 +95,17 @@ def resolve(root: Path, ref: str, what: str) -> str:
         text=True,
         check=False,
     )
+    if done.returncode != 0 and not ref.startswith(("refs/", "origin/")):
+        # Jenkins' clone has only remote-tracking branches: a branch name means origin/<name> there.
+        remote = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/remotes/origin/{ref}^{{commit}}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if remote.returncode == 0:
+            done = remote
     if done.returncode != 0:
         inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True, check=False)
         if inside.returncode != 0:
@@ -121,7 +145,7 @@ class Snapshot:
 def snapshot(root: Path, commit: str) -> Snapshot:
     """Load the manifest and project settings stored in `commit`, with the loader's located errors."""
     listed = git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", MANIFEST_FILE, f"{PROJECTS_DIR}/")
-    files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.match(p)]
+    files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.fullmatch(p)]
     with tempfile.TemporaryDirectory(prefix="mlci-plan-") as tmp:
         tree = Path(tmp)
         for rel in files:
@@ -132,7 +156,7 @@ def snapshot(root: Path, commit: str) -> Snapshot:
         problems: list[Problem] = []
         projects: dict[str, Project] = {}
         for rel in files:
-            match = _PROJECT_FILE_RE.match(rel)
+            match = _PROJECT_FILE_RE.fullmatch(rel)
             if not match:
                 continue
             try:
@@ -200,6 +224,8 @@ def planned(snap: Snapshot, name: str) -> Planned:
                 )
             ]
         )
+    stages_s = sum(stage.timeout or project.timeout for stage in project.stages)
+    attempts = project.retrain.max_attempts
     return Planned(
         name=name,
         gpus=gpu_count(project.gpus),
@@ -208,12 +234,26 @@ def planned(snap: Snapshot, name: str) -> Planned:
         submitter=project.publish.submitter,
         approval_timeout_s=project.publish.approval_timeout,
         store=store,
-        # The longest `mlci run` may take: every attempt may use the whole project timeout.
-        timeout_s=project.timeout * project.retrain.max_attempts,
+        # The longest `mlci run` may take: the build, then every attempt running every stage to its timeout.
+        timeout_s=BUILD_ALLOWANCE_S + attempts * stages_s,
         publish_secrets=tuple(
             sorted(n for n in (stores[store].access_key_id, stores[store].secret_access_key, stores[store].token) if n)
         ),
+        secrets=tuple(sorted(set(project.secrets))),
+        build_s=BUILD_ALLOWANCE_S,
+        attempts=attempts,
+        stages_s=stages_s,
+        gpu_node=needs_gpu_node(project.gpus, snap.manifest),
     )
+
+
+def needs_gpu_node(gpus: object, manifest: Manifest) -> bool:
+    """GPU projects run only on GPU nodes; `auto` falls back to the CPU only where no host has a GPU."""
+    if gpus == "none":
+        return False
+    if gpus == "auto":
+        return any(h.gpus for h in manifest.hosts)
+    return True
 
 
 @dataclass(frozen=True)
@@ -236,10 +276,47 @@ class Plan:
         }
 
 
+CASC_FILE = "jenkins/casc.yaml"
+CASC_MAX_BYTES = 5 * 1024 * 1024
+
+
+def lock_drift(root: Path, commit: str, manifest: Manifest) -> list[str]:
+    """Hosts whose GPU count in mlci.yaml differs from the lockable resources in the committed
+    jenkins/casc.yaml (none when the repository keeps no rendered casc.yaml)."""
+    if not git(root, "ls-tree", "--name-only", commit, "--", CASC_FILE).strip():
+        return []
+    if int(git(root, "cat-file", "-s", f"{commit}:./{CASC_FILE}").strip()) > CASC_MAX_BYTES:
+        return [f"{CASC_FILE} is larger than {CASC_MAX_BYTES} bytes"]
+    try:
+        casc = yaml.safe_load(git(root, "cat-file", "blob", f"{commit}:./{CASC_FILE}")) or {}
+        declared = ((casc.get("unclassified") or {}).get("lockableResourcesManager") or {}).get("declaredResources")
+    except (yaml.YAMLError, AttributeError):
+        return [f"{CASC_FILE} is not the YAML mlci render writes"]
+    have: dict[str, int] = {}
+    for resource in declared or []:
+        label = resource.get("labels") if isinstance(resource, dict) else None
+        if isinstance(label, str) and label.startswith("gpu@"):
+            have[label[4:]] = have.get(label[4:], 0) + 1
+    want = {h.name: h.gpus for h in manifest.hosts if h.gpus and "agent" in h.roles}
+    return [
+        f"mlci.yaml gives host {host} {want.get(host, 0)} GPU(s) but {CASC_FILE} declares {have.get(host, 0)} "
+        f"lockable resource(s) gpu@{host}"
+        for host in sorted(set(want) | set(have))
+        if want.get(host, 0) != have.get(host, 0)
+    ]
+
+
 def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = None, force: bool = False) -> Plan:
     """The release plan: affected projects (or `only` those named; `force` ignores what changed)."""
     span = resolve_range(root, base, head)
     snap = snapshot(root, span.head)
+    drift = lock_drift(root, span.head, snap.manifest)
+    if drift:
+        raise UsageError(
+            "; ".join(drift) + f" (at {span.head[:12]})",
+            hint="run `mlci render`, commit the result and apply it (ansible-playbook): Jenkins would otherwise "
+            "lock GPUs that are not there, or never hand out the ones that are",
+        )
     for name in only or []:
         if name not in snap.projects:
             known = ", ".join(sorted(snap.projects)) or "none"

@@ -14,11 +14,12 @@ from mlci import secrets
 from mlci.records import RunRecord, iter_records
 from mlci.stores.retry import with_retry
 
-EVENTS = ("started", "succeeded", "failed", "approval")
+EVENTS = ("started", "succeeded", "failed", "cancelled", "approval")
 _HEADLINE = {
     "started": ("🚀", "started"),
     "succeeded": ("✅", "succeeded"),
     "failed": ("❌", "failed"),
+    "cancelled": ("⏹️", "was cancelled"),
     "approval": ("✋", "is waiting for approval"),
 }
 

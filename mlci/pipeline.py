@@ -10,27 +10,28 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from mlci import records
 from mlci.atomic import write_text_atomic
+from mlci.boundary import BoundaryError, check_input_file, scan_outputs
 from mlci.cache import ensure_cache_dir
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.gitinfo import head_commit, is_dirty
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
-from mlci.runner.container import StageSpec, remove_labelled, run_stage
+from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuRequest, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
+from mlci.secrets import redact, remember
 
 if TYPE_CHECKING:
     import docker
 
-JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CONTAINER_OUT = "/mlci/out"
 CONTAINER_CACHE = "/mlci/cache"
 CONTAINER_CONFIG = "/mlci/config.yaml"
@@ -50,47 +51,69 @@ def say(message: str) -> None:
     """mlci's own progress lines go to stderr (secrets masked), apart from the stages' output on stdout."""
     import click
 
-    from mlci.secrets import redact
-
     click.echo(redact(f"mlci: {message}"), err=True)
 
 
 # ------------------------------------------------------------------ job ids and leftovers
 
 
-def default_job_id(root: Path, project: str) -> str:
-    """Short commit hash, `-dirty` when the tree has changes, `-N` when the id is taken."""
+def default_job_base(root: Path) -> str:
+    """Short commit hash, `-dirty` when the tree has changes (claim_job_dir adds `-N` when taken)."""
     commit = head_commit(root)
     base = commit[:8] if commit else time.strftime("run-%Y%m%d-%H%M%S", time.gmtime())
     if commit and is_dirty(root):
         base += "-dirty"
-    candidate, n = base, 1
-    while (records.runs_dir(root, project) / candidate).exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
+    return base
 
 
-def check_job_id(root: Path, project: str, job_id: str) -> None:
-    if not JOB_ID_RE.match(job_id):
-        raise UsageError(f"job id '{job_id}' is not valid", hint="use letters, digits, '.', '_' and '-' (max 128)")
-    if (records.runs_dir(root, project) / job_id).exists():
-        raise UsageError(f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it")
+def owner_labels(root: Path) -> dict[str, str]:
+    """Who owns a stage container: the mlci process (host, pid, start time, boot) and the checkout.
+    Cleanup trusts these, not the project name, so runs of the same project from two checkouts
+    on one host (two Jenkins workspaces, a developer's clone) never remove each other's containers."""
+    owner = records.current_owner()
+    return {
+        "mlci.owner.host": owner["host"],
+        "mlci.owner.pid": str(owner["pid"]),
+        "mlci.owner.start": str(owner["startTicks"]),
+        "mlci.owner.boot": owner["boot"] or "",
+        "mlci.checkout": str(root),
+    }
+
+
+def _owner_from_labels(labels: dict[str, str]) -> dict[str, Any] | None:
+    if "mlci.owner.pid" not in labels:
+        return None
+    start = labels.get("mlci.owner.start", "")
+    return {
+        "host": labels.get("mlci.owner.host"),
+        "pid": labels["mlci.owner.pid"],
+        "startTicks": int(start) if start.isdigit() else None,
+        "boot": labels.get("mlci.owner.boot") or None,
+    }
 
 
 def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: Any) -> None:
-    """Remove containers left by runs of `project` whose mlci process died (SIGKILL, reboot, OOM)."""
-    filters = {"label": [f"mlci.project={project}"]}
-    jobs = {c["Labels"].get("mlci.job") for c in client.api.containers(all=True, filters=filters)}
-    for job in sorted(j for j in jobs if j):
-        directory = records.runs_dir(root, project) / job
-        record = RunRecord.load(directory) if (directory / records.STATUS_FILE).is_file() else None
-        if record is not None and record.status in records.ACTIVE:
-            continue  # a live run (this host or another): not ours to touch
-        removed = remove_labelled(client, {"mlci.project": project, "mlci.job": job})
-        if record is not None:
-            record.mark_interrupted()
-        say(f"removed {len(removed)} leftover container(s) of interrupted job {job}")
+    """Remove containers of `project` whose owning mlci process is provably dead (SIGKILL, OOM,
+    reboot). A container whose owner is alive, or cannot be checked from here, is never touched."""
+    removed: dict[str, int] = {}
+    for info in client.api.containers(all=True, filters={"label": [f"mlci.project={project}"]}):
+        labels = info.get("Labels") or {}
+        job = labels.get("mlci.job") or "?"
+        owner = _owner_from_labels(labels)
+        if owner is None:
+            # made by an mlci without owner labels: only a finished record in this checkout vouches for it
+            if not records.JOB_ID_RE.fullmatch(job):
+                continue
+            directory = records.runs_dir(root, project) / job
+            record = RunRecord.load(directory) if (directory / records.STATUS_FILE).is_file() else None
+            if record is None or record.status in records.ACTIVE:
+                continue
+        elif records.owner_alive(owner):
+            continue
+        remove_container(client.api, info["Id"])
+        removed[job] = removed.get(job, 0) + 1
+    for job, count in sorted(removed.items()):
+        say(f"removed {count} leftover container(s) of interrupted job {job}")
     for record in records.iter_records(root, project):
         if record.data["overallStatus"] in records.ACTIVE and record.status == records.INTERRUPTED:
             record.mark_interrupted()
@@ -99,32 +122,105 @@ def clean_leftovers(client: docker.DockerClient, root: Path, project: str, say: 
 # ------------------------------------------------------------------ metrics and gate
 
 
-def read_metrics(out_dir: Path) -> tuple[dict[str, float], str | None]:
-    """metrics.json as a flat {name: number}; an error message instead when it is unusable."""
-    path = out_dir / "metrics.json"
-    if not path.is_file():
-        return {}, None
+METRICS_MAX_BYTES = 1 << 20
+_METRIC_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,128}")
+
+
+class MetricsRead(NamedTuple):
+    values: dict[str, float]  # the finite numbers
+    error: str | None  # the file as a whole is unusable (not JSON, duplicate keys, a link, ...)
+    rejected: dict[str, str]  # key → why its value is not used (a string, null, NaN, too large)
+
+
+def read_metrics(out_dir: Path) -> MetricsRead:
+    """metrics.json as a flat {name: finite number}, and precise reasons for whatever is not.
+
+    metrics.json is written by the stage (other people's code), so it is read like any output:
+    never through a link, bounded in size and nesting, duplicate keys refused (JSON's last-wins
+    would let a later `accuracy` silently replace the one the gate should judge).
+    """
+    from mlci.boundary import read_small_file
+
+    raw = read_small_file(out_dir / "metrics.json", max_bytes=METRICS_MAX_BYTES)
+    if raw == "not written":
+        return MetricsRead({}, None, {})
+    if isinstance(raw, str):
+        return MetricsRead(
+            {}, f"metrics.json is {raw} — write a JSON object of numbers to $MLCI_OUTPUT_DIR/metrics.json", {}
+        )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {}, f"metrics.json is not valid JSON ({exc})"
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicates)
+    except _MetricsProblem as exc:
+        return MetricsRead({}, f"metrics.json: {exc}", {})
+    except RecursionError:
+        return MetricsRead({}, 'metrics.json is nested too deeply — write a flat object such as {"accuracy": 0.93}', {})
+    except (ValueError, UnicodeDecodeError) as exc:
+        return MetricsRead({}, f"metrics.json is not valid JSON ({exc})", {})
     if not isinstance(data, dict):
-        return {}, "metrics.json must be a flat JSON object of numbers"
-    metrics = {
-        str(k): float(v)
-        for k, v in data.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
-    return metrics, None
+        return MetricsRead({}, f"metrics.json must be a flat JSON object of numbers, not {_json_kind(data)}", {})
+    metrics: dict[str, float] = {}
+    rejected: dict[str, str] = {}
+    for key, value in data.items():
+        if not _METRIC_NAME.fullmatch(key):  # printed on consoles and in Slack: no control characters
+            rejected[key.encode("unicode_escape").decode()[:140]] = "a name with control characters or over 128 long"
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            rejected[key] = f"{_json_kind(value)}, not a number"
+            continue
+        try:
+            number = float(value)
+        except OverflowError:
+            rejected[key] = "too large for a number"
+            continue
+        if not math.isfinite(number):
+            rejected[key] = f"{number}, not a finite number"
+            continue
+        metrics[key] = number
+    return MetricsRead(metrics, None, rejected)
 
 
-def judge(gate: Gate | None, metrics: dict[str, float], metrics_error: str | None) -> dict[str, Any]:
+class _MetricsProblem(ValueError):
+    pass
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _MetricsProblem(f"duplicate key {key!r} — write each metric once")
+        out[key] = value
+    return out
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def judge(
+    gate: Gate | None, metrics: dict[str, float], metrics_error: str | None, rejected: dict[str, str] | None = None
+) -> dict[str, Any]:
     if gate is None:
         return {"metric": None, "op": None, "threshold": None, "value": None, "passed": True, "reason": "no gate"}
     op, threshold = (">=", gate.min) if gate.min is not None else ("<=", gate.max)
     verdict: dict[str, Any] = {"metric": gate.metric, "op": op, "threshold": threshold, "value": None}
     if metrics_error:
         return {**verdict, "passed": False, "reason": metrics_error}
+    if rejected and gate.metric in rejected:
+        return {
+            **verdict,
+            "passed": False,
+            "reason": f"metric '{gate.metric}' in metrics.json is {rejected[gate.metric]}",
+        }
     if gate.metric not in metrics:
         reason = f"metric '{gate.metric}' missing from metrics.json" + (
             f" (has: {', '.join(sorted(metrics))})" if metrics else " (no metrics.json written)"
@@ -167,8 +263,7 @@ class ProjectRun:
             raise UsageError(
                 "--push needs build.registry in mlci.yaml", hint="add e.g. `build: {registry: ghcr.io/acme}`"
             )
-        job_id = opts.job_id or default_job_id(self.root, spec.name)
-        check_job_id(self.root, spec.name, job_id)
+        records.check_names(spec.name, opts.job_id)
         request = opts.gpus or _project_gpus(spec)
         # only `auto` needs to know the engine's runtimes (docker info is one of the slower calls)
         gpu_plan = plan_gpus(request, request.mode == "auto" and has_nvidia_runtime(self.client))
@@ -176,10 +271,15 @@ class ProjectRun:
             self.say(gpu_plan.notice)
         secrets_env = _project_secrets(spec)
         commit = head_commit(self.root)
+        # claimed last, after every check that can refuse the run: no empty job directory is left behind
+        job_id, _ = records.claim_job_dir(
+            self.root, spec.name, opts.job_id or default_job_base(self.root), next_free=opts.job_id is None
+        )
         record = self.record = RunRecord.create(
             self.root,
             spec.name,
             job_id,
+            claimed=True,
             commit=commit,
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
             gpus={"requested": request.describe(), "devices": gpu_plan.devices},
@@ -191,16 +291,14 @@ class ProjectRun:
                 return record
             self._attempts(record, image_tag, gpu_plan, secrets_env)
             return record
-        except (KeyboardInterrupt, Cancelled):
-            self._finish(record, records.CANCELLED, "cancelled by the user (SIGINT/SIGTERM)")
+        except (KeyboardInterrupt, Cancelled) as exc:
+            how = "SIGTERM" if isinstance(exc, Cancelled) else "SIGINT"
+            self._finish(record, records.CANCELLED, f"cancelled ({how})")
             raise Cancelled(f"{spec.name}: job {job_id} cancelled; record at {record.dir}") from None
         except Exception as exc:  # MlciError, or an engine error we did not foresee: the record must say so
             message = str(exc) if isinstance(exc, MlciError) else f"internal error: {type(exc).__name__}: {exc}"
-            if record.data["build"]["status"] == "Running":
-                record.data["build"].update(status="Failed", finishedAt=records.now())
-                self._finish(record, records.BUILD_FAILED, message)
-            else:
-                self._finish(record, records.FAILED, message)
+            building = record.data["build"]["status"] == "Running"
+            self._finish(record, records.BUILD_FAILED if building else records.FAILED, message)
             raise
         finally:
             _write_junit(record, spec)
@@ -324,14 +422,12 @@ class ProjectRun:
             try:
                 with LogSink(record.path(log_rel), echo=self.options.echo, secrets=secrets_env.values()) as sink:
                     result = run_stage(self.client, stage_spec, sink)
+            except (KeyboardInterrupt, Cancelled):
+                raise  # execute() closes this stage and attempt as Cancelled (Cancelled is an MlciError too)
             except MlciError as exc:
                 entry.update(status="Failed", error=str(exc), deviceRequests=getattr(exc, "device_requests", None))
                 attempt.update(status="Failed", error=str(exc), finishedAt=records.now())
                 record.save()
-                raise
-            except BaseException:
-                entry.update(status="Cancelled")
-                attempt.update(status="Cancelled", finishedAt=records.now())
                 raise
             entry.update(
                 status=result.status,
@@ -347,8 +443,19 @@ class ProjectRun:
                 record.save()
                 self.say(f"{spec.name}: stage {stage.name} {why} — log: {record.path(log_rel)}")
                 return attempt
-        metrics, metrics_error = read_metrics(out_dir)
-        verdict = judge(spec.config.gate, metrics, metrics_error)
+        try:  # what the stages left must be fit to cross the boundary before the gate can pass it
+            files = scan_outputs(out_dir, max_bytes=self.manifest.runner.max_output_size)
+            attempt["outputs"] = {"passed": True, "files": len(files), "bytes": sum(f.size for f in files)}
+        except BoundaryError as exc:
+            attempt["outputs"] = {"passed": False, "reason": str(exc)}
+            attempt.update(status="Failed", error=str(exc), finishedAt=records.now())
+            record.save()
+            self.say(f"{spec.name}: attempt {n}: {exc}")
+            return attempt
+        metrics, metrics_error, rejected = read_metrics(out_dir)
+        verdict = judge(spec.config.gate, metrics, metrics_error, rejected)
+        if rejected:
+            attempt["metricsRejected"] = rejected
         attempt.update(
             metrics=metrics,
             gate=verdict,
@@ -391,8 +498,9 @@ class ProjectRun:
             "MLCI_CACHE_DIR": CONTAINER_CACHE,
             **secrets_env,
         }
-        if config.is_file():
-            binds[str(config.resolve())] = {"bind": CONTAINER_CONFIG, "mode": "ro"}
+        if os.path.lexists(config):  # mounted only as the regular file it is: a link would mount its host target
+            real = check_input_file(config, f"projects/{spec.name}/config.yaml", within=spec.path)
+            binds[str(real)] = {"bind": CONTAINER_CONFIG, "mode": "ro"}
             env["MLCI_CONFIG"] = CONTAINER_CONFIG
         if os.getuid() != 0:
             env["HOME"] = "/tmp"  # the caller's UID has no home in the image
@@ -406,6 +514,7 @@ class ProjectRun:
                 "mlci.job": record.job_id,
                 "mlci.stage": stage.name,
                 "mlci.attempt": str(n),
+                **owner_labels(self.root),
             },
             binds=binds,
             user=f"{os.getuid()}:{os.getgid()}",
@@ -429,15 +538,7 @@ class ProjectRun:
         record.data["run"]["artifactUrl"] = url
 
     def _finish(self, record: RunRecord, status: str, error: str | None) -> None:
-        record.data["overallStatus"] = status
-        record.data["run"]["status"] = {records.SUCCEEDED: "Succeeded", records.BUILD_FAILED: "Skipped"}.get(
-            status, status
-        )
-        from mlci.secrets import redact
-
-        record.data["error"] = redact(error) if error else None  # a stage may have echoed a secret
-        record.data["finishedAt"] = records.now()
-        record.save()
+        record.close(status, redact(error) if error else None)  # a stage may have echoed a secret
 
 
 def _since(started: float) -> float:
@@ -457,33 +558,49 @@ def _project_secrets(spec: ProjectSpec) -> dict[str, str]:
             f"{spec.name} needs secrets that are not set: {', '.join(missing)}",
             hint="export them in the environment (or bind them as Jenkins credentials)",
         )
-    return {name: os.environ[name] for name in spec.config.secrets}
+    values = {name: os.environ[name] for name in spec.config.secrets}
+    for value in values.values():  # masked on every output path, whatever the secret's name
+        remember(value)
+    return values
 
 
 def _write_junit(record: RunRecord, spec: ProjectSpec) -> None:
-    """junit.xml: one test case per stage per attempt plus the gate, so Jenkins charts gate history."""
+    """junit.xml: one test case per stage per attempt, the outputs check and the gate, so Jenkins
+    charts gate history. A cancelled stage is `skipped`, not a failure: nothing in it failed."""
     cases = []
+
+    def case(classname: str, name: str, body: str, time_s: Any = 0) -> None:
+        cases.append(
+            f'  <testcase classname={quoteattr(classname)} name={quoteattr(name)} time="{time_s or 0}">{body}</testcase>'
+        )
+
     for attempt in record.data["attempts"]:
-        n = attempt["n"]
+        classname = f"mlci.{spec.name}.attempt-{attempt['n']}"
         for stage in attempt["stages"]:
-            body = (
-                ""
-                if stage["status"] == "Succeeded"
-                else (
-                    f"<failure message={quoteattr(stage['status'])}>{escape(str(stage.get('error') or stage['status']))}</failure>"
-                )
-            )
-            cases.append(
-                f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name={quoteattr(stage["name"])}'
-                f' time="{stage.get("durationS") or 0}">{body}</testcase>'
+            if stage["status"] == "Succeeded":
+                body = ""
+            elif stage["status"] == records.CANCELLED:
+                body = f"<skipped message={quoteattr(str(stage.get('error') or 'cancelled'))}/>"
+            else:
+                why = escape(str(stage.get("error") or stage["status"]))
+                body = f"<failure message={quoteattr(stage['status'])}>{why}</failure>"
+            case(classname, stage["name"], body, stage.get("durationS"))
+        outputs = attempt.get("outputs")
+        if outputs:
+            case(
+                classname, "outputs", "" if outputs["passed"] else f"<failure message={quoteattr(outputs['reason'])}/>"
             )
         gate = attempt.get("gate")
         if gate:
-            body = "" if gate["passed"] else f"<failure message={quoteattr(gate['reason'])}/>"
-            cases.append(f'  <testcase classname="mlci.{spec.name}.attempt-{n}" name="gate">{body}</testcase>')
+            case(classname, "gate", "" if gate["passed"] else f"<failure message={quoteattr(gate['reason'])}/>")
+    if record.data["build"]["status"] in ("Failed", records.CANCELLED):
+        what = record.data["build"]["status"]
+        body = f"<failure message={quoteattr(what)}/>" if what == "Failed" else '<skipped message="cancelled"/>'
+        case(f"mlci.{spec.name}", "build", body, record.data["build"].get("durationS"))
     failures = sum("<failure" in c for c in cases)
+    skipped = sum("<skipped" in c for c in cases)
     xml = (
         f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name={quoteattr("mlci." + spec.name)}'
-        f' tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+        f' tests="{len(cases)}" failures="{failures}" skipped="{skipped}">\n' + "\n".join(cases) + "\n</testsuite>\n"
     )
-    write_text_atomic(record.path("junit.xml"), xml, mode=0o644)
+    write_text_atomic(record.path("junit.xml"), redact(xml), mode=0o644)

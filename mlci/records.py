@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from typing import Any
 from mlci.atomic import write_text_atomic
 
 RUNS_DIR = Path(".mlci") / "runs"
+# A job id becomes a directory name, a container label and part of store paths: fullmatch, never `$`
+# (which would let a trailing newline through).
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 STATUS_FILE = "status.json"
 
 # overallStatus values
@@ -52,12 +57,56 @@ def process_start_ticks(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def boot_id() -> str | None:
+    """This kernel boot's id: a process recorded under another boot is dead, whatever its pid."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def current_owner() -> dict[str, Any]:
+    """Who runs this process: host, pid, the pid's start time and the boot, to tell it apart from
+    a later process that reuses the pid."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "startTicks": process_start_ticks(pid), "boot": boot_id()}
+
+
 def owner_alive(owner: dict[str, Any] | None) -> bool:
+    """False only when the owner is provably dead: same host, and another boot or no process with
+    that pid and start time. Another host's (or container's) run cannot be checked from here."""
     if not owner:
         return False
     if owner.get("host") != socket.gethostname():
         return True  # another machine's run: we cannot tell, so do not call it dead
-    return process_start_ticks(int(owner.get("pid", -1))) == owner.get("startTicks")
+    if owner.get("boot") and boot_id() and owner["boot"] != boot_id():
+        return False
+    try:
+        pid = int(owner.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
+    return process_start_ticks(pid) == owner.get("startTicks")
+
+
+def claim_job_dir(root: Path, project: str, job_id: str, *, next_free: bool) -> tuple[str, Path]:
+    """Create the job's directory atomically (mkdir is the lock): with `next_free`, the first of
+    job_id, job_id-2, job_id-3, ... that nobody else has claimed; otherwise job_id or an error."""
+    from mlci.errors import UsageError
+
+    base = runs_dir(root, project)
+    base.mkdir(parents=True, exist_ok=True)
+    candidate, n = job_id, 1
+    while True:
+        try:
+            (base / candidate).mkdir()
+            return candidate, base / candidate
+        except FileExistsError:
+            if not next_free:
+                raise UsageError(
+                    f"job '{job_id}' already exists for {project}", hint="pick another --job-id or omit it"
+                ) from None
+            n += 1
+            candidate = f"{job_id}-{n}"
 
 
 class RunRecord:
@@ -69,10 +118,12 @@ class RunRecord:
 
     # ------------------------------------------------------------ creation and loading
     @classmethod
-    def create(cls, root: Path, project: str, job_id: str, **fields: Any) -> RunRecord:
+    def create(cls, root: Path, project: str, job_id: str, *, claimed: bool = False, **fields: Any) -> RunRecord:
+        """A new record; `claimed` when claim_job_dir already made its directory."""
         directory = root / RUNS_DIR / project / job_id
-        directory.mkdir(parents=True, exist_ok=False)
-        pid = os.getpid()
+        if not claimed:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            directory.mkdir()
         stamp = now()
         data: dict[str, Any] = {
             "schemaVersion": 1,
@@ -83,7 +134,7 @@ class RunRecord:
             "updatedAt": stamp,
             "startedAt": stamp,
             "finishedAt": None,
-            "owner": {"pid": pid, "host": socket.gethostname(), "startTicks": process_start_ticks(pid)},
+            "owner": current_owner(),
             "build": {"status": "Pending", "log": "build.log", "imageUri": None, "imageId": None, "cacheHit": None},
             "run": {"status": "Pending", "log": None, "artifactUrl": None},
             "gpus": None,
@@ -103,8 +154,12 @@ class RunRecord:
         return cls(directory, json.loads((directory / STATUS_FILE).read_text(encoding="utf-8")))
 
     def save(self) -> None:
+        from mlci.secrets import redact_data
+
         self.data["updatedAt"] = now()
-        write_json_atomic(self.dir / STATUS_FILE, self.data)
+        # every string (keys included) passes the redactor: a stage's metrics, errors and paths are
+        # other people's text, and may hold a secret value the run was given
+        write_json_atomic(self.dir / STATUS_FILE, redact_data(self.data))
 
     # ------------------------------------------------------------ derived views
     @property
@@ -132,13 +187,36 @@ class RunRecord:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def close(self, status: str, error: str | None) -> None:
+        """End the run as `status`, and every part still open (build, attempts, stages) with the
+        state that is true for it: a cancelled run's running stage was cancelled, not failed; a
+        build that never started was skipped. Every exit path goes through here."""
+        stamp = now()
+        part = {CANCELLED: CANCELLED, INTERRUPTED: INTERRUPTED}.get(status, "Failed")
+        build = self.data["build"]
+        if build["status"] == "Running":
+            build.update(status=part, finishedAt=build.get("finishedAt") or stamp)
+        elif build["status"] == "Pending":
+            build["status"] = "Skipped"
+        for attempt in self.data["attempts"]:
+            for stage in attempt["stages"]:
+                if stage["status"] == "Running":
+                    stage.update(status=part, finishedAt=stage.get("finishedAt") or stamp)
+            if attempt["status"] == "Running":
+                attempt.update(status=part, finishedAt=attempt.get("finishedAt") or stamp)
+                if error and not attempt.get("error"):
+                    attempt["error"] = error
+        self.data["overallStatus"] = status
+        self.data["run"]["status"] = {SUCCEEDED: "Succeeded", BUILD_FAILED: "Skipped"}.get(status, status)
+        self.data["error"] = error
+        self.data["finishedAt"] = self.data.get("finishedAt") or stamp
+        self.save()
+
     def mark_interrupted(self) -> None:
         """Persist what `status` derives, so later readers need not re-derive it."""
         if self.data["overallStatus"] in ACTIVE:
-            self.data["overallStatus"] = INTERRUPTED
-            self.data["error"] = "the mlci process running this job died before it finished"
             self.data["finishedAt"] = self.data.get("finishedAt") or self.data["updatedAt"]
-            self.save()
+            self.close(INTERRUPTED, "the mlci process running this job died before it finished")
 
 
 def runs_dir(root: Path, project: str | None = None) -> Path:
@@ -164,10 +242,24 @@ def iter_records(root: Path, project: str | None = None) -> Iterator[RunRecord]:
     return iter(found)
 
 
+def check_names(project: str, job_id: str | None = None) -> None:
+    """Refuse a project name or job id that could not have been created by mlci (and could
+    otherwise walk out of the runs directory, e.g. `../..`)."""
+    from mlci.errors import UsageError
+
+    if not _PROJECT_RE.fullmatch(project):
+        raise UsageError(f"{project!r} is not a project name", hint="use lowercase letters, digits and dashes")
+    if job_id is not None and not JOB_ID_RE.fullmatch(job_id):
+        raise UsageError(
+            f"job id {job_id!r} is not valid", hint="use letters, digits, '.', '_' and '-' (max 128, no newline)"
+        )
+
+
 def find_record(root: Path, project: str, job_id: str | None = None) -> RunRecord:
     """A project's record by job id, or its latest one."""
     from mlci.errors import UsageError
 
+    check_names(project, job_id)
     if job_id:
         directory = runs_dir(root, project) / job_id
         if not (directory / STATUS_FILE).is_file():

@@ -89,7 +89,7 @@ def _push(client: Any, repository: str, tag: str) -> str:
         raise PushError(
             secrets.redact(f"push of {repository}:{tag} failed: {exc.explanation or exc}"), transient=False
         ) from None
-    if not digest or not _DIGEST_RE.match(digest):
+    if not digest or not _DIGEST_RE.fullmatch(digest):
         raise PushError(f"push of {repository}:{tag} reported no digest", transient=False)
     return digest
 
@@ -105,7 +105,7 @@ def resolve_image(client: Any, ref: str) -> Any:
 
     if "@" in ref:
         repository, _, digest = ref.partition("@")
-        if not _DIGEST_RE.match(digest) or not repository:
+        if not _DIGEST_RE.fullmatch(digest) or not repository:
             raise UsageError(f"'{ref}' is not an image digest reference", hint="use REPOSITORY@sha256:<64 hex digits>")
         try:
             image = client.images.get(ref)
@@ -117,7 +117,7 @@ def resolve_image(client: Any, ref: str) -> Any:
     try:
         return client.images.get(ref)
     except docker.errors.ImageNotFound:
-        hint = "pass REPOSITORY@sha256:... to pull it from the registry" if _DIGEST_RE.match(ref) else None
+        hint = "pass REPOSITORY@sha256:... to pull it from the registry" if _DIGEST_RE.fullmatch(ref) else None
         raise UsageError(f"no image {ref} on this host", hint=hint) from None
 
 

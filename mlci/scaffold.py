@@ -17,7 +17,7 @@ RENAMED = {"dockerignore": ".dockerignore"}  # dotfiles are not reliably package
 
 
 def scaffold(root: Path, name: str) -> Path:
-    if not re.match(NAME_RE, name):
+    if not re.fullmatch(NAME_RE, name):
         raise UsageError(f"'{name}' is not a valid project name", hint="use lowercase letters, digits and dashes")
     target = root / PROJECTS_DIR / name
     if target.exists():

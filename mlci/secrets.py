@@ -96,8 +96,8 @@ def redact_data(data: Any) -> Any:
     """A copy of JSON-like `data` with secret values masked in every string (for records)."""
     if isinstance(data, str):
         return redact(data)
-    if isinstance(data, dict):
-        return {k: redact_data(v) for k, v in data.items()}
+    if isinstance(data, dict):  # keys too: a stage may name a metric after a secret value
+        return {redact(k) if isinstance(k, str) else k: redact_data(v) for k, v in data.items()}
     if isinstance(data, list):
         return [redact_data(v) for v in data]
     return data

@@ -33,6 +33,7 @@ if [[ $WITH_TESTS -eq 1 ]]; then
   # groovy: the Jenkins library's tests; docker-registry: push/pull tests; docker-compose: compose v1
   # (what Debian 12 hosts run) for the adoption test; the rest: linters, SSH.
   packages+=(groovy docker-registry shellcheck yamllint openssh-client docker-compose)
+  command -v npm >/dev/null 2>&1 || packages+=(npm)  # npm-groovy-lint ships the CodeNarc jars
 fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -63,6 +64,12 @@ if [[ ! -x .venv/bin/mlci ]] || [[ pyproject.toml -nt .venv/.mlci-installed ]]; 
   touch .venv/.mlci-installed
 elif [[ $WITH_TESTS -eq 1 ]] && ! .venv/bin/python -c "import pytest" 2>/dev/null; then
   pip_install ".[s3,hub,jenkins,test]"
+fi
+
+if [[ $WITH_TESTS -eq 1 ]] && ! compgen -G ".tools/npm/node_modules/npm-groovy-lint/lib/java/CodeNarc-*.jar" >/dev/null; then
+  # Only its jars are used (scripts/codenarc.sh runs them with java); pinned for a stable rule set.
+  log "installing npm-groovy-lint (CodeNarc) into $REPO/.tools/npm"
+  npm install --silent --no-audit --no-fund --prefix .tools/npm npm-groovy-lint@16.2.0 >/dev/null
 fi
 
 base_image=$(.venv/bin/python -c "from mlci.manifest import load_manifest; from pathlib import Path; print(load_manifest(Path('.')).build.base_image)")

@@ -10,6 +10,8 @@ echo "==> ruff" >&2
 .venv/bin/ruff format --check . >/dev/null
 echo "==> shellcheck" >&2
 shellcheck scripts/*.sh .ci/run projects/*/run.sh
+echo "==> codenarc (Jenkins rule set)" >&2
+scripts/codenarc.sh
 echo "==> mlci validate" >&2
 .venv/bin/mlci validate
 echo "==> pytest" >&2

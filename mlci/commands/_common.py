@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
-from mlci.manifest import find_root
+from mlci.manifest import Manifest, find_root
 
 
 def repo_root(ctx: click.Context) -> Path:
     root = (ctx.find_root().obj or {}).get("root")
     return Path(root).resolve() if root else find_root()
+
+
+def remember_secrets(root: Path, manifest: Manifest, project: str | None = None) -> None:
+    """Mask every secret the manifest and `project` declare, whatever their names look like, in
+    everything this command prints, writes or posts."""
+    from mlci import secrets
+    from mlci.errors import MlciError
+    from mlci.manifest import load_project
+
+    secrets.remember_all(manifest.secret_names())
+    if project:
+        # a project that no longer loads declares nothing we could resolve
+        with contextlib.suppress(MlciError):
+            secrets.remember_all(load_project(root, project).config.secrets)

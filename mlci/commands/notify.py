@@ -10,7 +10,7 @@ import os
 import click
 
 from mlci import secrets
-from mlci.commands._common import repo_root
+from mlci.commands._common import remember_secrets, repo_root
 from mlci.errors import MlciError
 from mlci.manifest import load_manifest
 from mlci.notify import EVENTS, NotifyError, build_message, previous_published, send
@@ -31,7 +31,7 @@ def command(ctx: click.Context, event: str, project: str, job: str | None) -> No
     try:
         root = repo_root(ctx)
         manifest = load_manifest(root)
-        secrets.remember_all(manifest.secret_names())
+        remember_secrets(root, manifest, project)
         slack = manifest.notifications.slack
         if slack is None:
             click.echo("notifications.slack is not set in mlci.yaml: nothing sent")

@@ -16,7 +16,7 @@ from mlci.manifest.schema import NAME_RE
 def _project_list(value: str | None) -> list[str] | None:
     names = [n.strip() for n in (value or "").split(",") if n.strip()]
     for name in names:
-        if not re.match(NAME_RE, name):
+        if not re.fullmatch(NAME_RE, name):
             raise UsageError(
                 f"--projects: {name!r} is not a project name",
                 hint="give a comma-separated list of names such as vision,nlp (lowercase letters, digits, dashes)",
@@ -33,7 +33,8 @@ def _project_list(value: str | None) -> list[str] | None:
 @click.pass_context
 def command(ctx: click.Context, base: str | None, head: str, projects: str | None, force: bool, as_json: bool) -> None:
     """Plan a release: per project its GPU count (-1 = every GPU of the node), approval,
-    submitter, approval timeout, artifact store and run timeout, all resolved from HEAD."""
+    submitter, approval timeout, artifact store, the secrets Jenkins binds and Jenkins' time limit
+    (build allowance + attempts × the stages' timeouts), all resolved from HEAD."""
     result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
@@ -43,7 +44,12 @@ def command(ctx: click.Context, base: str | None, head: str, projects: str | Non
     for p in result.projects:
         gpus = "all" if p.gpus < 0 else str(p.gpus)
         approval = f", approval by {p.submitter or 'anyone'}" if p.approval else ""
-        click.echo(f"  {p.name}: gpus={gpus}, store={p.store}, timeout={p.timeout_s}s{approval}")
+        click.echo(f"  {p.name}: gpus={gpus}, store={p.store}{approval}")
+        click.echo(
+            f"    time limit {p.timeout_s}s = build {p.build_s}s + {p.attempts} attempt(s) × stages {p.stages_s}s"
+        )
+        click.echo(f"    secrets for mlci run: {', '.join(p.secrets) or 'none'}")
+        click.echo(f"    secrets for mlci publish: {', '.join(p.publish_secrets) or 'none'}")
     if not result.projects:
         click.echo("  nothing to train")
     for name in result.skipped:

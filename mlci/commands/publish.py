@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mlci import secrets
-from mlci.commands._common import repo_root
+from mlci.commands._common import remember_secrets, repo_root
 from mlci.errors import MlciError, UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR, load_project
@@ -81,7 +81,7 @@ def command(ctx: click.Context, project: str, job: str | None, store_name: str |
     """Publish a run whose evaluation gate passed (default: the latest run of PROJECT)."""
     root = repo_root(ctx)
     manifest = load_manifest(root)
-    secrets.remember_all(manifest.secret_names())
+    remember_secrets(root, manifest, project)
     record = find_record(root, project, job)
     if push:
         if record.status != SUCCEEDED:

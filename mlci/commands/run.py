@@ -40,6 +40,7 @@ def command(
     from mlci.pipeline import ProjectRun, RunOptions
     from mlci.runner.engine import connect
     from mlci.runner.gpus import parse_gpus
+    from mlci.secrets import redact
 
     root = repo_root(ctx)
     manifest = load_manifest(root)
@@ -56,12 +57,15 @@ def command(
     )
     client = connect()
     signal.signal(signal.SIGTERM, _raise_cancelled)
+    # A background job of a non-interactive shell starts with SIGINT ignored, and Python keeps that:
+    # install the handler explicitly so Ctrl-C / kill -INT always cancels cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     record = ProjectRun(client, root, manifest, spec, options).execute()
     status = record.data["overallStatus"]
     summary = f"{project} {record.job_id}: {status}"
     if record.data.get("metrics"):
         summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(record.data["metrics"].items()))
-    click.echo(f"mlci: {summary}", err=True)
+    click.echo(redact(f"mlci: {summary}"), err=True)
     if url := record.data["run"].get("artifactUrl"):
         click.echo(f"mlci: artifacts: {url}", err=True)
     click.echo(f"mlci: record: {record.dir / records.STATUS_FILE}", err=True)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ConfigError, Problem, UsageError
-from mlci.manifest.schema import NAME_RE, Manifest, Project
+from mlci.manifest.schema import NAME_RE, SECRET_RE, Manifest, Project
 from mlci.manifest.yamlsource import KeyPath, YamlSource, load_yaml
 
 MANIFEST_FILE = "mlci.yaml"
@@ -55,7 +55,9 @@ def find_root(start: Path | None = None) -> Path:
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / MANIFEST_FILE).is_file() or (candidate / PROJECTS_DIR).is_dir():
+        # lexists: a manifest that is a link, FIFO or directory is still *the* manifest, and loading
+        # it then says what is wrong with it (instead of silently looking further up)
+        if os.path.lexists(candidate / MANIFEST_FILE) or (candidate / PROJECTS_DIR).is_dir():
             return candidate
     raise UsageError(
         f"no {MANIFEST_FILE} or {PROJECTS_DIR}/ found in {here} or its parents",
@@ -76,7 +78,7 @@ def validate_source(source: YamlSource, model: type[M]) -> M:
 def load_manifest(root: Path) -> Manifest:
     """mlci.yaml at `root`; the embedded defaults when the file does not exist."""
     path = root / MANIFEST_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         name = re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-")[:63] or "mlci"
         return Manifest(version=1, name=name)
     return validate_source(load_yaml(path, MANIFEST_FILE), Manifest)
@@ -90,13 +92,16 @@ def project_names(root: Path) -> list[str]:
 
 
 def load_project(root: Path, name: str) -> ProjectSpec:
-    if not re.match(NAME_RE, name):
+    if not re.fullmatch(NAME_RE, name):
         raise UsageError(
             f"'{name}' is not a valid project name",
             hint="use lowercase letters, digits and dashes, at most 63 characters",
         )
     path = root / PROJECTS_DIR / name
-    if not (path / PROJECT_FILE).is_file():
+    if path.is_symlink():
+        message = "is a symbolic link — mlci never follows links out of the repository; move the project here"
+        raise ConfigError([Problem(f"{PROJECTS_DIR}/{name}", 1, 1, "", message)])
+    if not os.path.lexists(path / PROJECT_FILE):
         known = project_names(root)
         close = difflib.get_close_matches(name, known, n=1)
         hint = (
@@ -121,9 +126,9 @@ def load_all(root: Path) -> tuple[Manifest, list[ProjectSpec]]:
     base = root / PROJECTS_DIR
     if base.is_dir():
         for child in sorted(base.iterdir()):
-            if not (child / PROJECT_FILE).is_file():
+            if not os.path.lexists(child / PROJECT_FILE):
                 continue
-            if not re.match(NAME_RE, child.name):
+            if not re.fullmatch(NAME_RE, child.name):
                 problems.append(
                     Problem(
                         f"{PROJECTS_DIR}/{child.name}/{PROJECT_FILE}",
@@ -247,7 +252,7 @@ def _pattern_message(path: KeyPath, err: dict[str, Any]) -> str:
     }
     if key in by_key:
         hint = by_key[key]
-    elif str(err.get("ctx", {}).get("pattern")) == r"^[A-Z][A-Z0-9_]{0,127}$":
+    elif str(err.get("ctx", {}).get("pattern")) == SECRET_RE:
         hint = "name a secret (UPPER_SNAKE_CASE, e.g. HF_TOKEN), never its value"
     else:
         hint = "remove quotes, spaces, $, backticks, braces and other special characters"

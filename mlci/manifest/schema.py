@@ -13,22 +13,24 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_BASE_IMAGE = "mlci/python:3.11-bookworm"
-NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
-SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}$"
-STAGE_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}\Z"
+SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}\Z"
+STAGE_RE = r"^[a-z0-9][a-z0-9_-]{0,62}\Z"
 HOSTNAME_RE = (
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"^(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
 )
-ADDRESS_RE = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|" + HOSTNAME_RE[1:-1] + r")$"
+ADDRESS_RE = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|" + HOSTNAME_RE[1:-2] + r")\Z"
 # URLs end up in YAML, TOML, Groovy strings and shell words: allow only the characters a URL needs
 # and none that any of those languages treats specially ($, `, ', ", \, whitespace, {, }).
-URL_RE = r"^(https?|ssh|git)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+$|^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[A-Za-z0-9._/~-]+$"
-REF_RE = r"^(?!.*\.\.)(?!/)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)$"
-POSIX_USER_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
-LABEL_RE = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$"
-IMAGE_RE = r"^[a-z0-9][a-z0-9._/:@-]{0,254}$"
-PATH_RE = r"^[A-Za-z0-9._/~-]{1,4096}$"
-TEXT_RE = r"^[^\x00-\x1f\x7f$`'\"\\{}]*$"
+URL_RE = (
+    r"^(https?|ssh|git)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+\Z|^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[A-Za-z0-9._/~-]+\Z"
+)
+REF_RE = r"^(?!.*\.\.)(?!/)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)\Z"
+POSIX_USER_RE = r"^[a-z_][a-z0-9_-]{0,31}\Z"
+LABEL_RE = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}\Z"
+IMAGE_RE = r"^[a-z0-9][a-z0-9._/:@-]{0,254}\Z"
+PATH_RE = r"^[A-Za-z0-9._/~-]{1,4096}\Z"
+TEXT_RE = r"^[^\x00-\x1f\x7f$`'\"\\{}]*\Z"
 # An exact release (PEP 440 public version, no local part): what `pip install mlci==X` accepts.
 VERSION_RE = r"[0-9]+(\.[0-9]+){0,3}((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
 
@@ -48,7 +50,7 @@ def parse_duration(value: Any) -> int:
         raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
     if isinstance(value, int):
         seconds = value
-    elif isinstance(value, str) and value and (m := _DURATION.match(value.strip())) and any(m.groups()):
+    elif isinstance(value, str) and value and (m := _DURATION.fullmatch(value.strip())) and any(m.groups()):
         d, h, mi, s = (int(g or 0) for g in m.groups())
         seconds = ((d * 24 + h) * 60 + mi) * 60 + s
     else:
@@ -59,6 +61,26 @@ def parse_duration(value: Any) -> int:
 
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
+
+_SIZE = re.compile(r"([0-9]{1,15})([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int:
+    """`500m`, `20g`, `1t`, `4096` (bytes) → bytes (powers of 1024)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a size — use e.g. 500m or 20g")
+    if isinstance(value, int):
+        size = value
+    elif m := _SIZE.fullmatch(value.strip()):
+        size = int(m.group(1)) << (10 * " kmgt".index(m.group(2).lower() or " "))
+    else:
+        raise ValueError("not a size — use e.g. 500m or 20g")
+    if size <= 0:
+        raise ValueError("must be larger than zero — use e.g. 20g")
+    return size
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
 def check_gpus(value: Any) -> str | int | list[int]:
@@ -176,6 +198,13 @@ class JenkinsLibrary(Strict):
     path: SafePath = "jenkins/library"
 
 
+class BuildDiscarder(Strict):
+    """How many release and project builds Jenkins keeps (their logs and archived records)."""
+
+    days: Annotated[int, Field(ge=1, le=3650)] = 90
+    builds: Annotated[int, Field(ge=1, le=10000)] = 100
+
+
 class Jenkins(Strict):
     url: Url | None = None
     executors: Annotated[int, Field(ge=0, le=64)] = 2
@@ -189,6 +218,7 @@ class Jenkins(Strict):
     )
     system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
     library: JenkinsLibrary = JenkinsLibrary()
+    build_discarder: BuildDiscarder = BuildDiscarder()
 
 
 class Frp(Strict):
@@ -231,6 +261,9 @@ class Runner(Strict):
     engine_logs: Literal["none", "local", "json-file"] = Field(
         "none", description="the engine's own copy of stage output (mlci always keeps the full log in the record)"
     )
+    max_output_size: ByteSize = Field(
+        20 << 30, description="the most a stage's outputs may hold (e.g. 500m, 20g); checked before anything is copied"
+    )
 
 
 class Store(Strict):
@@ -238,14 +271,14 @@ class Store(Strict):
     # local
     path: SafePath | None = None
     # s3
-    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] | None = None
+    bucket: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")] | None = None
     prefix: SafePath | None = None
     endpoint_url: Url | None = None
-    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")] | None = None
+    region: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}\Z")] | None = None
     access_key_id: SecretName | None = None
     secret_access_key: SecretName | None = None
     # huggingface
-    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")] | None = None
     repo_type: Literal["model", "dataset"] = "model"
     private: bool = True
     token: SecretName | None = None
@@ -278,7 +311,7 @@ class Artifacts(Strict):
 
 class Slack(Strict):
     webhook: SecretName = "SLACK_WEBHOOK_URL"
-    channel: Annotated[str, Field(pattern=r"^#?[a-z0-9_-]{1,80}$")] | None = None
+    channel: Annotated[str, Field(pattern=r"^#?[a-z0-9_-]{1,80}\Z")] | None = None
 
 
 class Notifications(Strict):
@@ -349,7 +382,7 @@ class Stage(Strict):
 
 
 class Gate(Strict):
-    metric: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+    metric: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}\Z")]
     min: float | None = None
     max: float | None = None
 
@@ -373,7 +406,7 @@ class Retrain(Strict):
 class Publish(Strict):
     store: Name | None = Field(None, description="store name from mlci.yaml artifacts.stores")
     approval: bool = False
-    submitter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@,-]{1,200}$")] | None = None
+    submitter: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@,-]{1,200}\Z")] | None = None
     approval_timeout: Duration = 86400
 
 
@@ -390,7 +423,7 @@ class Project(Strict):
     publish: Publish = Publish()
     secrets: list[SecretName] = Field(default_factory=list)
     depends_on: list[SafePath] = Field(default_factory=list)
-    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?$")] | None = None
+    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?\Z")] | None = None
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> Project:

@@ -17,6 +17,7 @@ from mlci.render import ansible, compose, github, jenkins
 from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
+from mlci.render.project_secrets import with_project_secrets
 from mlci.render.templating import render_template
 
 FRPS_EXAMPLE = "compose/frps.example.toml"
@@ -32,7 +33,7 @@ class RenderedFile:
 def load_for_render(root: Path) -> Facts:
     """The manifest, validated for rendering, and the project names; ConfigError lists every problem."""
     source = load_yaml(root / MANIFEST_FILE, MANIFEST_FILE) if (root / MANIFEST_FILE).exists() else None
-    return facts_from(source, project_names(root), default_root=root)
+    return with_project_secrets(facts_from(source, project_names(root), default_root=root), root)
 
 
 def facts_from(source: YamlSource | None, projects: list[str], default_root: Path | None = None) -> Facts:

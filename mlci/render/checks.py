@@ -74,7 +74,7 @@ def project_name_problems(names: list[str]) -> list[Problem]:
             "invalid project directory name — rename it to lowercase letters, digits and dashes (at most 63 characters)",
         )
         for name in names
-        if not re.match(NAME_RE, name)
+        if not re.fullmatch(NAME_RE, name)
     ]
 
 

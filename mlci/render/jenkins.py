@@ -265,4 +265,11 @@ def _job_dsl(facts: Facts) -> str:
         branch=m.repository.branch,
         project_jenkinsfile=PROJECT_JENKINSFILE,
         projects=projects,
+        discard=_build_discarder(facts),
     )
+
+
+def _build_discarder(facts: Facts) -> dict[str, int]:
+    """jenkins.build_discarder: every job keeps at most `builds` builds, none older than `days`."""
+    keep = facts.manifest.jenkins.build_discarder
+    return {"days": int(keep.days), "builds": int(keep.builds)}

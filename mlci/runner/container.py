@@ -108,12 +108,12 @@ def _stream_frames(stream: object, sink: LogSink) -> None:
     reader = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
     try:
         while len(header := reader.read(8)) == 8:
-            left = struct.unpack(">BxxxL", header)[1]
+            stream, left = struct.unpack(">BxxxL", header)
             while left:
                 chunk = reader.read(min(left, 1 << 20))
                 if not chunk:
                     return
-                sink.write(chunk)
+                sink.write(chunk, stream)  # masking is per stream (1 stdout, 2 stderr)
                 left -= len(chunk)
     except (OSError, ValueError) as exc:  # the container went away under us (cancel/timeout)
         sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
@@ -153,13 +153,3 @@ def remove_container(api: Any, container_id: str) -> None:
     """Force-remove; used on every exit path (a cancelled run must leave nothing behind)."""
     with contextlib.suppress(Exception):
         api.remove_container(container_id, force=True, v=True)
-
-
-def remove_labelled(client: docker.DockerClient, labels: dict[str, str]) -> list[str]:
-    """Remove every container (running or not) carrying all `labels`; return their ids."""
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    removed = []
-    for info in client.api.containers(all=True, filters=filters):
-        remove_container(client.api, info["Id"])
-        removed.append(info["Id"])
-    return removed

@@ -25,21 +25,23 @@ class LogSink:
         self._file = path.open("ab", buffering=0)
         self._console = (console or sys.stdout.buffer) if echo else None
         self._secrets = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
-        # A secret split across two chunks is caught by holding back the last len-1 bytes.
+        # A secret split across two chunks is caught by holding back the last len-1 bytes. Each
+        # stream (stdout, stderr) keeps its own hold-back: a secret written to stdout in two parts
+        # with a stderr frame between them is still one secret.
         self._hold = max((len(s) for s in self._secrets), default=1) - 1
-        self._carry = b""
+        self._carry: dict[int, bytes] = {}
 
-    def write(self, data: bytes | str) -> None:
+    def write(self, data: bytes | str, stream: int = 1) -> None:
         if isinstance(data, str):
             data = data.encode("utf-8", "replace")
         if not self._secrets:
             self._emit(data)
             return
-        buffer = self._carry + data
+        buffer = self._carry.get(stream, b"") + data
         for secret in self._secrets:
             buffer = buffer.replace(secret, MASK)
         cut = max(len(buffer) - self._hold, 0)
-        self._carry = buffer[cut:]
+        self._carry[stream] = buffer[cut:]
         self._emit(buffer[:cut])
 
     def _emit(self, data: bytes) -> None:
@@ -54,8 +56,9 @@ class LogSink:
                 self._console = None  # the reader went away; keep logging to disk
 
     def close(self) -> None:
-        self._emit(self._carry)
-        self._carry = b""
+        for stream in sorted(self._carry):
+            self._emit(self._carry[stream])
+        self._carry.clear()
         self._file.close()
 
     def __enter__(self) -> LogSink:

@@ -17,6 +17,12 @@ _EXTRAS = {"s3": ("boto3", "mlci[s3]"), "huggingface": ("huggingface_hub", "mlci
 
 def open_store(manifest: Manifest, name: str | None, root: Path) -> ArtifactStore:
     """The store called `name` in mlci.yaml (default: artifacts.default), ready to publish."""
+    store = _open(manifest, name, root)
+    store.max_output_bytes = manifest.runner.max_output_size
+    return store
+
+
+def _open(manifest: Manifest, name: str | None, root: Path) -> ArtifactStore:
     name = name or manifest.artifacts.default
     config = manifest.artifacts.stores.get(name)
     if config is None:

@@ -4,7 +4,8 @@ Each published job becomes one commit on its own branch `<project>-<job-id>` hol
 and a model card generated from the run record. Large folders are uploaded in batches
 (`preupload_lfs_files`) before that single commit, so the branch goes from "nothing" to
 "complete" in one step. The tag `published-<project>-<job-id>` is created last and is what marks
-the job as published: re-publishing a tagged job returns its URL without uploading anything.
+the job as published: re-publishing a tagged job returns its URL without uploading anything when
+its outputs are the same (the commit description names their sha256), and is refused when they differ.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Any
 from urllib.parse import quote
 
 from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore
+from mlci.stores.base import ArtifactStore, RepublishConflict, content_digest, content_entries, output_files
 from mlci.stores.retry import with_retry
-from mlci.stores.s3 import output_files
 
 CARD_NAME = "README.md"
+DIGEST_KEY = "mlci-content-sha256:"  # in the commit description: what a re-publish is compared with
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
@@ -124,15 +125,18 @@ class HubStore(ArtifactStore):
 
         revision, tag = revision_for(record), tag_for(record)
         repo = {"repo_id": self.repo, "repo_type": self.repo_type}
+        # The outputs as uploaded (the card is generated, so it is not part of what must match).
+        digest = content_digest([e for e in content_entries(outputs, self.max_output_bytes) if e["path"] != CARD_NAME])
         self._call("create repo", lambda: self.api.create_repo(**repo, private=self.private, exist_ok=True))
         refs = self._call("list refs", lambda: self.api.list_repo_refs(**repo))
         if any(ref.name == tag for ref in refs.tags):
+            self._refuse_different(record, tag, digest)
             return self.url(revision)
 
         self._call("create branch", lambda: self.api.create_branch(**repo, branch=revision, exist_ok=True))
         additions = [
             CommitOperationAdd(path_in_repo=path.relative_to(outputs).as_posix(), path_or_fileobj=str(path))
-            for path in output_files(outputs)
+            for path in output_files(outputs, self.max_output_bytes)
             if path.relative_to(outputs).as_posix() != CARD_NAME
         ]
         additions.append(
@@ -150,7 +154,7 @@ class HubStore(ArtifactStore):
                 operations=additions,
                 revision=revision,
                 commit_message=f"mlci: publish {record.project} run {record.job_id}",
-                commit_description=f"source commit {record.data.get('commit') or 'unknown'}",
+                commit_description=f"source commit {record.data.get('commit') or 'unknown'}\n{DIGEST_KEY} {digest}",
             ),
         )
         self._call(
@@ -160,6 +164,21 @@ class HubStore(ArtifactStore):
             ),
         )
         return self.url(revision)
+
+    def _refuse_different(self, record: RunRecord, tag: str, digest: str) -> None:
+        """A published job's commit names its content digest; different outputs under its id are refused."""
+        repo = {"repo_id": self.repo, "repo_type": self.repo_type}
+        commits = self._call("list commits", lambda: self.api.list_repo_commits(**repo, revision=tag))
+        message = commits[0].message if commits else ""
+        published = next((line.split()[1] for line in message.splitlines() if line.startswith(DIGEST_KEY + " ")), None)
+        if published is not None and published != digest:
+            raise RepublishConflict(
+                f"store '{self.name}' already has different outputs for {record.project} job {record.job_id} "
+                f"at {self.url(revision_for(record))} (content sha256 {published[:12]}…, this run {digest[:12]}…); "
+                "nothing was published",
+                hint="a job id must never be reused for other outputs: publish this run under a new job id "
+                "(Jenkins ids are <commit>-<job>-<build>)",
+            )
 
     def _call(self, what: str, action: Any) -> Any:
         return with_retry(action, what=f"huggingface {what}", **self._retry)

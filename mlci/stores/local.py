@@ -1,5 +1,6 @@
 """A directory tree `<path>/<project>/<job-id>/`, made visible by one atomic rename, with a
-`latest` symlink switched (also atomically) only after the copy is complete."""
+`latest` symlink switched (also atomically) only after the copy is complete. Only what
+mlci.boundary lets cross is copied: regular files, never through a link."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from mlci.boundary import copy_outputs, scan_outputs
 from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore
+from mlci.stores.base import ArtifactStore, content_entries, refuse_different
 
 
 class LocalStore(ArtifactStore):
@@ -22,12 +24,20 @@ class LocalStore(ArtifactStore):
         final = project_dir / record.job_id
         project_dir.mkdir(parents=True, exist_ok=True)
         if final.exists():  # idempotent re-publish: same URL, and `latest` never moves back
+            refuse_different(
+                self.name,
+                record,
+                content_entries(final, self.max_output_bytes),
+                content_entries(outputs, self.max_output_bytes),
+                str(final),
+            )
             if not (project_dir / "latest").is_symlink():
                 self._point_latest(project_dir, record.job_id)
             return final.resolve().as_uri()
         staging = Path(tempfile.mkdtemp(prefix=f".{record.job_id}.partial-", dir=project_dir))
         try:
-            shutil.copytree(outputs, staging, dirs_exist_ok=True)
+            copy_outputs(scan_outputs(outputs, max_bytes=self.max_output_bytes), staging)
+            staging.chmod(0o755)
             os.rename(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

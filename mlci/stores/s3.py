@@ -8,37 +8,24 @@ Layout under `s3://<bucket>/<prefix>/`:
 
 A reader trusts a job only when its manifest exists, so an interrupted publish (some files, no
 manifest) is invisible, and `latest` never points at it. Re-publishing a job whose manifest exists
-changes nothing.
+changes nothing when the outputs are the same, and is refused when they differ.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlci.records import RunRecord, now
-from mlci.stores.base import ArtifactStore
+from mlci.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
 from mlci.stores.retry import with_retry
+
+__all__ = ["MB", "S3Store", "make_client", "output_files", "sha256_file"]
 
 MANIFEST_NAME = "_mlci.json"
 LATEST_NAME = "latest.json"
-MB = 1024 * 1024
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(MB), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def output_files(outputs: Path) -> list[Path]:
-    """Regular files under `outputs`, sorted, symlinks skipped (they could point outside)."""
-    return sorted(p for p in outputs.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 class S3Store(ArtifactStore):
@@ -75,6 +62,15 @@ class S3Store(ArtifactStore):
         project, job_id = record.project, record.job_id
         manifest_key = self.key(project, job_id, MANIFEST_NAME)
         if self._exists(manifest_key):
+            # Same outputs: idempotent. Different outputs under this id: refused, never a silent "published".
+            existing = self._read_json(manifest_key) or {}
+            refuse_different(
+                self.name,
+                record,
+                existing.get("files") or [],
+                content_entries(outputs, self.max_output_bytes),
+                self.url(project, job_id),
+            )
             self._point_latest(record)  # a crash may have come between the manifest and latest
             return self.url(project, job_id)
 
@@ -82,7 +78,7 @@ class S3Store(ArtifactStore):
             multipart_threshold=self.multipart_threshold, multipart_chunksize=self.multipart_chunksize
         )
         entries = []
-        for path in output_files(outputs):
+        for path in output_files(outputs, self.max_output_bytes):
             relative = path.relative_to(outputs).as_posix()
             key = self.key(project, job_id, relative)
             with_retry(

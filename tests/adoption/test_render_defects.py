@@ -232,6 +232,9 @@ STEP_PLUGINS = {
     "junit": "junit",
     "withCredentials": "credentials-binding",
     "string": "plain-credentials",  # withCredentials([string(...)])
+    "stash": "workflow-aggregator",  # workflow-basic-steps
+    "unstash": "workflow-aggregator",
+    "waitUntil": "workflow-aggregator",
     "archiveArtifacts": None,
 }
 GROOVY_BUILTINS = {"call", "body", "add", "join", "size", "trim", "toString", "isEmpty", "parse", "label"}
@@ -254,7 +257,8 @@ def library_steps() -> set[str]:
                 re.M,
             )
         )
-        called |= set(re.findall(r"(?<![\w.])([a-z]\w*)\(", text))
+        # a call starts a statement or an expression (not a word in a string such as "attempt(s)")
+        called |= set(re.findall(r"(?:(?:^|[=({,;!&|?:])[ \t]*|\b(?:return|in)[ \t]+)([a-z]\w*)\(", text, re.M))
     return called - own - defined - GROOVY_BUILTINS - {"if", "for", "while", "switch", "catch", "return"}
 
 

@@ -62,6 +62,8 @@ def repo(tmp_path: Path) -> Path:
         """\
         gpus: 2
         timeout: 1h
+        stages: [{name: prep, run: ./prep.sh, timeout: 10m}, {name: train, run: ./run.sh}]
+        secrets: [DATA_TOKEN]
         retrain: {max_attempts: 3}
         publish: {store: hub, approval: true, submitter: ml-leads, approval_timeout: 30m}
         """,
@@ -218,8 +220,11 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "submitter": None,
             "approval_timeout_s": 86400,
             "store": "local",
-            "timeout_s": 7200,
+            "timeout_s": 3600 + 7200,  # build allowance + 1 attempt × the default stage's 2h
             "publish_secrets": [],
+            "secrets": [],
+            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200},
+            "gpu_node": True,
         },
         {
             "name": "tabular",
@@ -229,8 +234,11 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "submitter": None,
             "approval_timeout_s": 86400,
             "store": "local",
-            "timeout_s": 7200,
+            "timeout_s": 3600 + 7200,  # build allowance + 1 attempt × the default stage's 2h
             "publish_secrets": [],
+            "secrets": [],
+            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200},
+            "gpu_node": False,
         },
         {
             "name": "vision",
@@ -240,8 +248,12 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "submitter": "ml-leads",
             "approval_timeout_s": 1800,
             "store": "hub",
-            "timeout_s": 3 * 3600,  # every attempt may take the whole timeout
+            # Jenkins' limit: the build allowance, then 3 attempts each running prep (10m) and train (1h)
+            "timeout_s": 3600 + 3 * (600 + 3600),
             "publish_secrets": ["HF_TOKEN"],  # the hub store's token, bound around mlci publish
+            "secrets": ["DATA_TOKEN"],  # project.yaml's secrets, bound around mlci run
+            "time_limit": {"build_s": 3600, "attempts": 3, "stages_s": 4200},
+            "gpu_node": True,
         },
     ]
 
@@ -302,4 +314,49 @@ def test_plan_text_output(repo, capsys):
     commit(repo)
     code, out, _ = cli(repo, capsys, "plan")
     assert code == 0
-    assert "vision: gpus=2, store=hub, timeout=10800s, approval by ml-leads" in out
+    assert "vision: gpus=2, store=hub, approval by ml-leads" in out
+    assert "time limit 16200s = build 3600s + 3 attempt(s) × stages 4200s" in out
+    assert "secrets for mlci run: DATA_TOKEN" in out
+    assert "secrets for mlci publish: HF_TOKEN" in out
+
+
+def test_branch_names_resolve_against_origin_in_a_jenkins_clone(repo, tmp_path, capsys):
+    # Jenkins clones with only remote-tracking branches: main and release/x exist only as origin/*
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "release/x")
+    write(repo, "projects/tabular/model.py", "m = 2\n")
+    head = commit(repo)
+    clone = tmp_path / "jenkins-clone"
+    git(tmp_path, "clone", "-q", "--no-checkout", str(repo), str(clone))
+    git(clone, "checkout", "-q", "--detach", head)
+    for branch in git(clone, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split():
+        git(clone, "branch", "-q", "-D", branch)
+    got = plan(clone, capsys, "--base", "main", "--head", "release/x")
+    assert (got["base"], got["head"]) == (base, head)
+    assert [p["name"] for p in got["projects"]] == ["tabular"]
+
+
+def test_auto_gpus_needs_a_gpu_node_when_any_host_has_gpus(repo, capsys):
+    write(repo, "projects/tabular/project.yaml", "gpus: auto\n")
+    commit(repo)
+    (tabular,) = plan(repo, capsys)["projects"]
+    assert tabular["gpu_node"] is True
+
+
+CASC = """\
+unclassified:
+  lockableResourcesManager:
+    declaredResources:
+""" + "".join(f"      - {{name: gpu-01-gpu{i}, labels: gpu@gpu-01}}\n" for i in range(4))
+
+
+def test_lockable_resources_drift_is_an_error_naming_mlci_render(repo, capsys):
+    write(repo, "jenkins/casc.yaml", CASC)  # rendered when gpu-01 had 4 GPUs: matches
+    commit(repo)
+    assert plan(repo, capsys)["host_gpus"]["gpu-01"] == 4
+    write(repo, "mlci.yaml", MANIFEST.replace("gpus: 4", "gpus: 8"))
+    commit(repo)
+    code, out, err = cli(repo, capsys, "plan", "--json")
+    assert code == 2 and out == ""
+    assert "mlci.yaml gives host gpu-01 8 GPU(s) but jenkins/casc.yaml declares 4 lockable resource(s)" in err
+    assert "run `mlci render`" in err

@@ -25,9 +25,17 @@ def groovy() -> str:
     return found
 
 
-def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios: list[dict[str, Any]] = ()) -> dict:
+def run(
+    *,
+    compile: list[Path] = (),
+    evals: list[dict[str, Any]] = (),
+    scenarios: list[dict[str, Any]] = (),
+    jenkinsfile: Path = JENKINSFILE,
+    timeout: int = 300,
+) -> dict:
     request = {
         "annotation": str(HERE / "Library.groovy"),
+        "steps": str(HERE / "steps.json"),
         "compile": [str(p) for p in compile],
         "evals": list(evals),
         "scenarios": list(scenarios),
@@ -39,15 +47,36 @@ def run(*, compile: list[Path] = (), evals: list[dict[str, Any]] = (), scenarios
         json.dump(request, f)
     try:
         done = subprocess.run(
-            [groovy(), str(HERE / "harness.groovy"), str(LIBRARY), str(JENKINSFILE), f.name],
+            [groovy(), str(HERE / "harness.groovy"), str(LIBRARY), str(jenkinsfile), f.name],
             capture_output=True,
             text=True,
             env=env,
-            timeout=300,
+            timeout=timeout,
             check=False,
         )
     finally:
         os.unlink(f.name)
     if done.returncode != 0:
         raise RuntimeError(f"harness failed ({done.returncode}):\n{done.stderr}\n{done.stdout}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    answer["scenarios"] = Results(answer["scenarios"], {s["name"] for s in scenarios if s.get("expectHarnessError")})
+    return answer
+
+
+class Results(dict):
+    """Scenario results by name; reading one the harness flagged fails that test (and only that one)."""
+
+    def __init__(self, results: dict, expected: set[str]) -> None:
+        super().__init__(results)
+        self.expected = expected
+
+    def __getitem__(self, name: str) -> dict:
+        got = super().__getitem__(name)
+        if got["harnessError"] and name not in self.expected:
+            raise HarnessError(f"scenario {name}: {got['harnessError']}")
+        return got
+
+
+class HarnessError(AssertionError):
+    """The library did something Jenkins would reject (an unknown step parameter, a step outside
+    node) or that would hang a real build forever (a lock or input nothing can end)."""

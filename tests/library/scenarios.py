@@ -47,8 +47,9 @@ def scenario(
     return {"name": name, "step": step, "build": BUILD, "resources": gpu_pool(), "sh": rules, **extra}
 
 
-def job(name: str) -> str:
-    return f"jenkins-{BUILD}-{name}"
+def job(name: str, build: int = BUILD, job_name: str = "mlci-release") -> str:
+    """The job id Jenkins gives a project's run: commit, Jenkins job and build number."""
+    return f"{HEAD[:12]}-{job_name}-{build}"
 
 
 def record(name: str) -> str:
@@ -72,6 +73,16 @@ def status_json(name: str, overall: str, value: float, threshold: float = 0.9) -
 
 def shell(result: dict[str, Any]) -> list[str]:
     return [c["args"]["script"] for c in result["calls"] if c["step"] == "sh"]
+
+
+def branch_shell(result: dict[str, Any], stage: str) -> list[str]:
+    """The commands one parallel branch ran, in its own order."""
+    return [c["args"]["script"] for c in result["calls"] if c["step"] == "sh" and c["stage"] == stage]
+
+
+def gpu_locks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The lock calls that take GPUs (not the per-host turnstile every request passes first)."""
+    return [c for c in result["calls"] if c["step"] == "lock" and "label" in c["args"]]
 
 
 def calls(result: dict[str, Any], step: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from . import harness
-from .scenarios import gpu_pool, job
+from .scenarios import gpu_pool
 
 MANIFEST = """\
 version: 1
@@ -44,7 +44,7 @@ def real_plan(tmp_path_factory) -> dict:
     git(root, "init", "-q", "-b", "main")
     (root / "mlci.yaml").write_text(MANIFEST)
     for name, settings in {
-        "vision": "gpus: 2\npublish: {store: hub, approval: true, submitter: ml-leads}\n",
+        "vision": "gpus: 2\npublish: {store: hub, approval: true, submitter: alice}\n",
         "tabular": "gpus: none\n",
     }.items():
         (root / "projects" / name).mkdir(parents=True)
@@ -75,6 +75,10 @@ def release(real_plan) -> dict:
 
 def test_the_library_accepts_and_follows_a_real_plan(real_plan, release):
     head = real_plan["commit"]
+
+    def job(name: str) -> str:
+        return f"{head[:12]}-mlci-release-42"
+
     assert release["result"] == "SUCCESS", release["error"]
     assert [c["args"] for c in release["calls"] if c["step"] == "parallel"] == [["tabular", "vision"]]
     scripts = [c["args"]["script"] for c in release["calls"] if c["step"] == "sh"]
@@ -83,7 +87,7 @@ def test_the_library_accepts_and_follows_a_real_plan(real_plan, release):
     assert f"mlci publish vision {job('vision')} --store=hub" in scripts
     assert f"mlci publish tabular {job('tabular')} --store=local" in scripts
     (ask,) = [c for c in release["calls"] if c["step"] == "input"]
-    assert ask["args"]["submitter"] == "ml-leads"
+    assert ask["args"]["submitter"] == "alice"
     publish = next(
         c for c in release["calls"] if c["step"] == "sh" and c["args"]["script"].startswith("mlci publish vision")
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scenarios import HEAD, calls, entry, job, plan, release_commands, run_call, scenario, shell
+from .scenarios import HEAD, calls, entry, gpu_locks, job, plan, release_commands, run_call, scenario, shell
 
 PLAN_VISION = "mlci plan --head=HEAD --projects=vision --force --json"
 
@@ -32,7 +32,7 @@ def test_trains_without_publishing_by_default(results):
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=0,1",
     ]
-    assert [c["args"]["quantity"] for c in calls(r, "lock")] == [2]
+    assert [c["args"]["quantity"] for c in gpu_locks(r)] == [2]
     assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"
     assert any("not published" in line for line in r["log"])
 
@@ -45,10 +45,10 @@ def test_publish_parameter_publishes(results):
 def test_gpus_parameter_overrides_the_project(results):
     assert run_call(results["cpu-override"], "vision")["args"]["script"].endswith("--gpus=none")
     assert not calls(results["cpu-override"], "lock")
-    assert [c["args"] for c in calls(results["all-override"], "lock")] == [
+    assert [c["args"] for c in gpu_locks(results["all-override"])] == [
         {"label": "gpu@gpu-01", "variable": "MLCI_LOCKED"}
     ]
-    assert [c["args"]["quantity"] for c in calls(results["count-override"], "lock")] == [3]
+    assert [c["args"]["quantity"] for c in gpu_locks(results["count-override"])] == [3]
     assert run_call(results["count-override"], "vision")["args"]["script"].endswith("--gpus=0,1,2")
 
 

@@ -8,8 +8,10 @@ import shlex
 from .scenarios import (
     BASE,
     HEAD,
+    branch_shell,
     calls,
     entry,
+    gpu_locks,
     job,
     plan,
     record,
@@ -45,7 +47,7 @@ SCENARIOS = [
     ),
     scenario("approved", plan(entry("vision", 1, **APPROVAL))),
     scenario("rejected", plan(entry("vision", 1, **APPROVAL)), input={"vision": "reject"}),
-    scenario("approval-timeout", plan(entry("vision", 1, **APPROVAL)), input={"vision": "timeout"}),
+    scenario("approval-timeout", plan(entry("vision", 1, **APPROVAL)), input={"vision": "never"}),
     scenario("aborted-while-waiting", plan(entry("vision", 1, **APPROVAL)), input={"vision": "abort"}),
     scenario("run-crashes", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 137}]),
     scenario(
@@ -91,13 +93,25 @@ def test_one_project_runs_trains_publishes_and_notifies(results):
     assert r["result"] == "SUCCESS", r["error"]
     assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "0")]
     assert [c["args"] for c in calls(r, "parallel")] == [["vision"]]
-    assert [c["args"] for c in calls(r, "lock")] == [{"label": "gpu@gpu-01", "quantity": 1, "variable": "MLCI_LOCKED"}]
+    assert [c["args"] for c in calls(r, "lock")] == [
+        {"resource": "gpu-01-gpu-turnstile"},  # passed first, so a whole-host request is not overtaken
+        {"label": "gpu@gpu-01", "quantity": 1, "variable": "MLCI_LOCKED"},
+    ]
     run = run_call(r, "vision")
     assert run["stage"] == "vision" and run["node"] == "gpu-01"
     assert run["locked"]["resources"] == ["gpu-01-gpu0"]
-    assert [c["args"] for c in calls(r, "timeout")] == [{"time": 3600, "unit": "SECONDS"}]
+    # the run's time limit, inside the bounded wait for the GPUs (6 h on top)
+    assert [c["args"] for c in calls(r, "timeout")] == [
+        {"time": 6 * 3600 + 3600, "unit": "SECONDS"},
+        {"time": 3600, "unit": "SECONDS"},
+    ]
     assert [c["args"] for c in calls(r, "archiveArtifacts")] == [
-        {"artifacts": f"{record('vision')}/**", "allowEmptyArchive": True, "fingerprint": False}
+        {
+            "artifacts": f"{record('vision')}/**",
+            "excludes": f"{record('vision')}/attempt-*/out/**",  # model outputs live in the store
+            "allowEmptyArchive": True,
+            "fingerprint": False,
+        }
     ]
     (junit,) = calls(r, "junit")
     assert junit["args"]["testResults"] == f"{record('vision')}/junit.xml"
@@ -138,18 +152,20 @@ def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
     r = results["two"]
     assert r["result"] == "SUCCESS", r["error"]
     assert [c["args"] for c in calls(r, "parallel")] == [["vision", "nlp"]]
-    assert [(c["args"]["label"], c["args"]["quantity"]) for c in calls(r, "lock")] == [
+    assert [(c["args"]["label"], c["args"]["quantity"]) for c in gpu_locks(r)] == [
         ("gpu@gpu-01", 2),
         ("gpu@gpu-01", 1),
     ]
     assert run_call(r, "vision")["args"]["script"] == f"mlci run vision --job-id={job('vision')} --gpus=0,1"
-    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=0"
+    # both hold their GPUs at once, so nlp gets the next free one, never one of vision's
+    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=2"
     assert run_call(r, "vision")["stage"] == "vision" and run_call(r, "nlp")["stage"] == "nlp"
-    assert shell(r) == [
-        "mlci plan --head=HEAD --json",
-        *release_commands("vision", "0,1"),
-        *release_commands("nlp", "0"),
-    ]
+    assert shell(r)[0] == "mlci plan --head=HEAD --json"
+    assert branch_shell(r, "vision") == release_commands("vision", "0,1")
+    assert branch_shell(r, "nlp") == release_commands("nlp", "2")
+    # the branches really run side by side: nlp starts before vision has finished
+    stages = [c["stage"] for c in calls(r, "sh")[1:]]
+    assert stages.index("nlp") < len(stages) - 1 - stages[::-1].index("vision")
     assert r["displayName"] == f"#42 vision, nlp @ {HEAD[:7]}"
 
 
@@ -158,7 +174,7 @@ def test_cpu_projects_take_no_lock_and_all_takes_every_gpu(results):
     assert r["result"] == "SUCCESS", r["error"]
     assert run_call(r, "tabular")["args"]["script"] == f"mlci run tabular --job-id={job('tabular')} --gpus=none"
     assert run_call(r, "tabular")["locked"] is None
-    (lock,) = calls(r, "lock")
+    (lock,) = gpu_locks(r)
     assert lock["args"] == {"label": "gpu@gpu-01", "variable": "MLCI_LOCKED"}  # no quantity: every resource
     assert run_call(r, "big")["args"]["script"] == f"mlci run big --job-id={job('big')} --gpus=0,1,2,3"
 
@@ -189,8 +205,11 @@ def test_one_failing_project_does_not_stop_the_other(results):
 def test_approval_asks_the_submitter_then_publishes(results):
     r = results["approved"]
     assert r["result"] == "SUCCESS", r["error"]
-    assert shell(r)[-3:] == [
+    assert shell(r)[-5:] == [
+        f"mlci run vision --job-id={job('vision')} --gpus=0",
         f"mlci notify --event=approval vision {job('vision')}",
+        # after the approval, on a node again: the planned commit, then the stashed record is published
+        f"git checkout --quiet --detach {HEAD}",
         f"mlci publish vision {job('vision')} --store=hub",
         f"mlci notify --event=succeeded vision {job('vision')}",
     ]
@@ -198,6 +217,13 @@ def test_approval_asks_the_submitter_then_publishes(results):
     assert ask["args"]["submitter"] == "ml-leads,alice"
     assert ask["args"]["message"] == f"Publish vision ({job('vision')}) to store hub?"
     assert ask["locked"] is None  # nobody holds a GPU while waiting for a person
+    assert ask["node"] is None  # nor an executor
+    (stash,) = calls(r, "stash")
+    (unstash,) = calls(r, "unstash")
+    assert stash["args"] == {"name": "mlci-vision", "includes": f"{record('vision')}/**"}
+    assert unstash["args"] == {"name": "mlci-vision"}
+    publish = next(c for c in calls(r, "sh") if c["args"]["script"].startswith("mlci publish"))
+    assert r["calls"].index(unstash) < r["calls"].index(publish) and publish["node"] == "gpu-01"
     assert {"time": 3600, "unit": "SECONDS"} in [c["args"] for c in calls(r, "timeout")]
     assert "vision: publishing approved by alice" in r["log"]
 
@@ -221,7 +247,7 @@ def test_aborting_the_build_during_approval_aborts(results):
     assert r["result"] == "ABORTED"
     assert r["errorType"] == "FlowInterruptedException"  # the abort is passed on, not swallowed
     assert not any(" publish " in s for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
 
 
 def test_a_crashing_mlci_run_fails_the_build(results):
@@ -318,7 +344,7 @@ def test_secrets_are_bound_only_where_needed(results):
         "git checkout": [],
         "mlci notify": ["SLACK_WEBHOOK_URL"],
         "mlci run vision": [],
-        "mlci publish vision jenkins-42-vision": ["HF_TOKEN"],
+        f"mlci publish vision {job('vision')}": ["HF_TOKEN"],
     }
     assert [c["args"] for c in calls(r, "withCredentials")][1] == [
         {"credentialsId": "HF_TOKEN", "variable": "HF_TOKEN"}

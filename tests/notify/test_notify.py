@@ -193,3 +193,11 @@ def test_gate_less_runs_show_no_gate(repo, slack):
     assert main(["--root", str(repo), "notify", "--event", "succeeded", "digits"]) == 0
     body = texts(slack.posts[0]["json"])
     assert "*Gate*" not in body and "None" not in body
+
+
+def test_a_cancelled_run_is_announced_as_cancelled():
+    from mlci.notify import EVENTS, build_message
+
+    assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted (issue 11)
+    payload = build_message("cancelled", "digits", None, None, job="job-1", build_url=None)
+    assert payload["text"] == "⏹️ digits run job-1 was cancelled"

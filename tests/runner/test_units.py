@@ -71,7 +71,11 @@ def test_gate_verdicts(tmp_path):
     assert "missing" in judge(gate, {"f1": 1.0}, None)["reason"]
     assert judge(None, {}, None)["passed"] is True
     (tmp_path / "metrics.json").write_text('{"accuracy": 0.9, "note": "text", "flag": true, "n": 3}')
-    assert read_metrics(tmp_path) == ({"accuracy": 0.9, "n": 3.0}, None)
+    assert read_metrics(tmp_path) == (
+        {"accuracy": 0.9, "n": 3.0},
+        None,
+        {"note": "a string, not a number", "flag": "a boolean, not a number"},
+    )
     (tmp_path / "metrics.json").write_text("{broken")
     assert "not valid JSON" in read_metrics(tmp_path)[1]
 

@@ -171,8 +171,30 @@ class _Handler(BaseHTTPRequestHandler):
         if revision not in repo["branches"]:
             return self._send(404, {"error": f"Revision Not Found: {revision}"})
         oid = hashlib.sha1(body).hexdigest()
+        header = next((i["value"] for i in Request("POST", "", {}, body).ndjson() if i["key"] == "header"), {})
+        repo.setdefault("commits", {})[oid] = {
+            "id": oid,
+            "title": header.get("summary", ""),
+            "message": header.get("description", ""),
+            "authors": [{"user": "mlci-bot"}],
+            "date": "2026-11-23T00:00:00.000Z",
+        }
         repo["branches"][revision] = oid
         self._send(200, {"commitUrl": f"{self.endpoint}/{match[2]}/commit/{oid}", "commitOid": oid, "success": True})
+
+    def commits(self, match: re.Match, body: bytes) -> None:
+        repo, revision = self._repo(match[2]), unquote(match[3])
+        oid = repo["branches"].get(revision) or repo["tags"].get(revision)
+        if oid is None:
+            return self._send(404, {"error": f"Revision Not Found: {revision}"})
+        self._send(
+            200,
+            [
+                repo.get("commits", {}).get(
+                    oid, {"id": oid, "title": "", "message": "", "authors": [], "date": "2026-11-23T00:00:00.000Z"}
+                )
+            ],
+        )
 
     def tag(self, match: re.Match, body: bytes) -> None:
         repo, revision = self._repo(match[2]), unquote(match[3])
@@ -197,6 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
         ("PUT lfs", r"/_lfs/([0-9a-f]{64})", lfs_put),
         ("POST commit", _REPO + r"/commit/([^/]+)", commit),
         ("POST tag", _REPO + r"/tag/([^/]+)", tag),
+        ("GET commits", _REPO + r"/commits/([^/]+)", commits),
     ]
 
 

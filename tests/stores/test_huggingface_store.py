@@ -103,6 +103,24 @@ def test_republishing_a_tagged_job_commits_nothing(hub, make_run):
     assert len(hub.state.find("POST", r"/commit/")) == 1
 
 
+def test_different_outputs_under_a_published_job_id_are_refused(hub, make_run, tmp_path):
+    from mlci.stores.base import RepublishConflict
+
+    job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = make_run(job=job, files={"model.bin": b"old weights"}, root=tmp_path / "a")
+    same = make_run(job=job, files={"model.bin": b"old weights"}, root=tmp_path / "b")
+    (tmp_path / "c").mkdir()
+    other = make_run(job=job, files={"model.bin": b"new weights"}, root=tmp_path / "c")
+    store = make_store(hub)
+    url = store.publish(first, first.dir / "attempt-2/out")
+    assert store.publish(same, same.dir / "attempt-2/out") == url  # the same outputs: idempotent
+    with pytest.raises(RepublishConflict, match="already has different outputs for digits job"):
+        store.publish(other, other.dir / "attempt-2/out")
+    assert len(hub.state.find("POST", r"/commit/")) == 1
+
+
 def test_transient_hub_errors_are_retried(hub, make_run, no_backoff):
     hub.state.fail_next["branch"] = [503, 502]
     record = make_run()

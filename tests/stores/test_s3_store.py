@@ -178,3 +178,21 @@ def test_republishing_an_older_run_leaves_latest_on_the_newer_one(client, make_r
     store.publish(newer, newer.dir / "attempt-2/out")
     store.publish(older, older.dir / "attempt-2/out")
     assert read_json(client, "digits/latest.json")["jobId"] == "job-new"
+
+
+def test_a_different_republish_under_a_published_id_is_refused(client, make_run, tmp_path):
+    from mlci.stores.base import RepublishConflict
+
+    job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = make_run(job=job, files={"model.bin": b"old weights"}, root=tmp_path / "a")
+    second = make_run(job=job, files={"model.bin": b"new weights", "extra.txt": b"x"}, root=tmp_path / "b")
+    store = S3Store("s3", client, BUCKET)
+    url = store.publish(first, first.dir / "attempt-2/out")
+    with pytest.raises(RepublishConflict) as refused:
+        store.publish(second, second.dir / "attempt-2/out")
+    assert "changed: model.bin" in str(refused.value) and "only in this run: extra.txt" in str(refused.value)
+    assert client.get_object(Bucket=BUCKET, Key=f"digits/{job}/model.bin")["Body"].read() == b"old weights"
+    assert read_json(client, "digits/latest.json")["url"] == url
+    assert store.publish(first, first.dir / "attempt-2/out") == url  # the same content: still idempotent

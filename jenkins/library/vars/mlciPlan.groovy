@@ -5,7 +5,8 @@ import mlci.Shell
 /**
  * Runs `mlci plan ... --json` in the current workspace and returns the checked plan:
  * [base, head, commit, projects: [[name, gpus, gpus_spec, approval, submitter, approval_timeout_s, store,
- * timeout_s, publish_secrets]], skipped, notify_secrets, host_gpus].
+ * timeout_s (Jenkins' time limit), time_limit [build_s, attempts, stages_s], secrets (bound around mlci run),
+ * publish_secrets, gpu_node]], skipped, notify_secrets, host_gpus].
  * Every decision (what changed, GPU counts, stores) is made by mlci in Python; this only reads it.
  */
 Map call(Map config = [:]) {

@@ -1,86 +1,139 @@
 import mlci.GpuLease
+import mlci.JobId
 import mlci.Json
 import mlci.PlanCheck
+import mlci.Records
 import mlci.Shell
 
 /**
- * One project of a release, as one stage on an `mlci` node: lease its GPUs, `mlci run`, archive
- * the run record and its JUnit gate report, ask for approval if the project wants it, publish,
- * notify. `project` is one entry of mlciPlan's output.
+ * One project of a release, as one stage: on a node (a `gpu` node when the project needs GPUs)
+ * lease its GPUs, `mlci run` with the project's secrets bound, archive the run record (record,
+ * logs, JUnit; not the model outputs) and publish; a project that asks for approval is stashed,
+ * waits for a person with no node and no GPU held, then publishes on a node again.
+ * `project` is one entry of mlciPlan's output, `commit` the planned commit.
  */
 def call(Map config) {
-    Map cfg = [label: 'mlci', mlci: 'mlci', publish: true, commit: null, notifySecrets: [], hostGpus: [:]] << config
+    Map cfg = [label: 'mlci', gpuLabel: 'gpu', mlci: 'mlci', publish: true, commit: null, notifySecrets: [],
+               hostGpus: [:], lockTimeoutS: 6 * 3600, recordWaitS: 60] << config
     Map project = cfg.project
     String problem = PlanCheck.entryProblem(project)
     if (problem != null) {
         error("mlciTrain: ${problem}")
     }
     String name = project.name
-    String jobId = "jenkins-${env.BUILD_NUMBER}-${name}"
+    String jobId = null
+    try {
+        jobId = JobId.of(cfg.commit, env.JOB_NAME, env.BUILD_NUMBER)
+    } catch (IllegalArgumentException bad) {
+        error("mlciTrain: ${bad.getMessage()}")
+    }
+    String record = ".mlci/runs/${name}/${jobId}"
+    // GPU projects only on GPU nodes: `auto` falls back to the CPU only where mlci plan allows it.
+    String label = project.gpu_node ? "${cfg.label} && ${cfg.gpuLabel}" : cfg.label
+    Map state = [notified: false, waitForApproval: false]
     stage(name) {
-        // The node is held until publishing, approval wait included: the trained outputs live in
-        // this workspace. The GPUs are released as soon as `mlci run` ends.
-        node(cfg.label) {
-            checkout(scm)
-            if (cfg.commit) {
-                sh(script: "git checkout --quiet --detach ${Shell.quote(cfg.commit)}", label: 'check out the planned commit')
+        node(label) {
+            notifyOnFailure(cfg, state, name, jobId) {
+                checkoutCommit(cfg)
+                train(cfg, project, jobId, record, state)
+                if (!cfg.publish) {
+                    echo "${name}: passed its gate; not published (publishing is off for this build)"
+                } else if (project.approval) {
+                    // The wait must hold no executor and no GPU: what publish needs goes with the build.
+                    stash(name: "mlci-${name}", includes: "${record}/**")
+                    announce(cfg, 'approval', name, jobId)
+                    state.waitForApproval = true
+                } else {
+                    publish(cfg, project, jobId, state)
+                }
             }
-            trainAndPublish(cfg, project, jobId)
+        }
+        if (state.waitForApproval && approved(cfg, project, jobId, state)) {
+            node(cfg.label) {
+                notifyOnFailure(cfg, state, name, jobId) {
+                    checkoutCommit(cfg)
+                    unstash("mlci-${name}")
+                    publish(cfg, project, jobId, state)
+                }
+            }
         }
     }
 }
 
-def trainAndPublish(Map cfg, Map project, String jobId) {
-    String name = project.name
-    boolean failureSent = false
-    announce(cfg, 'started', name, jobId)
+def checkoutCommit(Map cfg) {
+    checkout(scm)
+    sh(script: "git checkout --quiet --detach ${Shell.quote(cfg.commit)}", label: 'check out the planned commit')
+}
+
+/** Runs body; any failure not yet announced sends `failed` (or `cancelled` for an abort) once, then goes on. */
+def notifyOnFailure(Map cfg, Map state, String name, String jobId, Closure body) {
     try {
-        String record = ".mlci/runs/${name}/${jobId}"
-        int status = -1
-        try {
-            status = runWithGpus(cfg, project, jobId)
-        } finally {
-            keepRecord(record)
-        }
-        describe(name, record)
-        if (status != 0) {
-            failureSent = true
-            announce(cfg, 'failed', name, jobId)
-            if (status == 130) {
-                currentBuild.result = 'ABORTED'
-            }
-            error("${name}: ${runFailure(status)} (mlci run exited ${status}); its run record is archived under ${record}/")
-        }
-        if (!cfg.publish) {
-            echo "${name}: passed its gate; not published (publishing is off for this build)"
-            return
-        }
-        if (project.approval && !approved(cfg, project, jobId)) {
-            return
-        }
-        String store = project.store
-        String publish = "${Shell.quote(cfg.mlci)} publish ${Shell.quote(name)} ${Shell.quote(jobId)} --store=${Shell.quote(store)}"
-        int published = mlciSecrets(project.publish_secrets ?: []) {
-            sh(script: publish, returnStatus: true, label: "publish ${name}")
-        }
-        if (published != 0) {
-            failureSent = true
-            announce(cfg, 'failed', name, jobId)
-            error("${name}: mlci publish to store ${store} failed (exit ${published}); the trained run is kept in its record")
-        }
-        announce(cfg, 'succeeded', name, jobId)
+        body()
     } catch (e) {
-        if (!failureSent) {
-            announce(cfg, 'failed', name, jobId)
+        if (!state.notified) {
+            state.notified = true
+            announce(cfg, interruption(e) ? 'cancelled' : 'failed', name, jobId)
         }
         throw e
     }
 }
 
+/** `mlci run` under the project's time limit; returns when the gate passed, else fails or aborts the build. */
+def train(Map cfg, Map project, String jobId, String record, Map state) {
+    String name = project.name
+    announce(cfg, 'started', name, jobId)
+    int status = -1
+    Throwable stopped = null
+    try {
+        status = runWithGpus(cfg, project, jobId)
+    } catch (e) {
+        if (!interruption(e)) {
+            keepRecord(record)
+            throw e
+        }
+        stopped = e
+    }
+    if (stopped != null) {
+        // Jenkins SIGTERMs `mlci run` and returns at once: give mlci time to stop its containers
+        // and write the final record before it is archived.
+        waitForFinalRecord(cfg, record)
+        keepRecord(record)
+        describe(name, record)
+        state.notified = true
+        if (expired(stopped)) {
+            announce(cfg, 'failed', name, jobId)
+            error("${name}: stopped at its time limit of ${project.timeout_s} s (${limitParts(project)}); " +
+                "raise timeout or the stages' timeouts in projects/${name}/project.yaml, or lower retrain.max_attempts. " +
+                "Its run record is archived under ${record}/")
+        }
+        announce(cfg, 'cancelled', name, jobId)
+        currentBuild.result = 'ABORTED'
+        throw stopped
+    }
+    keepRecord(record)
+    describe(name, record)
+    if (status != 0) {
+        state.notified = true
+        announce(cfg, status == 130 ? 'cancelled' : 'failed', name, jobId)
+        if (status == 130) {
+            currentBuild.result = 'ABORTED'
+        }
+        error("${name}: ${runFailure(status)} (mlci run exited ${status}); its run record is archived under ${record}/")
+    }
+}
+
+String limitParts(Map project) {
+    Map limit = project.time_limit instanceof Map ? project.time_limit : [:]
+    if (limit.build_s instanceof Integer && limit.attempts instanceof Integer && limit.stages_s instanceof Integer) {
+        return "image build ${limit.build_s} s + ${limit.attempts} attempt(s) × stages ${limit.stages_s} s"
+    }
+    return 'from mlci plan'
+}
+
 /**
  * Locks the project's GPUs (none: no lock; -1: every GPU of this node) around `mlci run`. A request
- * the host cannot meet (its GPU count in mlci.yaml, from the plan's host_gpus) fails at once
- * instead of waiting forever for a lock.
+ * the host cannot meet (its GPU count in mlci.yaml, from the plan's host_gpus) fails at once; a lock
+ * Jenkins cannot grant within lockTimeoutS fails with the likely reason instead of waiting forever.
  */
 int runWithGpus(Map cfg, Map project, String jobId) {
     int gpus = project.gpus
@@ -94,8 +147,8 @@ int runWithGpus(Map cfg, Map project, String jobId) {
     }
     Object available = (cfg.hostGpus ?: [:])[host]
     if (available == 0 && gpus == -1) {
-        // No GPU on this host: nothing to lock; mlci run falls back to the CPU for `auto` and
-        // explains the missing GPU for `all`.
+        // A host without GPUs (allowed only when mlci plan let the project fall back to the CPU):
+        // nothing to lock; mlci run decides (`auto` runs on the CPU, `all` explains the missing GPU).
         return runMlci(cfg, project, jobId, project.gpus_spec == 'all' ? 'all' : 'auto')
     }
     if (available instanceof Integer && gpus > (Integer) available) {
@@ -106,17 +159,51 @@ int runWithGpus(Map cfg, Map project, String jobId) {
     if (gpus > 0) {
         request.quantity = gpus  // without a quantity, lock takes every resource with the label
     }
+    // lockable-resources serves the first queued request that fits, so a whole-host request could
+    // be overtaken forever by 1-GPU requests. Every request first passes a per-host turnstile; a
+    // whole-host request holds it while it waits and runs, so later requests queue behind it.
+    String turnstile = GpuLease.turnstile(host)
     int status = -1
-    lock(request) {
-        String devices = null
-        try {
-            devices = GpuLease.devices(env.MLCI_LOCKED, host)
-        } catch (IllegalArgumentException bad) {
-            error(bad.getMessage())
+    boolean locked = false
+    try {
+        timeout(time: cfg.lockTimeoutS + project.timeout_s, unit: 'SECONDS') {
+            if (gpus == -1) {
+                lock(resource: turnstile) {
+                    lock(request) {
+                        locked = true
+                        status = runLocked(cfg, project, jobId, host)
+                    }
+                }
+            } else {
+                lock(resource: turnstile) {
+                    echo "${project.name}: in the GPU queue of ${host}"
+                }
+                lock(request) {
+                    locked = true
+                    status = runLocked(cfg, project, jobId, host)
+                }
+            }
         }
-        status = runMlci(cfg, project, jobId, devices)
+    } catch (e) {
+        if (!locked && expired(e)) {
+            error("${project.name}: waited ${cfg.lockTimeoutS} s for ${gpus == -1 ? 'every' : gpus} GPU(s) of " +
+                "${GpuLease.label(host)} without getting them. If mlci.yaml declares more GPUs than Jenkins has " +
+                'lockable resources, run `mlci render` and apply it (ansible-playbook) so they match; otherwise ' +
+                'other builds held the GPUs all that time')
+        }
+        throw e
     }
     return status
+}
+
+int runLocked(Map cfg, Map project, String jobId, String host) {
+    String devices = null
+    try {
+        devices = GpuLease.devices(env.MLCI_LOCKED, host)
+    } catch (IllegalArgumentException bad) {
+        error(bad.getMessage())
+    }
+    return runMlci(cfg, project, jobId, devices)
 }
 
 int runMlci(Map cfg, Map project, String jobId, String devices) {
@@ -125,14 +212,68 @@ int runMlci(Map cfg, Map project, String jobId, String devices) {
         "--gpus=${Shell.quote(devices)}"
     int status = -1
     timeout(time: project.timeout_s, unit: 'SECONDS') {
-        status = sh(script: command, returnStatus: true, label: "mlci run ${name}")
+        // The project's own secrets (e.g. HF_TOKEN for its downloads), for this command only.
+        status = mlciSecrets(project.secrets ?: []) {
+            sh(script: command, returnStatus: true, label: "mlci run ${name}")
+        }
     }
     return status
 }
 
-/** Archives the run record (status.json, logs, outputs) and feeds the gate's JUnit report to Jenkins. */
+/** Waits (bounded) until mlci has written a final status.json; archives what there is either way. */
+def waitForFinalRecord(Map cfg, String record) {
+    String file = "${record}/status.json"
+    try {
+        timeout(time: cfg.recordWaitS, unit: 'SECONDS') {
+            waitUntil(initialRecurrencePeriod: 1000, quiet: true) {
+                return finalRecord(file)
+            }
+        }
+    } catch (e) {
+        if (!expired(e)) {
+            throw e
+        }
+        echo "WARNING: ${file} was not final ${cfg.recordWaitS} s after the interruption; archiving it as it is"
+    }
+}
+
+boolean finalRecord(String file) {
+    if (!fileExists(file)) {
+        return false
+    }
+    try {
+        return Records.isFinal(Json.parse(readFile(file: file, encoding: 'UTF-8')))
+    } catch (e) {
+        if (interruption(e)) {
+            throw e
+        }
+        return false  // mid-write or unreadable: look again
+    }
+}
+
+/** Publishes the trained run to its store, with the store's credentials bound. */
+def publish(Map cfg, Map project, String jobId, Map state) {
+    String name = project.name
+    String store = project.store
+    String command = "${Shell.quote(cfg.mlci)} publish ${Shell.quote(name)} ${Shell.quote(jobId)} --store=${Shell.quote(store)}"
+    int published = mlciSecrets(project.publish_secrets ?: []) {
+        sh(script: command, returnStatus: true, label: "publish ${name}")
+    }
+    if (published != 0) {
+        state.notified = true
+        announce(cfg, 'failed', name, jobId)
+        error("${name}: mlci publish to store ${store} failed (exit ${published}); the trained run is kept in its record")
+    }
+    announce(cfg, 'succeeded', name, jobId)
+}
+
+/**
+ * Archives the run record: status.json, the logs and the JUnit gate report, not the model outputs
+ * (attempt-N/out/: they live in the store once published, and would fill JENKINS_HOME).
+ */
 def keepRecord(String record) {
-    archiveArtifacts(artifacts: "${record}/**", allowEmptyArchive: true, fingerprint: false)
+    archiveArtifacts(artifacts: "${record}/**", excludes: "${record}/attempt-*/out/**", allowEmptyArchive: true,
+                     fingerprint: false)
     // The exit code decides the result (a retrain may pass after a failed attempt), so a failed
     // gate attempt in the report must not mark the build unstable on its own.
     junit(testResults: "${record}/junit.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
@@ -149,7 +290,7 @@ def describe(String name, String record) {
     try {
         status = Json.parse(readFile(file: file, encoding: 'UTF-8'))
     } catch (e) {
-        if (e.getClass().getSimpleName() == 'FlowInterruptedException') {
+        if (interruption(e)) {
             throw e
         }
         appendDescription("${name}: unreadable run record (${file})")
@@ -172,10 +313,13 @@ def appendDescription(String line) {
     currentBuild.description = currentBuild.description ? "${currentBuild.description}\n${line}" : line
 }
 
-/** Waits for a person to approve publishing; rejection or timeout → false (not published). */
-boolean approved(Map cfg, Map project, String jobId) {
+/**
+ * Waits, outside any node, for a person to approve publishing; rejection or the approval timeout
+ * → false (not published, UNSTABLE). `submitter` holds Jenkins user ids (groups need a security
+ * realm that has groups; the local realm mlci renders has none).
+ */
+boolean approved(Map cfg, Map project, String jobId, Map state) {
     String name = project.name
-    announce(cfg, 'approval', name, jobId)
     Map request = [message: "Publish ${name} (${jobId}) to store ${project.store}?", ok: 'Publish',
                    submitterParameter: 'MLCI_APPROVER']
     if (project.submitter) {
@@ -190,6 +334,12 @@ boolean approved(Map cfg, Map project, String jobId) {
         return true
     } catch (e) {
         if (!refusedOrExpired(e)) {
+            if (!state.notified) {
+                state.notified = true
+                node(cfg.label) {
+                    announce(cfg, interruption(e) ? 'cancelled' : 'failed', name, jobId)
+                }
+            }
             throw e
         }
         unstable("${name}: not published: approval was rejected or did not come within ${project.approval_timeout_s} s")
@@ -197,14 +347,26 @@ boolean approved(Map cfg, Map project, String jobId) {
     }
 }
 
+boolean interruption(Throwable e) {
+    return e.getClass().getSimpleName() == 'FlowInterruptedException'
+}
+
+/** A `timeout` step expired (as opposed to the build being aborted). */
+boolean expired(Throwable e) {
+    return causedBy(e, ['ExceededTimeout'])
+}
+
 /** input's reject button or the approval timeout, as opposed to an abort of the whole build. */
 boolean refusedOrExpired(Throwable e) {
-    if (e.getClass().getSimpleName() != 'FlowInterruptedException') {
+    return causedBy(e, ['Rejection', 'ExceededTimeout'])
+}
+
+boolean causedBy(Throwable e, List kinds) {
+    if (!interruption(e)) {
         return false
     }
     for (Object cause : e.getCauses()) {
-        String kind = cause.getClass().getSimpleName()
-        if (kind == 'Rejection' || kind == 'ExceededTimeout') {
+        if (kinds.contains(cause.getClass().getSimpleName())) {
             return true
         }
     }

@@ -9,6 +9,11 @@ class GpuLease implements Serializable {
         return 'gpu@' + host
     }
 
+    /** The per-host resource every GPU request passes first (see mlciTrain); lock creates it on first use. */
+    static String turnstile(String host) {
+        return host + '-gpu-turnstile'
+    }
+
     /** Device indexes, ascending; throws IllegalArgumentException for a resource of another host. */
     static String devices(String locked, String host) {
         String prefix = host + '-gpu'

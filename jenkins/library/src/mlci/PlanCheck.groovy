@@ -72,6 +72,12 @@ class PlanCheck implements Serializable {
         if (!secretNames(p.publish_secrets)) {
             return "${p.name}: publish_secrets is not a list of secret names"
         }
+        if (!secretNames(p.secrets)) {
+            return "${p.name}: secrets is not a list of secret names"
+        }
+        if (p.gpu_node != null && !(p.gpu_node instanceof Boolean)) {
+            return "${p.name}: gpu_node ${p.gpu_node} is not true or false"
+        }
         for (String key : ['timeout_s', 'approval_timeout_s']) {
             if (!(p[key] instanceof Integer && (Integer) p[key] > 0)) {
                 return "${p.name}: ${key} ${p[key]} is not a positive number of seconds"
