@@ -251,6 +251,10 @@ def needs_gpu_node(gpus: object, manifest: Manifest) -> bool:
     """GPU projects run only on GPU nodes; `auto` falls back to the CPU only where no host has a GPU."""
     if gpus == "none":
         return False
+    if not manifest.hosts:
+        # No hosts: Jenkins' built-in node runs everything and has no `gpu` label, so a GPU node would
+        # be waited for forever; the library fails such a project at once instead (host_gpus: 0).
+        return False
     if gpus == "auto":
         return any(h.gpus for h in manifest.hosts)
     return True

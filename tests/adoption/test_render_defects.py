@@ -186,7 +186,25 @@ def test_a_manifest_without_hosts_never_waits_for_a_gpu_lock(tmp_path: Path) -> 
     from mlci.affected import plan as release_plan
 
     # the built-in node has 0 GPUs in the plan: the library runs `auto` without a lock, never waits
-    assert release_plan(root, None, "HEAD").host_gpus == {"built-in": 0}
+    planned = release_plan(root, None, "HEAD")
+    assert planned.host_gpus == {"built-in": 0}
+    assert [p.gpu_node for p in planned.projects] == [False]
+
+
+def test_without_hosts_a_gpu_project_never_waits_for_a_gpu_node(tmp_path: Path) -> None:
+    """No hosts: no node has the `gpu` label; the project runs on the built-in node, where the library
+    fails it at once (0 GPUs there) instead of queueing for a node that never comes."""
+    root = tmp_path / "solo"
+    (root / "projects" / "p").mkdir(parents=True)
+    (root / "projects" / "p" / "project.yaml").write_text("gpus: 1\n")
+    (root / "mlci.yaml").write_text("version: 1\nname: solo\nrepository: {url: https://git.example/solo.git}\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    from mlci.affected import plan as release_plan
+
+    planned = release_plan(root, None, "HEAD")
+    assert planned.host_gpus == {"built-in": 0}
+    assert [(p.gpus, p.gpu_node) for p in planned.projects] == [(1, False)]
 
 
 def test_release_trigger_runs_never_share_a_concurrency_group(tmp_path: Path) -> None:
