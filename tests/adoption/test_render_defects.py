@@ -38,6 +38,10 @@ artifacts:
 """
 
 
+# Without the pin (a key new with this issue), so each test below fails on the defect itself.
+UNPINNED = TEAM_MANIFEST.replace('mlci: {version: @VERSION@, index_url: "https://pypi.team.example/simple/"}\n', "")
+
+
 def team_repo(tmp_path: Path, manifest: str = TEAM_MANIFEST) -> Path:
     """A monorepo that is not mlci's: its own pyproject.toml, Makefile and source."""
     root = tmp_path / "team"
@@ -69,7 +73,7 @@ def test_controller_image_installs_the_pinned_mlci_with_store_extras_not_the_tea
 
 
 def test_controller_build_context_is_jenkins_alone_for_every_compose(tmp_path: Path) -> None:
-    files = rendered(team_repo(tmp_path))
+    files = rendered(team_repo(tmp_path, UNPINNED))
     build = yaml.safe_load(files["compose/docker-compose.yml"])["services"]["jenkins"]["build"]
     # compose v1 ignores <Dockerfile>.dockerignore: the context must be a directory whose own
     # .dockerignore admits only the image's inputs
@@ -80,7 +84,7 @@ def test_controller_build_context_is_jenkins_alone_for_every_compose(tmp_path: P
 
 
 def test_base_images_are_build_arguments(tmp_path: Path) -> None:
-    dockerfile = rendered(team_repo(tmp_path))["jenkins/Dockerfile"]
+    dockerfile = rendered(team_repo(tmp_path, UNPINNED))["jenkins/Dockerfile"]
     froms = [line for line in dockerfile.splitlines() if line.startswith("FROM ")]
     assert froms == ["FROM ${DOCKER_CLI_IMAGE} AS docker-cli", "FROM ${JENKINS_IMAGE}"]
 
@@ -94,7 +98,7 @@ def test_ci_installs_the_pinned_version_from_the_manifests_index(tmp_path: Path)
 
 
 def test_portainer_gets_its_admin_password_from_a_secret(tmp_path: Path) -> None:
-    files = rendered(team_repo(tmp_path))
+    files = rendered(team_repo(tmp_path, UNPINNED))
     compose = yaml.safe_load(files["compose/docker-compose.yml"])
     portainer = compose["services"]["portainer"]
     command = portainer["command"]
@@ -127,7 +131,7 @@ def test_validate_warns_about_a_lan_bind_and_a_different_mlci(tmp_path: Path, ca
 
 
 def test_the_webhook_has_its_own_domain_and_jenkins_url_stays_internal(tmp_path: Path) -> None:
-    files = rendered(team_repo(tmp_path))
+    files = rendered(team_repo(tmp_path, UNPINNED))
     assert 'customDomains = ["hooks.team.example"]' in files["compose/frpc.toml"]
     casc = yaml.safe_load(files["jenkins/casc.yaml"])
     assert casc["unclassified"]["location"]["url"] == "https://jenkins.internal.team.example/"
@@ -208,7 +212,7 @@ def test_without_hosts_a_gpu_project_never_waits_for_a_gpu_node(tmp_path: Path) 
 
 
 def test_release_trigger_runs_never_share_a_concurrency_group(tmp_path: Path) -> None:
-    workflow = yaml.safe_load(rendered(team_repo(tmp_path))[".github/workflows/release-trigger.yml"])
+    workflow = yaml.safe_load(rendered(team_repo(tmp_path, UNPINNED))[".github/workflows/release-trigger.yml"])
     assert workflow["concurrency"]["group"].endswith("${{ github.event.pull_request.number }}")
     assert workflow["concurrency"]["cancel-in-progress"] is False
 
