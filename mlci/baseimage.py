@@ -39,14 +39,15 @@ class BaseImageOptions:
 
 def image_changes(options: BaseImageOptions) -> list[str]:
     """Dockerfile instructions applied by `docker import`: the venv first on PATH, pip trusting the
-    system bundle (which includes --ca-bundle) and using the given index."""
+    system bundle (which includes --ca-bundle) and using the given index. No PIP_NO_CACHE_DIR: pip
+    reads any value of it as "off", which would also disable the stages' cache (/mlci/cache/pip);
+    Dockerfiles keep layers small with `pip install --no-cache-dir` instead."""
     env = {
         "PATH": f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "VIRTUAL_ENV": VENV,
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_CACHE_DIR": "1",
         "PIP_CERT": SYSTEM_BUNDLE,
         "REQUESTS_CA_BUNDLE": SYSTEM_BUNDLE,
         "SSL_CERT_FILE": SYSTEM_BUNDLE,
