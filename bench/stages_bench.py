@@ -3,6 +3,14 @@ IMAGE true`, measured alternately in the same run (target ≤ 1.1×: mlci's star
 each stage costs what `docker run` costs).
 
     .venv/bin/python bench/stages_bench.py [--stages 10] [--repeat 5]
+
+Where mlci's time per stage goes beyond the engine's (timed in-process on this 2-core machine at a
+load of about 6): the engine calls are the same as `docker run`'s (create, attach, start, wait,
+remove); mlci adds about 2.7 status.json rewrites per stage, each fsynced (about 14 ms each), and
+one container inspect (about 7 ms). Rewriting status.json without fsync while the run is active
+(the rename keeps it atomic for readers; the final state is still fsynced) brings a rewrite to about
+2 ms, and skipping the inspect for a stage without a GPU request saves the rest: about 0.4 s on a
+10-stage run.
 """
 
 from __future__ import annotations
