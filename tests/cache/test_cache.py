@@ -170,3 +170,22 @@ def test_cli_ls_and_prune(tmp_path):
 def test_cli_prune_bad_input_is_exit_2(tmp_path, args, message):
     result = _cli("prune", *args, env={"MLCI_CACHE_DIR": str(tmp_path)})
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_takes_the_root_from_the_manifest_inside_a_monorepo(tmp_path):
+    root = tmp_path / "mono"
+    root.mkdir()
+    configured = tmp_path / "srv-cache"
+    (root / "mlci.yaml").write_text(f"version: 1\nname: demo\nrunner: {{cache_dir: {configured}}}\n")
+    _fill(configured, "alpha", 1000)
+    env = {k: v for k, v in os.environ.items() if k != "MLCI_CACHE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mlci", "--root", str(root), "cache", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["root"] == str(configured) and [c["project"] for c in data["caches"]] == ["alpha"]
