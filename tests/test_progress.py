@@ -57,13 +57,14 @@ def test_terminal_redraws_in_place_but_jenkins_and_verbose_get_plain_lines(monke
     with Phases(tty).phase("debootstrap") as phase:
         phase.count("3 retrieved")
     assert "\r\x1b[K" in tty.getvalue() and tty.getvalue().endswith("mlci: debootstrap (3 retrieved, 0.0s)\n")
-    for phases in (
-        Phases(Tty(), verbose=True),
-        Phases(Tty()) if monkeypatch.setenv("JENKINS_URL", "x") is None else None,
-    ):
+    verbose = Phases(Tty(), verbose=True)  # -v interleaves the tools' output: no redrawing
+    monkeypatch.setenv("JENKINS_URL", "http://ci.example/")  # Jenkins' console, even on a pty
+    in_jenkins = Phases(Tty())
+    for phases in (verbose, in_jenkins):
         with phases.phase("debootstrap") as phase:
             phase.count("3 retrieved")
-        assert "\x1b" not in phases.stream.getvalue() and "\r" not in phases.stream.getvalue()
+        out = phases.stream.getvalue()
+        assert "\x1b" not in out and "\r" not in out and out.startswith("mlci: debootstrap (3 retrieved, ")
 
 
 def test_a_tool_runs_as_one_phase_with_counts_and_its_output_in_the_log(tmp_path):
