@@ -9,7 +9,12 @@ REPO=$(pwd)
 WITH_TESTS=0
 [[ "${1:-}" == "--test" ]] && WITH_TESTS=1
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# bold on a terminal; plain lines in Jenkins' console, pipes and files
+if [[ -t 2 && "${TERM:-dumb}" != dumb && -z "${JENKINS_URL:-}" ]]; then
+  log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+else
+  log() { printf '==> %s\n' "$*" >&2; }
+fi
 
 # pip's output goes to a log that is shown only when it fails
 pip_install() {

@@ -188,6 +188,9 @@ class Runner(Strict):
     max_output_size: ByteSize = Field(
         20 << 30, description="the most a stage's outputs may hold (e.g. 500m, 20g); checked before anything is copied"
     )
+    cache_dir: SafePath | None = Field(
+        None, description="the per-host cache root (default ~/.cache/mlci; MLCI_CACHE_DIR on a host wins)"
+    )
 
 
 class Store(Strict):

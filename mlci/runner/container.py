@@ -4,11 +4,14 @@ its output streamed while it runs, stopped on timeout or cancellation, and alway
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
@@ -50,6 +53,31 @@ class StageResult:
 def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
     """Run one stage to completion. Raises on start failures; KeyboardInterrupt/Cancelled pass through
     after the container is stopped and removed."""
+    with project_cache(spec) as spec:
+        return _run_stage(client, spec, sink)
+
+
+# ---------------------------------------------------------------- the per-project cache hook
+@contextlib.contextmanager
+def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
+    """Narrow the cache mount to the project's own cache (mlci/cache.py), point the library caches
+    (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
+    prune cannot delete it underneath. The stage's own env wins over these defaults."""
+    from mlci import cache
+
+    source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
+    project = spec.labels.get("mlci.project")
+    if source is None or not project:
+        yield spec
+        return
+    with cache.using(Path(source), project) as directory:
+        binds = {src: bind for src, bind in spec.binds.items() if src != source}
+        binds[str(directory)] = {"bind": cache.CONTAINER_CACHE, "mode": "rw"}
+        yield dataclasses.replace(spec, binds=binds, env={**cache.CACHE_ENV, **spec.env})
+
+
+# ---------------------------------------------------------------- one container
+def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
     from docker.errors import APIError
 
     api = client.api
