@@ -143,7 +143,7 @@ def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
         ("gpu@gpu-01", 1),
     ]
     assert run_call(r, "vision")["args"]["script"] == f"mlci run vision --job-id={job('vision')} --gpus=0,1"
-    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=0"
+    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=device=0"
     assert run_call(r, "vision")["stage"] == "vision" and run_call(r, "nlp")["stage"] == "nlp"
     assert shell(r) == [
         "mlci plan --head=HEAD --json",
@@ -169,7 +169,7 @@ def test_a_failed_gate_fails_notifies_and_publishes_nothing(results):
     assert shell(r)[1:] == [
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
-        f"mlci run vision --job-id={job('vision')} --gpus=0",
+        f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         f"mlci notify --event=failed vision {job('vision')}",
     ]
     assert "a stage or the evaluation gate failed (mlci run exited 1)" in r["error"]
