@@ -89,7 +89,7 @@ SCENARIOS = [
 def test_one_project_runs_trains_publishes_and_notifies(results):
     r = results["one"]
     assert r["result"] == "SUCCESS", r["error"]
-    assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "0")]
+    assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "device=0")]
     assert [c["args"] for c in calls(r, "parallel")] == [["vision"]]
     assert [c["args"] for c in calls(r, "lock")] == [{"label": "gpu@gpu-01", "quantity": 1, "variable": "MLCI_LOCKED"}]
     run = run_call(r, "vision")
@@ -148,7 +148,7 @@ def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
     assert shell(r) == [
         "mlci plan --head=HEAD --json",
         *release_commands("vision", "0,1"),
-        *release_commands("nlp", "0"),
+        *release_commands("nlp", "device=0"),
     ]
     assert r["displayName"] == f"#42 vision, nlp @ {HEAD[:7]}"
 
