@@ -23,7 +23,7 @@ from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
 from mlci.runner.container import StageSpec, remove_labelled, run_stage
 from mlci.runner.engine import has_nvidia_runtime
-from mlci.runner.gpus import GpuRequest, load_inventory, plan_gpus
+from mlci.runner.gpus import GpuRequest, cdi_requested, load_inventory, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
 
@@ -175,6 +175,7 @@ class ProjectRun:
             request,
             request.mode == "auto" and has_nvidia_runtime(self.client),
             load_inventory() if request.mode != "none" else None,
+            cdi=cdi_requested(),
         )
         if gpu_plan.notice:
             self.say(gpu_plan.notice)

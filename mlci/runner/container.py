@@ -88,7 +88,7 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
             api.start(container_id)
         except APIError as exc:
             if is_missing_gpu_driver(exc):
-                err = gpu_driver_error(spec.gpu_devices)
+                err = gpu_driver_error(spec.gpu_devices, cdi=(spec.device_request or {}).get("Driver") == "cdi")
                 err.device_requests = device_requests  # type: ignore[attr-defined]
                 raise err from None
             raise MlciError(

@@ -88,15 +88,30 @@ class Gpu:
     uuid: str
 
 
-def load_inventory(path: Path | None = None) -> list[Gpu] | None:
-    """The host's GPUs by index: the Ansible inventory file, else `nvidia-smi`; None when unknown."""
+def _inventory_file(path: Path | None) -> dict | None:
     path = path or Path(os.environ.get("MLCI_GPU_INVENTORY", INVENTORY_FILE))
     try:
         if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_INVENTORY_BYTES:
             data = json.loads(path.read_text())
+            return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+    return None
+
+
+def cdi_requested(path: Path | None = None) -> bool:
+    """Whether the host was provisioned for CDI device requests (nvidia_container_toolkit_mode: cdi)."""
+    return (_inventory_file(path) or {}).get("requests") == "cdi"
+
+
+def load_inventory(path: Path | None = None) -> list[Gpu] | None:
+    """The host's GPUs by index: the Ansible inventory file, else `nvidia-smi`; None when unknown."""
+    data = _inventory_file(path)
+    if data is not None:
+        try:
             return sorted((Gpu(int(g["index"]), str(g["uuid"])) for g in data["gpus"]), key=lambda g: g.index)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        except (KeyError, TypeError, ValueError):
+            return None
     if shutil.which("nvidia-smi") is None:
         return None
     try:
@@ -128,25 +143,30 @@ class GpuPlan:
     uuids: tuple[str, ...] = ()  # the host GPUs the container gets, when the inventory is known
 
 
-def _by_uuid(uuids: list[str], devices: str) -> GpuPlan:
+def _request(ids: list[str] | None, count: int, cdi: bool) -> Any:
+    """Legacy `--gpus` (the nvidia runtime hook) or CDI (`--device nvidia.com/gpu=...`, Docker >= 25)."""
     from docker.types import DeviceRequest
 
-    return GpuPlan(DeviceRequest(device_ids=uuids, capabilities=[["gpu"]]), devices, uuids=tuple(uuids))
+    if cdi:
+        names = [f"nvidia.com/gpu={i}" for i in ids] if ids else ["nvidia.com/gpu=all"]
+        return DeviceRequest(driver="cdi", device_ids=names)
+    if ids:
+        return DeviceRequest(device_ids=ids, capabilities=[["gpu"]])
+    return DeviceRequest(count=count, capabilities=[["gpu"]])
 
 
-def plan_gpus(request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | None = None) -> GpuPlan:
+def plan_gpus(
+    request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | None = None, *, cdi: bool = False
+) -> GpuPlan:
     """The device request for `request`; with the host's inventory, GPUs are named by UUID, so a
     lease maps to the device it means and a missing GPU is an error, not a shifted index."""
-    from docker.types import DeviceRequest
-
     if request.mode == "none":
         return GpuPlan(None, "none")
     if request.mode == "auto" and not nvidia_runtime:
         return GpuPlan(None, "none", "no NVIDIA runtime in this Docker engine: running on the CPU")
     if request.mode in ("auto", "all"):
-        if inventory:
-            return _by_uuid([g.uuid for g in inventory], "all")
-        return GpuPlan(DeviceRequest(count=-1, capabilities=[["gpu"]]), "all")
+        uuids = [g.uuid for g in inventory or []]
+        return GpuPlan(_request(uuids, -1, cdi), "all", uuids=tuple(uuids))
     if request.mode == "count":
         if inventory:
             if request.count > len(inventory):
@@ -154,8 +174,10 @@ def plan_gpus(request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | 
                     f"{request.count} GPUs were requested but this host has {len(inventory)}",
                     hint="ask for fewer (project.yaml `gpus:` or --gpus count=N), or check `nvidia-smi -L`",
                 )
-            return _by_uuid([g.uuid for g in inventory[: request.count]], f"{request.count} GPUs")
-        return GpuPlan(DeviceRequest(count=request.count, capabilities=[["gpu"]]), f"{request.count} GPUs")
+            uuids = [g.uuid for g in inventory[: request.count]]
+            return GpuPlan(_request(uuids, 0, cdi), f"{request.count} GPUs", uuids=tuple(uuids))
+        ids = [str(i) for i in range(request.count)] if cdi else None  # CDI has no count: the first N
+        return GpuPlan(_request(ids, request.count, cdi), f"{request.count} GPUs")
     ids = ",".join(str(i) for i in request.devices)
     if inventory:
         known = {g.index: g.uuid for g in inventory}
@@ -167,17 +189,29 @@ def plan_gpus(request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | 
                 hint="fix the lease or `gpus:` in project.yaml; a removed or dead GPU shifts the indexes after it"
                 " — run the Ansible GPU inventory (site.yml) again",
             )
-        return _by_uuid([known[i] for i in request.devices], ids)
-    return GpuPlan(DeviceRequest(device_ids=[str(i) for i in request.devices], capabilities=[["gpu"]]), ids)
+        uuids = [known[i] for i in request.devices]
+        return GpuPlan(_request(uuids, 0, cdi), ids, uuids=tuple(uuids))
+    return GpuPlan(_request([str(i) for i in request.devices], 0, cdi), ids)
 
 
 def is_missing_gpu_driver(error: Exception) -> bool:
-    """The engine's raw error when --gpus is used without the NVIDIA Container Toolkit."""
+    """The engine's raw error when GPUs are requested without the NVIDIA Container Toolkit (or CDI)."""
     text = str(error)
-    return "could not select device driver" in text or "unknown or invalid runtime name: nvidia" in text
+    return (
+        "could not select device driver" in text
+        or "unknown or invalid runtime name: nvidia" in text
+        or "unresolvable CDI devices" in text
+    )
 
 
-def gpu_driver_error(devices: str) -> MlciError:
+def gpu_driver_error(devices: str, cdi: bool = False) -> MlciError:
+    if cdi:
+        return MlciError(
+            f"GPUs were requested ({devices}) as CDI devices but this Docker engine cannot resolve them",
+            hint="CDI needs Docker >= 25 with features.cdi and the NVIDIA CDI spec: `sudo nvidia-ctk cdi generate"
+            " --output=/etc/cdi/nvidia.yaml` (the unit mlci-nvidia-cdi-refresh does it at boot), or provision the"
+            " host with nvidia_container_toolkit_mode: legacy",
+        )
     return MlciError(
         f"GPUs were requested ({devices}) but this Docker engine has no NVIDIA runtime", hint=NO_RUNTIME_HINT
     )

@@ -17,11 +17,15 @@ def test_playbooks_pass_syntax_check():
 
 def test_ansible_lint_production_profile_is_clean():
     # Settings in ansible/.ansible-lint (profile: production, offline).
-    done = _run(ansible_tool("ansible-lint"), "--profile", "production", "--nocolor", "site.yml", "gpu-maintenance.yml", "roles")
+    done = _run(
+        ansible_tool("ansible-lint"), "--profile", "production", "--nocolor", "site.yml", "gpu-maintenance.yml", "roles"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_yamllint_is_clean():
     # Settings in ansible/.yamllint (ansible-lint's expectations, 160 columns).
-    done = _run(ansible_tool("yamllint"), "--strict", "site.yml", "gpu-maintenance.yml", "roles", ".yamllint", ".ansible-lint")
+    done = _run(
+        ansible_tool("yamllint"), "--strict", "site.yml", "gpu-maintenance.yml", "roles", ".yamllint", ".ansible-lint"
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -94,3 +94,36 @@ def test_cli_refuses_a_bare_gpu_number(monorepo, base_image):
     result = mlci(monorepo, "run", "amb", "--gpus", "2")
     assert result.returncode == 2
     assert "--gpus 2 is ambiguous: say --gpus count=2 for 2 GPU(s) or --gpus device=2 for GPU 2" in result.stderr
+
+
+def test_a_cdi_host_requests_cdi_devices_by_uuid(monorepo, base_image, docker_client, tmp_path):
+    """A host provisioned with nvidia_container_toolkit_mode: cdi (its inventory says so): the engine
+    gets CDI device requests by UUID; this engine cannot resolve them, and mlci says how to fix it."""
+    if "nvidia" in (docker_client.info().get("Runtimes") or {}):
+        pytest.skip("this engine has the NVIDIA runtime: the GPU suite covers it")
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "host": "h",
+                "requests": "cdi",
+                "gpus": [{"index": 0, "uuid": "GPU-aaaa"}, {"index": 1, "uuid": "GPU-bbbb"}],
+            }
+        )
+    )
+    write_project(monorepo, "cdi", "gpus: all\nstages: [{name: train, run: 'true'}]\n")
+    result = mlci(
+        monorepo, "run", "cdi", "--job-id", "cdi", "--gpus", "device=1", env={"MLCI_GPU_INVENTORY": str(inventory)}
+    )
+    assert result.returncode == 1
+    assert "GPUs were requested (1) as CDI devices but this Docker engine cannot resolve them" in result.stderr
+    assert "nvidia-ctk cdi generate" in result.stderr
+    data = _status(monorepo, "cdi", "cdi")
+    assert data["gpus"]["uuids"] == ["GPU-bbbb"]
+    (request,) = data["attempts"][0]["stages"][0]["deviceRequests"]
+    assert request["Driver"] == "cdi" and request["DeviceIDs"] == ["nvidia.com/gpu=GPU-bbbb"]
+    missing = mlci(
+        monorepo, "run", "cdi", "--job-id", "gone", "--gpus", "device=2", env={"MLCI_GPU_INVENTORY": str(inventory)}
+    )
+    assert missing.returncode == 1
+    assert "GPU 2 is not on this host (it has 0=GPU-aaaa, 1=GPU-bbbb)" in missing.stderr

@@ -11,11 +11,10 @@ import time
 import pytest
 
 from mlci import records
-from mlci.errors import UsageError
+from mlci.errors import MlciError, UsageError
 from mlci.manifest.schema import Gate
 from mlci.pipeline import judge, read_metrics
-from mlci.errors import MlciError
-from mlci.runner.gpus import Gpu, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
+from mlci.runner.gpus import Gpu, cdi_requested, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
 from mlci.runner.image import context_hash
 
 
@@ -178,3 +177,17 @@ def test_log_sink_masks_secrets_even_across_chunk_boundaries(tmp_path):
     text = (tmp_path / "x.log").read_bytes()
     assert text == b"before **** after; again **** split **** byte by byte\n"
     assert console.getvalue() == text
+
+
+def test_cdi_hosts_get_cdi_device_requests(tmp_path):
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(json.dumps({"requests": "cdi", "gpus": [{"index": 0, "uuid": "GPU-a"}]}))
+    assert cdi_requested(inventory)
+    pair = plan_gpus(parse_cli_gpus("device=0"), True, load_inventory(inventory), cdi=True)
+    assert pair.device_request["Driver"] == "cdi" and pair.device_request["DeviceIDs"] == ["nvidia.com/gpu=GPU-a"]
+    every = plan_gpus(parse_gpus("all"), True, None, cdi=True)
+    assert every.device_request["DeviceIDs"] == ["nvidia.com/gpu=all"]
+    two = plan_gpus(parse_gpus(2), True, None, cdi=True)  # CDI has no count: the first two indexes
+    assert two.device_request["DeviceIDs"] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]
+    inventory.write_text(json.dumps({"requests": "legacy", "gpus": []}))
+    assert not cdi_requested(inventory)
