@@ -207,7 +207,17 @@ def run_checks(
     expected = expected_gpus(manifest, host)
     smi = probe_gpus()
     module, library = driver_versions() if smi.installed else (None, None)
-    checks[2:2] = doctor_gpu.gpu_checks(smi, strict=strict, expected=expected, module=module, library=library)
+    from mlci.runner.gpus import inventory_from_file
+
+    recorded = inventory_from_file()
+    checks[2:2] = doctor_gpu.gpu_checks(
+        smi,
+        strict=strict,
+        expected=expected,
+        module=module,
+        library=library,
+        recorded=[g.uuid for g in recorded] if recorded is not None else None,
+    )
     # A real GPU container wherever GPUs are expected or seen (docker info's runtime list is not proof).
     if checks[0].ok is not None and (strict or expected or smi.installed):
         user = f"{os.getuid()}:{os.getgid()}"

@@ -106,6 +106,7 @@ def gpu_checks(
     expected: int | None,
     module: str | None,
     library: str | None,
+    recorded: list[str] | None = None,
 ) -> list:
     from mlci.doctor import Check
 
@@ -154,6 +155,19 @@ def gpu_checks(
                 required=strict,
             )
         )
+        if recorded is not None:
+            seen = [g["uuid"] for g in smi.gpus]
+            checks.append(
+                Check(
+                    "GPU inventory",
+                    seen == recorded,
+                    "matches /etc/mlci/gpus.json"
+                    if seen == recorded
+                    else f"nvidia-smi lists {seen}, Ansible recorded {recorded}",
+                    "a GPU was added, removed or reordered since provisioning: run ansible site.yml again"
+                    " (leases are mapped to GPUs by that file)",
+                )
+            )
         mig = [g["index"] for g in smi.gpus if g.get("mig.mode.current") == "Enabled"]
         checks.append(
             Check(

@@ -104,14 +104,21 @@ def cdi_requested(path: Path | None = None) -> bool:
     return (_inventory_file(path) or {}).get("requests") == "cdi"
 
 
+def inventory_from_file(path: Path | None = None) -> list[Gpu] | None:
+    """The GPUs Ansible's inventory recorded (/etc/mlci/gpus.json); None without a readable file."""
+    data = _inventory_file(path)
+    if data is None:
+        return None
+    try:
+        return sorted((Gpu(int(g["index"]), str(g["uuid"])) for g in data["gpus"]), key=lambda g: g.index)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def load_inventory(path: Path | None = None) -> list[Gpu] | None:
     """The host's GPUs by index: the Ansible inventory file, else `nvidia-smi`; None when unknown."""
-    data = _inventory_file(path)
-    if data is not None:
-        try:
-            return sorted((Gpu(int(g["index"]), str(g["uuid"])) for g in data["gpus"]), key=lambda g: g.index)
-        except (KeyError, TypeError, ValueError):
-            return None
+    if _inventory_file(path) is not None:
+        return inventory_from_file(path)
     if shutil.which("nvidia-smi") is None:
         return None
     try:

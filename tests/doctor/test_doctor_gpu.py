@@ -106,6 +106,18 @@ def test_persistence_mig_and_count_against_the_manifest(fake_smi):
     assert "driver version" not in checks  # nothing to compare with
 
 
+def test_gpus_compared_with_the_ansible_inventory(fake_smi):
+    fake_smi(HEALTHY)
+    same = by_name(
+        gpu_checks(query_smi(), strict=True, expected=2, module=None, library=None, recorded=["GPU-aaaa", "GPU-bbbb"])
+    )
+    assert same["GPU inventory"].line() == "✓ GPU inventory: matches /etc/mlci/gpus.json"
+    moved = by_name(
+        gpu_checks(query_smi(), strict=True, expected=2, module=None, library=None, recorded=["GPU-bbbb", "GPU-cccc"])
+    )
+    assert moved["GPU inventory"].failed_required and "run ansible site.yml again" in moved["GPU inventory"].line()
+
+
 def test_no_nvidia_smi_is_advisory_on_a_workstation(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     smi = query_smi()
