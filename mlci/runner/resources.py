@@ -36,11 +36,13 @@ def host_options(spec: StageSpec) -> dict[str, Any]:
 
 
 def environment(spec: StageSpec) -> dict[str, str]:
-    """The stage's environment plus what CUDA needs to number GPUs like nvidia-smi, and the leased
-    GPUs' UUIDs (MLCI_GPU_UUIDS, comma-separated; empty on the CPU or when the host's inventory is unknown)."""
+    """The stage's environment plus what CUDA needs to number GPUs like nvidia-smi and, for GPU
+    stages, the leased GPUs' UUIDs (MLCI_GPU_UUIDS, comma-separated; empty when the host's
+    inventory is unknown)."""
     env = dict(spec.env)
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-    env["MLCI_GPU_UUIDS"] = ",".join(spec.gpu_uuids)
+    if spec.device_request is not None:
+        env["MLCI_GPU_UUIDS"] = ",".join(spec.gpu_uuids)
     return env
 
 
