@@ -24,7 +24,7 @@ from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
 from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
-from mlci.runner.gpus import GpuRequest, plan_gpus
+from mlci.runner.gpus import GpuRequest, cdi_requested, load_inventory, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
 from mlci.secrets import redact, remember
@@ -266,7 +266,12 @@ class ProjectRun:
         records.check_names(spec.name, opts.job_id)
         request = opts.gpus or _project_gpus(spec)
         # only `auto` needs to know the engine's runtimes (docker info is one of the slower calls)
-        gpu_plan = plan_gpus(request, request.mode == "auto" and has_nvidia_runtime(self.client))
+        gpu_plan = plan_gpus(
+            request,
+            request.mode == "auto" and has_nvidia_runtime(self.client),
+            load_inventory() if request.mode != "none" else None,
+            cdi=cdi_requested(),
+        )
         if gpu_plan.notice:
             self.say(gpu_plan.notice)
         secrets_env = _project_secrets(spec)
@@ -282,7 +287,7 @@ class ProjectRun:
             claimed=True,
             commit=commit,
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
-            gpus={"requested": request.describe(), "devices": gpu_plan.devices},
+            gpus={"requested": request.describe(), "devices": gpu_plan.devices, "uuids": list(gpu_plan.uuids)},
         )
         self.say(f"{spec.name}: job {job_id} → {record.dir.relative_to(self.root)}")
         try:
@@ -523,6 +528,10 @@ class ProjectRun:
             gpu_devices=gpu_plan.devices,
             shm_size=spec.config.shm_size,
             log_driver=self.manifest.runner.engine_logs,
+            ipc=spec.config.ipc,
+            memlock=spec.config.ulimits.memlock,
+            stack=spec.config.ulimits.stack,
+            gpu_uuids=gpu_plan.uuids,
         )
 
     # -------------------------------------------------------------- outcome

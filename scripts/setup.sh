@@ -35,8 +35,9 @@ command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || packages+=(d
 command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 if [[ $WITH_TESTS -eq 1 ]]; then
-  # groovy: the Jenkins library's tests; docker-registry: push/pull tests; the rest: linters, SSH.
-  packages+=(groovy docker-registry shellcheck yamllint openssh-client)
+  # groovy: the Jenkins library's tests; docker-registry: push/pull tests; gpg: the infra suite signs
+  # its stand-in apt repositories; the rest: linters, SSH.
+  packages+=(groovy docker-registry gpg shellcheck yamllint openssh-client)
   command -v npm >/dev/null 2>&1 || packages+=(npm)  # npm-groovy-lint ships the CodeNarc jars
 fi
 missing=()

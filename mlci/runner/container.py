@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
+from mlci.runner import resources
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
 from mlci.runner.logsink import LogSink
 
@@ -40,6 +41,11 @@ class StageSpec:
     # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
     # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
     log_driver: str = "none"
+    # Training defaults (mlci/runner/resources.py): IPC mode, ulimits, the leased GPUs' UUIDs.
+    ipc: str = "private"
+    memlock: int | None = None
+    stack: int = resources.DEFAULT_STACK_BYTES
+    gpu_uuids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,17 +90,17 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
     host_config = api.create_host_config(
         binds=spec.binds,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
-        shm_size=spec.shm_size,
         log_config={
             "type": spec.log_driver,
             "config": {"max-size": "20m", "max-file": "3"} if spec.log_driver != "none" else {},
         },
         init=True,  # signals reach the stage's process tree; zombies are reaped
+        **resources.host_options(spec),  # shm, IPC, ulimits
     )
     container_id = api.create_container(
         spec.image,
         command=spec.command,
-        environment=spec.env,
+        environment=resources.environment(spec),  # + CUDA_DEVICE_ORDER, MLCI_GPU_UUIDS
         labels=spec.labels,
         user=spec.user,
         host_config=host_config,
@@ -110,10 +116,13 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
             api.start(container_id)
         except APIError as exc:
             if is_missing_gpu_driver(exc):
-                err = gpu_driver_error(spec.gpu_devices)
+                err = gpu_driver_error(spec.gpu_devices, cdi=(spec.device_request or {}).get("Driver") == "cdi")
                 err.device_requests = device_requests  # type: ignore[attr-defined]
                 raise err from None
-            raise MlciError(f"stage {spec.name}: the container did not start ({exc.explanation or exc})") from None
+            raise MlciError(
+                f"stage {spec.name}: the container did not start ({exc.explanation or exc})",
+                hint=resources.rlimit_hint(exc),
+            ) from None
         streamer.start()
         exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
         streamer.join(timeout=120)  # the stream ends once the engine has flushed the last bytes
