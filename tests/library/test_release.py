@@ -206,7 +206,7 @@ def test_approval_asks_the_submitter_then_publishes(results):
     r = results["approved"]
     assert r["result"] == "SUCCESS", r["error"]
     assert shell(r)[-5:] == [
-        f"mlci run vision --job-id={job('vision')} --gpus=0",
+        f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         f"mlci notify --event=approval vision {job('vision')}",
         # after the approval, on a node again: the planned commit, then the stashed record is published
         f"git checkout --quiet --detach {HEAD}",
