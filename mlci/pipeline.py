@@ -43,6 +43,7 @@ class RunOptions:
     gpus: GpuRequest | None = None  # None: the project's setting
     no_cache: bool = False
     echo: bool = True  # stream logs to the console
+    verbose: bool = False  # the image build's full output too, not one progress line
     image: str | None = None  # run this image (tag, id or REPO@sha256:…) instead of building
     push: bool = False  # push the image to build.registry after a passing run
 
@@ -318,7 +319,10 @@ class ProjectRun:
         record.save()
         started = time.monotonic()
         args = {"PIP_INDEX_URL": build.pip_index_url} if build.pip_index_url else {}
-        with LogSink(record.path("build.log"), echo=self.options.echo) as sink:
+        from mlci.progress import Phases
+
+        # the console gets one line per phase; the full build output is in build.log (and with -v on the console)
+        with LogSink(record.path("build.log"), echo=self.options.echo and self.options.verbose) as sink:
             try:
                 image = build_image(
                     self.client,
@@ -329,6 +333,8 @@ class ProjectRun:
                     build_args=args,
                     no_cache=self.options.no_cache,
                     log=sink.write,
+                    phases=Phases(verbose=self.options.verbose) if self.options.echo else None,
+                    log_path=record.path("build.log"),
                 )
             except BuildFailed as exc:
                 record.data["build"].update(status="Failed", finishedAt=records.now(), durationS=_since(started))
@@ -488,7 +494,7 @@ class ProjectRun:
         secrets_env: dict[str, str],
     ) -> StageSpec:
         spec = self.spec
-        cache = ensure_cache_dir()
+        cache = ensure_cache_dir(self.manifest.runner.cache_dir)
         binds = {
             str(out_dir.resolve()): {"bind": CONTAINER_OUT, "mode": "rw"},
             str(cache): {"bind": CONTAINER_CACHE, "mode": "rw"},

@@ -25,6 +25,7 @@ def _raise_cancelled(signum: int, frame: object) -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Rebuild the image even when its content hash is known.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream build and stage logs to the console.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the image build's full output, not one line per phase.")
 @click.option("--image", help="Run this image (tag, id or REPO@sha256:...) instead of building: reproduce a run.")
 @click.option("--push", is_flag=True, help="Push the image to build.registry when the gate passes.")
 @click.pass_context
@@ -35,6 +36,7 @@ def command(
     gpus: str | None,
     no_cache: bool,
     quiet: bool,
+    verbose: bool,
     image: str | None,
     push: bool,
 ) -> None:
@@ -55,6 +57,7 @@ def command(
         gpus=parse_cli_gpus(gpus) if gpus else None,
         no_cache=no_cache,
         echo=not quiet,
+        verbose=verbose and not quiet,
         image=image,
         push=push,
     )

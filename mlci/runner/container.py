@@ -108,7 +108,10 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
     )["Id"]
     started = time.monotonic()
     try:
-        device_requests = api.inspect_container(container_id)["HostConfig"].get("DeviceRequests")
+        # what the engine stored for a GPU request goes into the record; a CPU stage has none to read
+        device_requests = (
+            api.inspect_container(container_id)["HostConfig"].get("DeviceRequests") if spec.device_request else None
+        )
         # attach before start so that not a byte of output is missed, whatever the log driver
         stream = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
         streamer = threading.Thread(target=_stream_frames, args=(stream, sink), daemon=True)
