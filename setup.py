@@ -14,10 +14,10 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-# source directory → directory in the wheel, and the entries shipped (None: all); see mlci/library.py
+# source directory → directory in the wheel, and the top-level entries NOT shipped; see mlci/library.py
 TREES = {
-    Path("jenkins/library"): ("library", None),
-    Path("ansible"): ("ansible_playbook", ("site.yml", "ansible.cfg", "README.md", "roles")),
+    Path("jenkins/library"): ("library", ()),
+    Path("ansible"): ("ansible_playbook", ("inventory.yml", "group_vars", "host_vars")),
 }
 
 
@@ -26,13 +26,13 @@ class BuildWithLibrary(build_py):
         super().run()
         if self.editable_mode:  # an editable install reads jenkins/library/ from the checkout
             return
-        for source, (name, entries) in TREES.items():
+        for source, (name, excluded) in TREES.items():
             target = Path(self.build_lib) / "mlci" / name
             if target.exists():
                 shutil.rmtree(target)
             target.mkdir(parents=True)
             for entry in sorted(source.iterdir()):
-                if entries is not None and entry.name not in entries:
+                if entry.name in excluded or entry.name.startswith(".") or entry.is_symlink():
                     continue
                 if entry.is_dir():
                     shutil.copytree(entry, target / entry.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -134,6 +134,28 @@ def changed_paths(root: Path, span: Range) -> list[str]:
     return [p for p in out.split("\0") if p]
 
 
+def read_blobs(root: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
+    """The files `paths` (relative to root) as stored in `commit`, read by one `git cat-file --batch`
+    (one process for the whole repository: a process per file made `mlci plan` grow with its size)."""
+    request = "".join(f"{commit}:./{rel}\n" for rel in paths).encode()
+    try:
+        done = subprocess.run(["git", "cat-file", "--batch"], cwd=root, input=request, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise UsageError("git is not installed", hint="install git and retry") from None
+    if done.returncode != 0:
+        raise MlciError(f"git cat-file --batch failed: {done.stderr.decode(errors='replace').strip()}")
+    blobs, out, pos = {}, done.stdout, 0
+    for rel in paths:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise MlciError(f"{rel} is not a file at {commit[:12]}")
+        size = int(header[2])
+        blobs[rel] = out[end + 1 : end + 1 + size]
+        pos = end + 1 + size + 1  # the content is followed by a newline
+    return blobs
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """mlci.yaml and every project.yaml as they are at one commit."""
@@ -148,10 +170,10 @@ def snapshot(root: Path, commit: str) -> Snapshot:
     files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.fullmatch(p)]
     with tempfile.TemporaryDirectory(prefix="mlci-plan-") as tmp:
         tree = Path(tmp)
-        for rel in files:
+        for rel, blob in read_blobs(root, commit, files).items():
             target = tree / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(git(root, "cat-file", "blob", f"{commit}:./{rel}"), encoding="utf-8")
+            target.write_bytes(blob)
         manifest = load_manifest(tree)
         problems: list[Problem] = []
         projects: dict[str, Project] = {}

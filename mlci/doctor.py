@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci import secrets
+from mlci import doctor_gpu, secrets
 from mlci.errors import ConfigError, MlciError
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
@@ -95,30 +95,15 @@ def base_image_check(client: Any, base_image: str) -> Check:
     return Check("base image", True, f"{base_image} ({image.short_id})")
 
 
-def gpu_check(list_gpus: Callable[[], list[str]], *, strict: bool) -> Check:
-    try:
-        gpus = list_gpus()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return Check(
-            "GPUs", False, f"nvidia-smi failed ({exc})", "install the NVIDIA driver and reboot", required=strict
-        )
-    if not gpus:
-        return Check(
-            "GPUs",
-            False,
-            "none visible",
-            "install the NVIDIA driver (`nvidia-smi -L` must list the GPUs)",
-            required=strict,
-        )
-    return Check("GPUs", True, f"{len(gpus)} visible: {gpus[0]}{' …' if len(gpus) > 1 else ''}", required=strict)
-
-
-def nvidia_smi() -> list[str]:
-    """GPU lines of `nvidia-smi -L`; [] when there is no driver."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
-    return [line.strip() for line in out.splitlines() if line.startswith("GPU ")]
+def expected_gpus(manifest: Any, host: str | None) -> int | None:
+    """The GPU count mlci.yaml declares for this host (by --host, else the short hostname)."""
+    if manifest is None:
+        return None
+    name = host or socket.gethostname().split(".")[0]
+    for entry in manifest.hosts:
+        if entry.name == name:
+            return entry.gpus
+    return None
 
 
 # ---------------------------------------------------------------- disk, manifest, secrets
@@ -204,7 +189,12 @@ def run_checks(
     min_free_gb: float,
     cache_path: Path,
     connect_docker: Callable[[], Any],
-    list_gpus: Callable[[], list[str]] = nvidia_smi,
+    probe_gpus: Callable[[], doctor_gpu.Smi] = doctor_gpu.query_smi,
+    driver_versions: Callable[[], tuple[str | None, str | None]] = lambda: (
+        doctor_gpu.module_version(),
+        doctor_gpu.library_version(),
+    ),
+    host: str | None = None,
     connect_jenkins: Callable[[Any], Any] | None = None,
 ) -> list[Check]:
     from mlci.manifest.schema import DEFAULT_BASE_IMAGE
@@ -214,7 +204,24 @@ def run_checks(
         secrets.remember_all(manifest.secret_names())
     base_image = manifest.build.base_image if manifest is not None else DEFAULT_BASE_IMAGE
     checks = docker_checks(connect_docker, base_image, strict=strict)
-    checks.insert(2, gpu_check(list_gpus, strict=strict))
+    expected = expected_gpus(manifest, host)
+    smi = probe_gpus()
+    module, library = driver_versions() if smi.installed else (None, None)
+    from mlci.runner.gpus import inventory_from_file
+
+    recorded = inventory_from_file()
+    checks[2:2] = doctor_gpu.gpu_checks(
+        smi,
+        strict=strict,
+        expected=expected,
+        module=module,
+        library=library,
+        recorded=[g.uuid for g in recorded] if recorded is not None else None,
+    )
+    # A real GPU container wherever GPUs are expected or seen (docker info's runtime list is not proof).
+    if checks[0].ok is not None and (strict or expected or smi.installed):
+        user = f"{os.getuid()}:{os.getgid()}"
+        checks.append(doctor_gpu.container_check(connect_docker(), base_image, user, expected=expected, strict=strict))
     checks += [disk_check(cache_path, min_free_gb), manifest_result]
     if manifest is not None:
         checks.append(secrets_check(manifest.secret_names(), strict=strict))

@@ -14,11 +14,11 @@ CHECKOUT = PACKAGE.parent
 MAX_FILES = 500  # each tree is a few dozen files; more means something is wrong with the install
 MAX_BYTES = 1_000_000
 
-# name → (directory inside the wheel, directory in mlci's checkout, entries shipped: None = all)
-TREES: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
-    "library": ("library", "jenkins/library", None),
-    # the inventory and group_vars are rendered from the team's mlci.yaml, not shipped
-    "ansible": ("ansible_playbook", "ansible", ("site.yml", "ansible.cfg", "README.md", "roles")),
+# name → (directory inside the wheel, directory in mlci's checkout, top-level entries NOT shipped)
+TREES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "library": ("library", "jenkins/library", ()),
+    # the inventory and group_vars are rendered from the team's mlci.yaml; host_vars are the team's
+    "ansible": ("ansible_playbook", "ansible", ("inventory.yml", "group_vars", "host_vars")),
 }
 
 
@@ -33,11 +33,11 @@ def tree_root(tree: str) -> Path:
 def tree_files(tree: str) -> dict[str, str]:
     """Relative path (forward slashes) → text of every shipped file, sorted; links are never followed."""
     root = tree_root(tree)
-    entries = TREES[tree][2]
+    excluded = TREES[tree][2]
     files: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if entries is not None and rel.parts[0] not in entries:
+        if rel.parts[0] in excluded:
             continue
         if path.is_symlink() or not path.is_file() or "__pycache__" in rel.parts or rel.name.startswith("."):
             continue

@@ -24,7 +24,7 @@ from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
 from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
-from mlci.runner.gpus import GpuRequest, plan_gpus
+from mlci.runner.gpus import GpuRequest, cdi_requested, load_inventory, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
 from mlci.secrets import redact, remember
@@ -43,6 +43,7 @@ class RunOptions:
     gpus: GpuRequest | None = None  # None: the project's setting
     no_cache: bool = False
     echo: bool = True  # stream logs to the console
+    verbose: bool = False  # the image build's full output too, not one progress line
     image: str | None = None  # run this image (tag, id or REPO@sha256:…) instead of building
     push: bool = False  # push the image to build.registry after a passing run
 
@@ -266,7 +267,12 @@ class ProjectRun:
         records.check_names(spec.name, opts.job_id)
         request = opts.gpus or _project_gpus(spec)
         # only `auto` needs to know the engine's runtimes (docker info is one of the slower calls)
-        gpu_plan = plan_gpus(request, request.mode == "auto" and has_nvidia_runtime(self.client))
+        gpu_plan = plan_gpus(
+            request,
+            request.mode == "auto" and has_nvidia_runtime(self.client),
+            load_inventory() if request.mode != "none" else None,
+            cdi=cdi_requested(),
+        )
         if gpu_plan.notice:
             self.say(gpu_plan.notice)
         secrets_env = _project_secrets(spec)
@@ -282,7 +288,7 @@ class ProjectRun:
             claimed=True,
             commit=commit,
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
-            gpus={"requested": request.describe(), "devices": gpu_plan.devices},
+            gpus={"requested": request.describe(), "devices": gpu_plan.devices, "uuids": list(gpu_plan.uuids)},
         )
         self.say(f"{spec.name}: job {job_id} → {record.dir.relative_to(self.root)}")
         try:
@@ -313,7 +319,10 @@ class ProjectRun:
         record.save()
         started = time.monotonic()
         args = {"PIP_INDEX_URL": build.pip_index_url} if build.pip_index_url else {}
-        with LogSink(record.path("build.log"), echo=self.options.echo) as sink:
+        from mlci.progress import Phases
+
+        # the console gets one line per phase; the full build output is in build.log (and with -v on the console)
+        with LogSink(record.path("build.log"), echo=self.options.echo and self.options.verbose) as sink:
             try:
                 image = build_image(
                     self.client,
@@ -324,6 +333,8 @@ class ProjectRun:
                     build_args=args,
                     no_cache=self.options.no_cache,
                     log=sink.write,
+                    phases=Phases(verbose=self.options.verbose) if self.options.echo else None,
+                    log_path=record.path("build.log"),
                 )
             except BuildFailed as exc:
                 record.data["build"].update(status="Failed", finishedAt=records.now(), durationS=_since(started))
@@ -483,7 +494,7 @@ class ProjectRun:
         secrets_env: dict[str, str],
     ) -> StageSpec:
         spec = self.spec
-        cache = ensure_cache_dir()
+        cache = ensure_cache_dir(self.manifest.runner.cache_dir)
         binds = {
             str(out_dir.resolve()): {"bind": CONTAINER_OUT, "mode": "rw"},
             str(cache): {"bind": CONTAINER_CACHE, "mode": "rw"},
@@ -523,6 +534,10 @@ class ProjectRun:
             gpu_devices=gpu_plan.devices,
             shm_size=spec.config.shm_size,
             log_driver=self.manifest.runner.engine_logs,
+            ipc=spec.config.ipc,
+            memlock=spec.config.ulimits.memlock,
+            stack=spec.config.ulimits.stack,
+            gpu_uuids=gpu_plan.uuids,
         )
 
     # -------------------------------------------------------------- outcome

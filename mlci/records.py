@@ -42,9 +42,9 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, fsync: bool = True) -> None:
     """Write JSON so that readers see either the old or the new file, never a partial one."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", fsync=fsync)
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -159,7 +159,11 @@ class RunRecord:
         self.data["updatedAt"] = now()
         # every string (keys included) passes the redactor: a stage's metrics, errors and paths are
         # other people's text, and may hold a secret value the run was given
-        write_json_atomic(self.dir / STATUS_FILE, redact_data(self.data))
+        # the rename keeps every save atomic for readers; only a finished record needs to be durable
+        # on disk at once (an fsync per stage transition costs more than the engine's own work)
+        write_json_atomic(
+            self.dir / STATUS_FILE, redact_data(self.data), fsync=self.data["overallStatus"] not in ACTIVE
+        )
 
     # ------------------------------------------------------------ derived views
     @property

@@ -82,24 +82,26 @@ def _candidates() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    """`text` with every known secret value replaced by ****."""
+def redact(text: str, values: list[str] | None = None) -> str:
+    """`text` with every known secret value (or those of `values`) replaced by ****."""
     if not text:
         return text
-    for value in _candidates():
+    for value in _candidates() if values is None else values:
         if value in text:
             text = text.replace(value, MASK)
     return text
 
 
-def redact_data(data: Any) -> Any:
-    """A copy of JSON-like `data` with secret values masked in every string (for records)."""
+def redact_data(data: Any, values: list[str] | None = None) -> Any:
+    """A copy of JSON-like `data` with secret values masked in every string (for records).
+    The secret values are collected once per call, not once per string (a record has thousands)."""
+    values = _candidates() if values is None else values
     if isinstance(data, str):
-        return redact(data)
+        return redact(data, values)
     if isinstance(data, dict):  # keys too: a stage may name a metric after a secret value
-        return {redact(k) if isinstance(k, str) else k: redact_data(v) for k, v in data.items()}
+        return {redact(k, values) if isinstance(k, str) else k: redact_data(v, values) for k, v in data.items()}
     if isinstance(data, list):
-        return [redact_data(v) for v in data]
+        return [redact_data(v, values) for v in data]
     return data
 
 

@@ -9,7 +9,12 @@ REPO=$(pwd)
 WITH_TESTS=0
 [[ "${1:-}" == "--test" ]] && WITH_TESTS=1
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# bold on a terminal; plain lines in Jenkins' console, pipes and files
+if [[ -t 2 && "${TERM:-dumb}" != dumb && -z "${JENKINS_URL:-}" ]]; then
+  log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+else
+  log() { printf '==> %s\n' "$*" >&2; }
+fi
 
 # pip's output goes to a log that is shown only when it fails
 pip_install() {
@@ -30,9 +35,10 @@ command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 || packages+=(d
 command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 if [[ $WITH_TESTS -eq 1 ]]; then
-  # groovy: the Jenkins library's tests; docker-registry: push/pull tests; docker-compose: compose v1
-  # (what Debian 12 hosts run) for the adoption test; the rest: linters, SSH.
-  packages+=(groovy docker-registry shellcheck yamllint openssh-client docker-compose)
+  # groovy: the Jenkins library's tests; docker-registry: push/pull tests; gpg: the infra suite signs
+  # its stand-in apt repositories; docker-compose: compose v1 (what Debian 12 hosts run) for the
+  # adoption test; the rest: linters, SSH.
+  packages+=(groovy docker-registry gpg shellcheck yamllint openssh-client docker-compose)
   command -v npm >/dev/null 2>&1 || packages+=(npm)  # npm-groovy-lint ships the CodeNarc jars
 fi
 missing=()

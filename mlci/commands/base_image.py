@@ -24,14 +24,31 @@ def command() -> None:
 )
 @click.option("--pip-index-url", help="pip index (mirror) the image uses.")
 @click.option("--tag", default=DEFAULT_BASE_IMAGE, show_default=True, help="Image tag (build.base_image).")
-def build(suite: str, mirror: str, ca_bundle: Path | None, pip_index_url: str | None, tag: str) -> None:
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where the full output goes (default: <cache dir>/logs/base-image-<time>.log).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show every tool's full output, not one line per phase.")
+def build(
+    suite: str,
+    mirror: str,
+    ca_bundle: Path | None,
+    pip_index_url: str | None,
+    tag: str,
+    log_path: Path | None,
+    verbose: bool,
+) -> None:
     """Build a Debian + Python base image with debootstrap and docker import."""
     import time
 
     from mlci.baseimage import BaseImageOptions, build_base_image
+    from mlci.progress import Phases
     from mlci.runner.engine import connect
 
     started = time.monotonic()
     options = BaseImageOptions(tag=tag, suite=suite, mirror=mirror, ca_bundle=ca_bundle, pip_index_url=pip_index_url)
-    image_id = build_base_image(connect(), options, lambda line: click.echo(f"mlci: {line}", err=True))
-    click.echo(f"mlci: built {tag} ({image_id[7:19]}) in {time.monotonic() - started:.0f}s", err=True)
+    phases = Phases(verbose=verbose)
+    image_id = build_base_image(connect(), options, phases, log_path)
+    phases.say(f"built {tag} ({image_id[7:19]}) in {time.monotonic() - started:.0f}s")

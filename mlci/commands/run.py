@@ -19,9 +19,13 @@ def _raise_cancelled(signum: int, frame: object) -> None:
 @click.command("run")
 @click.argument("project")
 @click.option("--job-id", help="Job id (default: short commit hash, -dirty when the tree has changes).")
-@click.option("--gpus", help="auto | all | none | device indexes such as 0,1 (default: project.yaml).")
+@click.option(
+    "--gpus",
+    help="auto | all | none | count=N (N GPUs) | device=0,1 (those GPU indexes) (default: project.yaml).",
+)
 @click.option("--no-cache", is_flag=True, help="Rebuild the image even when its content hash is known.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream build and stage logs to the console.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the image build's full output, not one line per phase.")
 @click.option("--image", help="Run this image (tag, id or REPO@sha256:...) instead of building: reproduce a run.")
 @click.option("--push", is_flag=True, help="Push the image to build.registry when the gate passes.")
 @click.pass_context
@@ -32,6 +36,7 @@ def command(
     gpus: str | None,
     no_cache: bool,
     quiet: bool,
+    verbose: bool,
     image: str | None,
     push: bool,
 ) -> None:
@@ -39,7 +44,7 @@ def command(
     from mlci import records
     from mlci.pipeline import ProjectRun, RunOptions
     from mlci.runner.engine import connect
-    from mlci.runner.gpus import parse_gpus
+    from mlci.runner.gpus import parse_cli_gpus
     from mlci.secrets import redact
 
     root = repo_root(ctx)
@@ -49,9 +54,10 @@ def command(
         raise UsageError("--image and --no-cache exclude each other", hint="--image runs an existing image as is")
     options = RunOptions(
         job_id=job_id,
-        gpus=parse_gpus(gpus) if gpus else None,
+        gpus=parse_cli_gpus(gpus) if gpus else None,
         no_cache=no_cache,
         echo=not quiet,
+        verbose=verbose and not quiet,
         image=image,
         push=push,
     )

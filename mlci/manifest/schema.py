@@ -264,6 +264,9 @@ class Runner(Strict):
     max_output_size: ByteSize = Field(
         20 << 30, description="the most a stage's outputs may hold (e.g. 500m, 20g); checked before anything is copied"
     )
+    cache_dir: SafePath | None = Field(
+        None, description="the per-host cache root (default ~/.cache/mlci; MLCI_CACHE_DIR on a host wins)"
+    )
 
 
 class Store(Strict):
@@ -410,6 +413,14 @@ class Publish(Strict):
     approval_timeout: Duration = 86400
 
 
+class Ulimits(Strict):
+    memlock: Annotated[int, Field(ge=-1)] | None = Field(
+        None,
+        description="locked-memory limit in bytes, -1 unlimited; default: unlimited for GPU stages, the engine's otherwise",
+    )
+    stack: Annotated[int, Field(ge=-1)] = Field(64 * 1024 * 1024, description="stack size limit in bytes, -1 unlimited")
+
+
 def _default_stages() -> list[Stage]:
     return [Stage(name="train", run="./run.sh")]
 
@@ -424,6 +435,10 @@ class Project(Strict):
     secrets: list[SecretName] = Field(default_factory=list)
     depends_on: list[SafePath] = Field(default_factory=list)
     shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?\Z")] | None = None
+    ipc: Literal["private", "shareable", "host"] = Field(
+        "private", description="IPC namespace; `host` shares the host's /dev/shm (shm_size then does not apply)"
+    )
+    ulimits: Ulimits = Field(default_factory=Ulimits)
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> Project:

@@ -4,14 +4,18 @@ its output streamed while it runs, stopped on timeout or cancellation, and alway
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
+from mlci.runner import resources
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
 from mlci.runner.logsink import LogSink
 
@@ -37,6 +41,11 @@ class StageSpec:
     # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
     # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
     log_driver: str = "none"
+    # Training defaults (mlci/runner/resources.py): IPC mode, ulimits, the leased GPUs' UUIDs.
+    ipc: str = "private"
+    memlock: int | None = None
+    stack: int = resources.DEFAULT_STACK_BYTES
+    gpu_uuids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,23 +59,48 @@ class StageResult:
 def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
     """Run one stage to completion. Raises on start failures; KeyboardInterrupt/Cancelled pass through
     after the container is stopped and removed."""
+    with project_cache(spec) as spec:
+        return _run_stage(client, spec, sink)
+
+
+# ---------------------------------------------------------------- the per-project cache hook
+@contextlib.contextmanager
+def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
+    """Narrow the cache mount to the project's own cache (mlci/cache.py), point the library caches
+    (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
+    prune cannot delete it underneath. The stage's own env wins over these defaults."""
+    from mlci import cache
+
+    source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
+    project = spec.labels.get("mlci.project")
+    if source is None or not project:
+        yield spec
+        return
+    with cache.using(Path(source), project) as directory:
+        binds = {src: bind for src, bind in spec.binds.items() if src != source}
+        binds[str(directory)] = {"bind": cache.CONTAINER_CACHE, "mode": "rw"}
+        yield dataclasses.replace(spec, binds=binds, env={**cache.CACHE_ENV, **spec.env})
+
+
+# ---------------------------------------------------------------- one container
+def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
     from docker.errors import APIError
 
     api = client.api
     host_config = api.create_host_config(
         binds=spec.binds,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
-        shm_size=spec.shm_size,
         log_config={
             "type": spec.log_driver,
             "config": {"max-size": "20m", "max-file": "3"} if spec.log_driver != "none" else {},
         },
         init=True,  # signals reach the stage's process tree; zombies are reaped
+        **resources.host_options(spec),  # shm, IPC, ulimits
     )
     container_id = api.create_container(
         spec.image,
         command=spec.command,
-        environment=spec.env,
+        environment=resources.environment(spec),  # + CUDA_DEVICE_ORDER, MLCI_GPU_UUIDS
         labels=spec.labels,
         user=spec.user,
         host_config=host_config,
@@ -74,7 +108,10 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
     )["Id"]
     started = time.monotonic()
     try:
-        device_requests = api.inspect_container(container_id)["HostConfig"].get("DeviceRequests")
+        # what the engine stored for a GPU request goes into the record; a CPU stage has none to read
+        device_requests = (
+            api.inspect_container(container_id)["HostConfig"].get("DeviceRequests") if spec.device_request else None
+        )
         # attach before start so that not a byte of output is missed, whatever the log driver
         stream = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
         streamer = threading.Thread(target=_stream_frames, args=(stream, sink), daemon=True)
@@ -82,10 +119,13 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
             api.start(container_id)
         except APIError as exc:
             if is_missing_gpu_driver(exc):
-                err = gpu_driver_error(spec.gpu_devices)
+                err = gpu_driver_error(spec.gpu_devices, cdi=(spec.device_request or {}).get("Driver") == "cdi")
                 err.device_requests = device_requests  # type: ignore[attr-defined]
                 raise err from None
-            raise MlciError(f"stage {spec.name}: the container did not start ({exc.explanation or exc})") from None
+            raise MlciError(
+                f"stage {spec.name}: the container did not start ({exc.explanation or exc})",
+                hint=resources.rlimit_hint(exc),
+            ) from None
         streamer.start()
         exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
         streamer.join(timeout=120)  # the stream ends once the engine has flushed the last bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,10 @@ from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 if TYPE_CHECKING:
     import docker
 
+    from mlci.progress import Phase, Phases
+
 HASH_VERSION = "mlci-context-v1"
+_STEP = re.compile(r"Step (\d+)/(\d+) : ")
 
 
 class BuildFailed(MlciError):
@@ -96,9 +100,13 @@ def build_image(
     build_args: dict[str, str],
     no_cache: bool,
     log: Callable[[str], None],
+    phases: Phases | None = None,
+    log_path: Path | None = None,
 ) -> BuiltImage:
-    """Reuse the image tagged with the context hash, or build it, streaming the build output to `log`."""
-    from docker.errors import APIError, ImageNotFound
+    """Reuse the image tagged with the context hash, or build it, streaming the build output to `log`.
+    With `phases`, the console gets one line per phase (cache hit, or the build with its step count)
+    and, when the build fails, the last lines of `log_path`."""
+    from docker.errors import ImageNotFound
 
     if not (context / "Dockerfile").is_file():
         raise MlciError(f"projects/{project}/Dockerfile is missing", hint="add one (see `mlci new` for a template)")
@@ -110,27 +118,46 @@ def build_image(
         try:
             image = client.images.get(tag)
             log(f"cache hit: {tag} ({image.short_id}) matches the build context; build skipped\n")
+            if phases:
+                phases.say(f"{project}: image {tag} is up to date (cache hit)")
             return BuiltImage(tag, image.id, True, chash)
         except ImageNotFound:
             pass
     log(f"building {tag} from projects/{project} on {base_image}\n")
-    labels = {"mlci.project": project, "mlci.context-hash": chash, "mlci.base-image-id": base_id}
+    build = {
+        "path": str(context),
+        "tag": tag,
+        "buildargs": args,
+        "labels": {"mlci.project": project, "mlci.context-hash": chash, "mlci.base-image-id": base_id},
+        "nocache": no_cache,
+        "network_mode": None if network == "default" else network,
+    }
+    if phases is None:
+        return BuiltImage(tag, _build(client, build, log, None), False, chash)
+    if log_path:
+        phases.say(f"{project}: building {tag}; full log: {log_path}")
+    try:
+        with phases.phase(f"{project}: build") as phase:
+            return BuiltImage(tag, _build(client, build, log, phase), False, chash)
+    except BuildFailed:
+        if log_path and not phases.verbose:  # with -v the whole log is already on the console
+            from mlci.progress import show_tail
+
+            show_tail(phases, log_path)
+        raise
+
+
+def _build(client: docker.DockerClient, build: dict, log: Callable[[str], None], phase: Phase | None) -> str:
+    """`docker build`, its output to `log` and its step count to `phase`; the new image's id."""
+    from docker.errors import APIError
+
     error = None
     try:
-        for chunk in client.api.build(
-            path=str(context),
-            tag=tag,
-            buildargs=args,
-            labels=labels,
-            rm=True,
-            forcerm=True,
-            nocache=no_cache,
-            pull=False,
-            network_mode=None if network == "default" else network,
-            decode=True,
-        ):
+        for chunk in client.api.build(**build, rm=True, forcerm=True, pull=False, decode=True):
             if "stream" in chunk:
                 log(chunk["stream"])
+                if phase and (step := _STEP.match(chunk["stream"])):
+                    phase.count(f"step {step[1]}/{step[2]}")
             elif "status" in chunk:
                 log(f"{chunk['status']} {chunk.get('progress', '')}\n")
             if "error" in chunk:
@@ -141,5 +168,4 @@ def build_image(
         log(f"ERROR: {error}\n")
     if error:
         raise BuildFailed(f"image build failed: {error.splitlines()[-1][:300]}", hint="see the build log above")
-    image = client.images.get(tag)
-    return BuiltImage(tag, image.id, False, chash)
+    return client.images.get(build["tag"]).id

@@ -12,7 +12,7 @@ from . import harness
 GROOVY_FILES = sorted(harness.LIBRARY.rglob("*.groovy"))
 NASTY = ["vision", "", "a b", "it's", "$(id)", "`id`", "a;rm -rf /", "x\ny", "--help", "é", "a'b\"c", "${env.X}", "*"]
 DEVICES = [
-    (["gpu-01-gpu0", "gpu-01"], {"value": "0"}),
+    (["gpu-01-gpu0", "gpu-01"], {"value": "device=0"}),
     (["gpu-01-gpu3,gpu-01-gpu1", "gpu-01"], {"value": "1,3"}),
     (["gpu-01-gpu10,gpu-01-gpu2", "gpu-01"], {"value": "2,10"}),
 ]

@@ -97,8 +97,8 @@ def test_project_secrets_are_bound_around_mlci_run_only_and_masked(results):
 def test_job_ids_are_unique_across_jobs_and_traceable_to_the_commit(results):
     release = run_call(results["ids-release"], "vision")["args"]["script"]
     project = run_call(results["ids-project"], "vision")["args"]["script"]
-    assert release.endswith(f"--job-id={HEAD[:12]}-mlci-release-12 --gpus=0")
-    assert project.endswith(f"--job-id={HEAD[:12]}-mlci-project-vision-12 --gpus=0")
+    assert release.endswith(f"--job-id={HEAD[:12]}-mlci-release-12 --gpus=device=0")
+    assert project.endswith(f"--job-id={HEAD[:12]}-mlci-project-vision-12 --gpus=device=0")
 
 
 def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(results):

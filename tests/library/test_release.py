@@ -91,7 +91,7 @@ SCENARIOS = [
 def test_one_project_runs_trains_publishes_and_notifies(results):
     r = results["one"]
     assert r["result"] == "SUCCESS", r["error"]
-    assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "0")]
+    assert shell(r) == ["mlci plan --head=HEAD --json", *release_commands("vision", "device=0")]
     assert [c["args"] for c in calls(r, "parallel")] == [["vision"]]
     assert [c["args"] for c in calls(r, "lock")] == [
         {"resource": "gpu-01-gpu-turnstile"},  # passed first, so a whole-host request is not overtaken
@@ -158,11 +158,11 @@ def test_two_projects_run_in_parallel_with_their_own_gpu_leases(results):
     ]
     assert run_call(r, "vision")["args"]["script"] == f"mlci run vision --job-id={job('vision')} --gpus=0,1"
     # both hold their GPUs at once, so nlp gets the next free one, never one of vision's
-    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=2"
+    assert run_call(r, "nlp")["args"]["script"] == f"mlci run nlp --job-id={job('nlp')} --gpus=device=2"
     assert run_call(r, "vision")["stage"] == "vision" and run_call(r, "nlp")["stage"] == "nlp"
     assert shell(r)[0] == "mlci plan --head=HEAD --json"
     assert branch_shell(r, "vision") == release_commands("vision", "0,1")
-    assert branch_shell(r, "nlp") == release_commands("nlp", "2")
+    assert branch_shell(r, "nlp") == release_commands("nlp", "device=2")
     # the branches really run side by side: nlp starts before vision has finished
     stages = [c["stage"] for c in calls(r, "sh")[1:]]
     assert stages.index("nlp") < len(stages) - 1 - stages[::-1].index("vision")
@@ -185,7 +185,7 @@ def test_a_failed_gate_fails_notifies_and_publishes_nothing(results):
     assert shell(r)[1:] == [
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
-        f"mlci run vision --job-id={job('vision')} --gpus=0",
+        f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         f"mlci notify --event=failed vision {job('vision')}",
     ]
     assert "a stage or the evaluation gate failed (mlci run exited 1)" in r["error"]
@@ -206,7 +206,7 @@ def test_approval_asks_the_submitter_then_publishes(results):
     r = results["approved"]
     assert r["result"] == "SUCCESS", r["error"]
     assert shell(r)[-5:] == [
-        f"mlci run vision --job-id={job('vision')} --gpus=0",
+        f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         f"mlci notify --event=approval vision {job('vision')}",
         # after the approval, on a node again: the planned commit, then the stashed record is published
         f"git checkout --quiet --detach {HEAD}",

@@ -65,7 +65,7 @@ def test_contract_cache_hit_and_record(monorepo, base_image, docker_client):
     assert data["commit"] == commit and data["build"]["cacheHit"] is False
     assert data["build"]["imageUri"].startswith("mlci/probe:")
     assert data["gate"] == {**data["gate"], "metric": "accuracy", "value": 1.0, "passed": True, "attempt": 1}
-    assert data["gpus"] == {"requested": "none", "devices": "none"}
+    assert data["gpus"] == {"requested": "none", "devices": "none", "uuids": []}
     stage = data["attempts"][0]["stages"][0]
     assert stage["status"] == "Succeeded" and stage["exitCode"] == 0 and stage["deviceRequests"] is None
 

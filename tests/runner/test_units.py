@@ -11,10 +11,10 @@ import time
 import pytest
 
 from mlci import records
-from mlci.errors import UsageError
+from mlci.errors import MlciError, UsageError
 from mlci.manifest.schema import Gate
 from mlci.pipeline import judge, read_metrics
-from mlci.runner.gpus import parse_gpus, plan_gpus
+from mlci.runner.gpus import Gpu, cdi_requested, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
 from mlci.runner.image import context_hash
 
 
@@ -32,6 +32,50 @@ def test_gpu_requests_become_device_requests():
         parse_gpus("two")
     with pytest.raises(UsageError, match="listed twice"):
         parse_gpus("1,1")
+
+
+def test_cli_gpus_cannot_confuse_a_count_with_a_device():
+    with pytest.raises(UsageError, match=r"--gpus 2 is ambiguous: say --gpus count=2 .* or --gpus device=2"):
+        parse_cli_gpus("2")
+    assert parse_cli_gpus("count=2") == parse_gpus(2)  # as project.yaml and Docker read 2
+    assert parse_cli_gpus("device=2").devices == (2,)
+    assert parse_cli_gpus("device=0,3").devices == (0, 3)
+    assert parse_cli_gpus("0,1").devices == (0, 1)  # a list is indexes (Jenkins' leases)
+    assert parse_cli_gpus("count=0").mode == "none"
+    for bad in ("count=two", "device=", "device=a", "count=-1", "2,x"):
+        with pytest.raises(UsageError):
+            parse_cli_gpus(bad)
+
+
+INVENTORY = [Gpu(0, "GPU-aaaa"), Gpu(1, "GPU-bbbb"), Gpu(2, "GPU-cccc")]
+
+
+def test_leases_name_the_hosts_gpus_by_uuid():
+    pair = plan_gpus(parse_cli_gpus("0,2"), True, INVENTORY)
+    assert pair.device_request["DeviceIDs"] == ["GPU-aaaa", "GPU-cccc"] and pair.uuids == ("GPU-aaaa", "GPU-cccc")
+    assert pair.devices == "0,2"
+    every = plan_gpus(parse_gpus("all"), True, INVENTORY)
+    assert every.device_request["DeviceIDs"] == ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
+    assert every.device_request["Count"] == 0
+    two = plan_gpus(parse_gpus(2), True, INVENTORY)
+    assert two.uuids == ("GPU-aaaa", "GPU-bbbb")
+    with pytest.raises(MlciError, match=r"GPU 3 is not on this host \(it has 0=GPU-aaaa, 1=GPU-bbbb, 2=GPU-cccc\)"):
+        plan_gpus(parse_cli_gpus("device=3"), True, INVENTORY)
+    with pytest.raises(MlciError, match="4 GPUs were requested but this host has 3"):
+        plan_gpus(parse_gpus(4), True, INVENTORY)
+    assert plan_gpus(parse_gpus("none"), True, INVENTORY).uuids == ()
+
+
+def test_inventory_file_from_ansible(tmp_path, monkeypatch):
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(
+        json.dumps({"host": "gpu-01", "gpus": [{"index": 1, "uuid": "GPU-b"}, {"index": 0, "uuid": "GPU-a"}]})
+    )
+    assert load_inventory(inventory) == [Gpu(0, "GPU-a"), Gpu(1, "GPU-b")]
+    inventory.write_text("{not json")
+    assert load_inventory(inventory) is None
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi either
+    assert load_inventory(tmp_path / "absent.json") is None
 
 
 def _context(tmp_path):
@@ -137,3 +181,17 @@ def test_log_sink_masks_secrets_even_across_chunk_boundaries(tmp_path):
     text = (tmp_path / "x.log").read_bytes()
     assert text == b"before **** after; again **** split **** byte by byte\n"
     assert console.getvalue() == text
+
+
+def test_cdi_hosts_get_cdi_device_requests(tmp_path):
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(json.dumps({"requests": "cdi", "gpus": [{"index": 0, "uuid": "GPU-a"}]}))
+    assert cdi_requested(inventory)
+    pair = plan_gpus(parse_cli_gpus("device=0"), True, load_inventory(inventory), cdi=True)
+    assert pair.device_request["Driver"] == "cdi" and pair.device_request["DeviceIDs"] == ["nvidia.com/gpu=GPU-a"]
+    every = plan_gpus(parse_gpus("all"), True, None, cdi=True)
+    assert every.device_request["DeviceIDs"] == ["nvidia.com/gpu=all"]
+    two = plan_gpus(parse_gpus(2), True, None, cdi=True)  # CDI has no count: the first two indexes
+    assert two.device_request["DeviceIDs"] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]
+    inventory.write_text(json.dumps({"requests": "legacy", "gpus": []}))
+    assert not cdi_requested(inventory)

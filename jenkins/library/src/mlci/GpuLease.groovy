@@ -2,7 +2,8 @@ package mlci
 
 /**
  * Turns the lockable resources a `lock` step granted (`<host>-gpu<i>`, comma-separated in the
- * lock's variable) into the device indexes `mlci run --gpus` expects ("0,1").
+ * lock's variable) into the device indexes `mlci run --gpus` expects: "0,1", or "device=0" for one
+ * GPU (a bare number would be read as a count, as Docker and project.yaml read it).
  */
 class GpuLease implements Serializable {
     static String label(String host) {
@@ -35,6 +36,6 @@ class GpuLease implements Serializable {
             throw new IllegalArgumentException("the lock on ${label(host)} granted no GPU")
         }
         Collections.sort(indexes)
-        return indexes.join(',')
+        return indexes.size() == 1 ? 'device=' + indexes[0] : indexes.join(',')
     }
 }

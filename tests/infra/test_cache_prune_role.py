@@ -1,0 +1,48 @@
+"""The mlci_cache_prune role renders a systemd timer that prunes the stage caches inside the
+Jenkins container, with the settings it is given, and refuses settings that are not values."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra_checkout import ANSIBLE_DIR, ansible_tool
+
+
+def _check_run(tmp_path: Path, extra_vars: dict) -> subprocess.CompletedProcess[str]:
+    playbook = tmp_path / "play.yml"  # JSON is YAML
+    play = {
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars": {"mlci_project_name": "acme", "ansible_python_interpreter": sys.executable, **extra_vars},
+        "roles": ["mlci_cache_prune"],
+    }
+    playbook.write_text(json.dumps([play]))
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(ANSIBLE_DIR / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(
+        [ansible_tool("ansible-playbook"), "-i", "localhost,", "--check", "--diff", str(playbook)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_timer_and_service_carry_the_settings(tmp_path):
+    done = _check_run(tmp_path, {"mlci_cache_prune_max_size": "200G", "mlci_cache_prune_on_calendar": "daily"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "label=com.docker.compose.project=acme --filter label=com.docker.compose.service=jenkins" in out
+    assert "mlci cache prune --older-than 30d --max-size 200G'" in out
+    assert "$$(docker ps -q" in out  # systemd would expand a single $
+    assert "OnCalendar=daily" in out and "WantedBy=timers.target" in out
+
+
+def test_settings_that_are_not_values_are_refused(tmp_path):
+    done = _check_run(tmp_path, {"mlci_cache_prune_older_than": "30d; rm -rf /"})
+    assert done.returncode != 0
+    assert "older_than like 30d" in done.stdout
