@@ -171,6 +171,8 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
                     "host": host.address,
                     "port": host.ssh_port,
                     "credentialsId": AGENT_SSH_KEY,
+                    # as on the controller: time after SIGTERM for mlci to write its Cancelled record
+                    "jvmOptions": "-DSoftKillWaitSeconds=30",
                     # Trust the host key on first connection, then pin it (no manual step).
                     "sshHostKeyVerificationStrategy": {
                         "manuallyTrustedKeyVerificationStrategy": {"requireInitialManualTrust": False}
