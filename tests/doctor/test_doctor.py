@@ -165,6 +165,7 @@ def test_doctor_command_on_this_host(tmp_path, tiny_base_image, monkeypatch, cap
     monkeypatch.setenv("JENKINS_ADMIN_PASSWORD", "admin-pass-value")
     monkeypatch.setenv("JENKINS_API_TOKEN", "api-token-value")
     monkeypatch.setenv("MLCI_WEBHOOK_TOKEN", "webhook-token-value")
+    monkeypatch.setenv("PORTAINER_ADMIN_PASSWORD", "portainer-pass-value")
     monkeypatch.delenv("MLCI_JENKINS_URL", raising=False)
 
     code = main(["--root", str(tmp_path), "doctor", "--min-free-gb", "0.001"])
