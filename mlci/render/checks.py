@@ -34,6 +34,15 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
                 f"must be an absolute path below / (got {value!r}) — e.g. {example};"
                 " it is mounted at the same path inside the container",
             )
+    for name, store in sorted(manifest.artifacts.stores.items()):
+        path = store.path or ""
+        # an absolute path is mounted at the same path in the controller; `..` has no place on a host
+        if store.type == "local" and (".." in path.split("/") or (path.startswith("/") and not path.strip("/"))):
+            add(
+                ("artifacts", "stores", name, "path"),
+                f"must be a directory without '..', not / (got {path!r}) — use an absolute host path such as"
+                " /srv/mlci/artifacts; it is mounted at the same path inside the controller",
+            )
     lib = manifest.jenkins.library.path
     if lib.startswith(("/", "~")) or ".." in lib.split("/"):
         add(

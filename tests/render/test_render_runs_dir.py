@@ -113,3 +113,39 @@ def test_validate_warns_about_the_implicit_default_store_too(tmp_path: Path) -> 
 def test_no_store_warning_for_an_absolute_path_or_without_hosts(tmp_path: Path, manifest: str) -> None:
     code, out = _validate(_repo(tmp_path, manifest))
     assert code == 0 and "local store" not in out
+
+
+def _with_stores(tmp_path: Path, stores: dict) -> Path:
+    scenario = tmp_path / "s"
+    shutil.copytree(SCENARIOS / "one-host", scenario, ignore=shutil.ignore_patterns("expected"))
+    manifest = scenario / "mlci.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    data["artifacts"] = {"default": sorted(stores)[0], "stores": stores}
+    manifest.write_text(yaml.safe_dump(data))
+    return scenario
+
+
+def test_absolute_local_stores_are_mounted_in_the_controller_and_created_by_ansible(tmp_path: Path) -> None:
+    scenario = _with_stores(
+        tmp_path,
+        {
+            "a": {"type": "local", "path": "/srv/mlci/artifacts/"},
+            "b": {"type": "local", "path": "/data/models"},
+            "rel": {"type": "local", "path": "scratch"},  # the workspace: nothing to mount (validate warns)
+        },
+    )
+    files = by_path(plan(scenario))
+    volumes = parse(files["compose/docker-compose.yml"])["services"]["jenkins"]["volumes"]
+    assert "/srv/mlci/artifacts:/srv/mlci/artifacts" in volumes and "/data/models:/data/models" in volumes
+    assert not any(v.startswith("scratch") for v in volumes)
+    assert parse(files["ansible/group_vars/all.yml"])["mlci_local_store_dirs"] == [
+        "/data/models",
+        "/srv/mlci/artifacts",
+    ]
+
+
+@pytest.mark.parametrize("path", ["/", "/srv/../etc", "../artifacts"])
+def test_a_local_store_path_that_walks_or_is_the_root_is_refused(tmp_path: Path, path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        plan(_with_stores(tmp_path, {"local": {"type": "local", "path": path}}))
+    assert f"artifacts.stores.local.path: must be a directory without '..', not / (got {path!r})" in str(err.value)
