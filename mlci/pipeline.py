@@ -290,7 +290,9 @@ class ProjectRun:
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
             gpus={"requested": request.describe(), "devices": gpu_plan.devices, "uuids": list(gpu_plan.uuids)},
         )
-        self.say(f"{spec.name}: job {job_id} → {record.dir.relative_to(self.root)}")
+        # relative in a checkout; absolute when MLCI_RUNS_DIR puts records on the host
+        shown = record.dir.relative_to(self.root) if record.dir.is_relative_to(self.root) else record.dir
+        self.say(f"{spec.name}: job {job_id} → {shown}")
         try:
             image_tag = self._build(record)
             if image_tag is None:

@@ -1,5 +1,9 @@
 """Run records: `.mlci/runs/<project>/<job-id>/status.json` and the logs beside it.
 
+`MLCI_RUNS_DIR` (an absolute path) moves the runs directory out of the checkout: Jenkins sets it on
+every node to a host-level directory, so records outlive the job workspace and `mlci status` on the
+host sees Jenkins' runs.
+
 status.json keeps the shape of a known job-status design (jobId, overallStatus, timestamps,
 build{status, log, imageUri}, run{status, log, artifactUrl}) and adds what mlci knows: project,
 commit, image id and cache hit, every attempt with its stages, metrics, the gate verdict, GPUs,
@@ -21,6 +25,9 @@ from typing import Any
 from mlci.atomic import write_text_atomic
 
 RUNS_DIR = Path(".mlci") / "runs"
+RUNS_DIR_ENV = "MLCI_RUNS_DIR"
+# An absolute path of plain segments: no `..` (no walking out), no control characters or newline.
+_RUNS_DIR_RE = re.compile(r"/[A-Za-z0-9._/@+~-]{0,4095}")
 # A job id becomes a directory name, a container label and part of store paths: fullmatch, never `$`
 # (which would let a trailing newline through).
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -120,7 +127,7 @@ class RunRecord:
     @classmethod
     def create(cls, root: Path, project: str, job_id: str, *, claimed: bool = False, **fields: Any) -> RunRecord:
         """A new record; `claimed` when claim_job_dir already made its directory."""
-        directory = root / RUNS_DIR / project / job_id
+        directory = runs_dir(root, project) / job_id
         if not claimed:
             directory.parent.mkdir(parents=True, exist_ok=True)
             directory.mkdir()
@@ -224,7 +231,23 @@ class RunRecord:
 
 
 def runs_dir(root: Path, project: str | None = None) -> Path:
-    return root / RUNS_DIR / project if project else root / RUNS_DIR
+    """Where run records live: $MLCI_RUNS_DIR when set, else `<root>/.mlci/runs`."""
+    base = _runs_dir_from_env() or root / RUNS_DIR
+    return base / project if project else base
+
+
+def _runs_dir_from_env() -> Path | None:
+    value = os.environ.get(RUNS_DIR_ENV)
+    if not value:
+        return None
+    if not _RUNS_DIR_RE.fullmatch(value) or ".." in value.split("/") or not value.strip("/"):
+        from mlci.errors import UsageError
+
+        raise UsageError(
+            f"{RUNS_DIR_ENV}={value[:200]!r} is not usable as the runs directory",
+            hint="set it to an absolute path below / without '..' (e.g. /srv/mlci/runs), or unset it",
+        )
+    return Path(value)
 
 
 def iter_records(root: Path, project: str | None = None) -> Iterator[RunRecord]:

@@ -213,6 +213,11 @@ class Jenkins(Strict):
     api_user: Annotated[str, Field(pattern=POSIX_USER_RE)] = "admin"
     api_token: SecretName = "JENKINS_API_TOKEN"
     home: SafePath = "/srv/mlci/jenkins_home"
+    runs_dir: SafePath = Field(
+        "/srv/mlci/runs",
+        description="host directory for run records on every node (MLCI_RUNS_DIR), so `mlci status` on the host"
+        " sees Jenkins' runs; mounted at the same path in the controller",
+    )
     bind: Annotated[str, Field(pattern=ADDRESS_RE)] = Field(
         "127.0.0.1", description="address the Jenkins UI is published on; a LAN address makes `mlci validate` warn"
     )

@@ -51,6 +51,8 @@ def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
         "mlci_project_name": f"mlci-{m.name}",  # the compose project
         "mlci_root": STACK_ROOT,
         "mlci_jenkins_home": m.jenkins.home,
+        "mlci_runs_dir": m.jenkins.runs_dir,
+        "mlci_local_store_dirs": facts.local_store_dirs(),
         "mlci_jenkins_uid": JENKINS_UID,
         "mlci_jenkins_port": JENKINS_PORT,
         "mlci_jenkins_url": m.jenkins.url,

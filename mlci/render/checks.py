@@ -26,13 +26,23 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
             ("repository",),
             "mlci render needs the repository Jenkins clones — add `repository: {url: https://…/repo.git}`",
         )
-    home = manifest.jenkins.home
-    if not home.startswith("/") or "/../" in f"{home}/" or home.rstrip("/") == "":
-        add(
-            ("jenkins", "home"),
-            f"must be an absolute path below / (got {home!r}) — e.g. /srv/mlci/jenkins_home;"
-            " it is mounted at the same path inside the container",
-        )
+    for key, example in (("home", "/srv/mlci/jenkins_home"), ("runs_dir", "/srv/mlci/runs")):
+        value = getattr(manifest.jenkins, key)
+        if not _absolute_below_root(value):
+            add(
+                ("jenkins", key),
+                f"must be an absolute path below / (got {value!r}) — e.g. {example};"
+                " it is mounted at the same path inside the container",
+            )
+    for name, store in sorted(manifest.artifacts.stores.items()):
+        path = store.path or ""
+        # an absolute path is mounted at the same path in the controller; `..` has no place on a host
+        if store.type == "local" and (".." in path.split("/") or (path.startswith("/") and not path.strip("/"))):
+            add(
+                ("artifacts", "stores", name, "path"),
+                f"must be a directory without '..', not / (got {path!r}) — use an absolute host path such as"
+                " /srv/mlci/artifacts; it is mounted at the same path inside the controller",
+            )
     lib = manifest.jenkins.library.path
     if lib.startswith(("/", "~")) or ".." in lib.split("/"):
         add(
@@ -61,6 +71,10 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
                     f" (this host's GPUs are '{gpu_label(host.name)}')",
                 )
     return problems
+
+
+def _absolute_below_root(path: str) -> bool:
+    return path.startswith("/") and ".." not in path.split("/") and path.strip("/") != ""
 
 
 def project_name_problems(names: list[str]) -> list[Problem]:
@@ -100,6 +114,17 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
                     " SSH tunnel (README: Reaching the stack), or firewall that address",
                 )
             )
+    if manifest.hosts:
+        for name, store in sorted(manifest.artifacts.stores.items()):
+            if store.type == "local" and store.path and not store.path.startswith("/"):
+                found.append(
+                    (
+                        ("artifacts", "stores", name, "path"),
+                        f"the local store '{name}' has the relative path {store.path!r}: on Jenkins it resolves"
+                        " inside the job's workspace (one per executor, wiped with it) — use an absolute host"
+                        " path such as /srv/mlci/artifacts, writable by Jenkins and the agents",
+                    )
+                )
     out = []
     for path, message in found:
         if source is not None and path:

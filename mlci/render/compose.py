@@ -18,7 +18,7 @@ FRPC_CONFIG = "/etc/frp/frpc.toml"
 
 def render_compose(facts: Facts) -> str:
     m = facts.manifest
-    home = m.jenkins.home
+    home, runs = m.jenkins.home, m.jenkins.runs_dir
     jenkins_secrets = [s.name for s in facts.secrets if s.service == "jenkins"]
     services: dict[str, Any] = {
         "jenkins": {
@@ -32,6 +32,9 @@ def render_compose(facts: Facts) -> str:
                 # Stage containers are started on the host's engine (DooD): the cache they mount must be
                 # a host path too, so it lives in the home that has the same path inside and out.
                 "MLCI_CACHE_DIR": f"{home}/mlci-cache",
+                # Run records (stage outputs included) on the host, outside any workspace: `mlci status`
+                # on the host sees them, and the approval's later publish finds them.
+                "MLCI_RUNS_DIR": runs,
                 # The plugins baked into the image replace older ones in the persistent home.
                 "PLUGINS_FORCE_UPGRADE": "true",
                 "TRY_UPGRADE_IF_NO_MARKER": "true",
@@ -41,6 +44,9 @@ def render_compose(facts: Facts) -> str:
                 "/var/run/docker.sock:/var/run/docker.sock",
                 # Same path inside and out, so paths in `docker run -v` from builds resolve on the host.
                 f"{home}:{home}",
+                f"{runs}:{runs}",
+                # local stores on the host: a publish on the controller must land there, not in the container
+                *(f"{path}:{path}" for path in facts.local_store_dirs()),
             ],
             "secrets": jenkins_secrets,
             "healthcheck": {

@@ -108,7 +108,7 @@ def render_casc(facts: Facts) -> str:
         jenkins["labelString"] = f"{BUILD_LABEL} docker"
     if facts.controller_runs_builds:
         host = facts.controller.name if facts.controller else BUILT_IN_HOST
-        jenkins["nodeProperties"] = [_host_env(host)]
+        jenkins["nodeProperties"] = [_host_env(facts, host)]
     jenkins["securityRealm"] = {
         "local": {
             "allowsSignup": False,
@@ -151,9 +151,11 @@ def _matrix_entries(facts: Facts) -> list[dict[str, Any]]:
     return entries
 
 
-def _host_env(host: str) -> dict[str, Any]:
-    """MLCI_HOST on every node: the library locks the resources labelled gpu@<MLCI_HOST>."""
-    return {"envVars": {"env": [{"key": "MLCI_HOST", "value": host}]}}
+def _host_env(facts: Facts, host: str) -> dict[str, Any]:
+    """MLCI_HOST on every node: the library locks the resources labelled gpu@<MLCI_HOST>; MLCI_RUNS_DIR:
+    run records live on the host (not in the workspace), where `mlci status` and the library find them."""
+    env = [{"key": "MLCI_HOST", "value": host}, {"key": "MLCI_RUNS_DIR", "value": facts.manifest.jenkins.runs_dir}]
+    return {"envVars": {"env": env}}
 
 
 def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
@@ -165,7 +167,7 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
             "labelString": " ".join(facts.node_labels(host)),
             "mode": "NORMAL",
             "retentionStrategy": "always",
-            "nodeProperties": [_host_env(host.name)],
+            "nodeProperties": [_host_env(facts, host.name)],
             "launcher": {
                 "ssh": {
                     "host": host.address,

@@ -86,6 +86,12 @@ class Facts:
         repo = self.manifest.repository
         return (repo.credentials or repo.ssh_key) if repo else None
 
+    def local_store_dirs(self) -> list[str]:
+        """Absolute paths of local stores: host directories that publish writes to on every node, so
+        the controller mounts them at the same path and Ansible creates them."""
+        paths = {s.path.rstrip("/") for s in self.manifest.artifacts.stores.values() if s.type == "local" and s.path}
+        return sorted(p for p in paths if p.startswith("/") and p.strip("/"))
+
     def builds_on(self, host: Host) -> bool:
         return host in self.agents or (host is self.controller and self.controller_runs_builds)
 

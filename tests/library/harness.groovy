@@ -436,15 +436,21 @@ class Pipeline {
         return p.returnStdout ? stdout.toString() : null
     }
 
-    /** Whether a file matching `glob` (relative to the workspace) exists: the rehearsal's abort trigger. */
+    /**
+     * Whether a file matching `glob` exists: the rehearsal's abort trigger. A relative glob is looked
+     * for under the workspace's .mlci, an absolute one under its fixed leading directories.
+     */
     boolean found(String glob) {
         java.nio.file.Path base = new File(scenario.workdir.toString()).toPath()
         def matcher = java.nio.file.FileSystems.getDefault().getPathMatcher('glob:' + glob)
-        if (!base.resolve('.mlci').toFile().isDirectory()) return false
-        def stream = java.nio.file.Files.walk(base.resolve('.mlci'), 8)
+        boolean absolute = glob.startsWith('/')
+        String fixed = glob.indexOf('*') < 0 ? glob : glob.substring(0, glob.indexOf('*'))
+        java.nio.file.Path top = absolute ? new File(fixed.substring(0, fixed.lastIndexOf('/') + 1)).toPath() : base.resolve('.mlci')
+        if (!top.toFile().isDirectory()) return false
+        def stream = java.nio.file.Files.walk(top, 8)
         try {
             for (java.nio.file.Path path : stream.iterator()) {
-                if (matcher.matches(base.relativize(path))) return true
+                if (matcher.matches(absolute ? path : base.relativize(path))) return true
             }
             return false
         } catch (Exception ignored) {
@@ -482,8 +488,9 @@ class Pipeline {
         }
     }
 
+    /** A step's path: relative to the workspace, or absolute as it is (FilePath#child). */
     File workspaceFile(Fiber f, String path) {
-        return new File(scenario.workdir.toString(), path)
+        return path.startsWith('/') ? new File(path) : new File(scenario.workdir.toString(), path)
     }
 
     boolean exists(Fiber f, String path) {
@@ -503,7 +510,8 @@ class Pipeline {
 
     static boolean matches(Map node, String label) {
         if (!label) return true
-        return label.split(/\|\|/).any { alt -> alt.split('&&').every { node.labels.contains(it.trim()) } }
+        // every node also carries its own name as a label (Node#getSelfLabel)
+        return label.split(/\|\|/).any { alt -> alt.split('&&').every { node.labels.contains(it.trim()) || node.name == it.trim() } }
     }
 
     Object onNode(Fiber f, Map p, Closure body) {

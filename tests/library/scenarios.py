@@ -52,8 +52,23 @@ def job(name: str, build: int = BUILD, job_name: str = "mlci-release") -> str:
     return f"{HEAD[:12]}-{job_name}-{build}"
 
 
-def record(name: str) -> str:
-    return f".mlci/runs/{name}/{job(name)}"
+def record(name: str, runs_dir: str | None = None) -> str:
+    """Where mlci run writes the record: the workspace's .mlci/runs, or the node's MLCI_RUNS_DIR."""
+    return f"{runs_dir or '.mlci/runs'}/{name}/{job(name)}"
+
+
+def archived(name: str) -> str:
+    """The workspace copy of the record (outputs left out) that Jenkins archives."""
+    return f".mlci/archive/{name}/{job(name)}"
+
+
+def keep_command(name: str, runs_dir: str | None = None) -> str:
+    """The one `sh` that copies the record without attempt-*/out into the workspace for archiving."""
+    src, dst = record(name, runs_dir), archived(name)
+    return (
+        f"rm -rf {dst} && mkdir -p {dst} && if [ -d {src} ]; then tar -C {src} --anchored"
+        f" --no-wildcards-match-slash --exclude='./attempt-*/out' -cf - . | tar -C {dst} -xf -; fi"
+    )
 
 
 def status_json(name: str, overall: str, value: float, threshold: float = 0.9) -> dict[str, Any]:
@@ -100,6 +115,7 @@ def release_commands(name: str, gpus: str, *, store: str = "local") -> list[str]
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started {name} {job(name)}",
         f"mlci run {name} --job-id={job(name)} --gpus={gpus}",
+        keep_command(name),
         f"mlci publish {name} {job(name)} --store={store}",
         f"mlci notify --event=succeeded {name} {job(name)}",
     ]

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from .scenarios import HEAD, calls, entry, gpu_locks, job, plan, release_commands, run_call, scenario, shell
+from .scenarios import (
+    HEAD,
+    calls,
+    entry,
+    gpu_locks,
+    job,
+    keep_command,
+    plan,
+    release_commands,
+    run_call,
+    scenario,
+    shell,
+)
 
 PLAN_VISION = "mlci plan --head=HEAD --projects=vision --force --json"
 
@@ -31,6 +43,7 @@ def test_trains_without_publishing_by_default(results):
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=0,1",
+        keep_command("vision"),
     ]
     assert [c["args"]["quantity"] for c in gpu_locks(r)] == [2]
     assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"

@@ -8,11 +8,13 @@ import shlex
 from .scenarios import (
     BASE,
     HEAD,
+    archived,
     branch_shell,
     calls,
     entry,
     gpu_locks,
     job,
+    keep_command,
     plan,
     record,
     release_commands,
@@ -105,16 +107,19 @@ def test_one_project_runs_trains_publishes_and_notifies(results):
         {"time": 6 * 3600 + 3600, "unit": "SECONDS"},
         {"time": 3600, "unit": "SECONDS"},
     ]
-    assert [c["args"] for c in calls(r, "archiveArtifacts")] == [
-        {
-            "artifacts": f"{record('vision')}/**",
-            "excludes": f"{record('vision')}/attempt-*/out/**",  # model outputs live in the store
-            "allowEmptyArchive": True,
-            "fingerprint": False,
-        }
-    ]
+    # the record is copied without attempt-*/out (model outputs live in the store) into the
+    # workspace, then archived from there, links as links
+    (keep,) = [c for c in calls(r, "sh") if c["args"]["script"] == keep_command("vision")]
+    (archive,) = calls(r, "archiveArtifacts")
+    assert archive["args"] == {
+        "artifacts": f"{archived('vision')}/**",
+        "allowEmptyArchive": True,
+        "fingerprint": False,
+        "followSymlinks": False,
+    }
+    assert r["calls"].index(keep) < r["calls"].index(archive)
     (junit,) = calls(r, "junit")
-    assert junit["args"]["testResults"] == f"{record('vision')}/junit.xml"
+    assert junit["args"]["testResults"] == f"{archived('vision')}/junit.xml"
     assert junit["args"]["skipMarkingBuildUnstable"] is True
     assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"
     assert f"Trains vision at {HEAD}" in r["description"]
@@ -186,9 +191,11 @@ def test_a_failed_gate_fails_notifies_and_publishes_nothing(results):
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=device=0",
+        keep_command("vision"),
         f"mlci notify --event=failed vision {job('vision')}",
     ]
     assert "a stage or the evaluation gate failed (mlci run exited 1)" in r["error"]
+    assert f"its run record is archived under {archived('vision')}/" in r["error"]
     assert calls(r, "archiveArtifacts") and calls(r, "junit")  # the record is kept for a failed run too
     assert "vision: Failed, accuracy = 0.81 (gate 0.9: failed)" in r["description"]
 
@@ -205,8 +212,9 @@ def test_one_failing_project_does_not_stop_the_other(results):
 def test_approval_asks_the_submitter_then_publishes(results):
     r = results["approved"]
     assert r["result"] == "SUCCESS", r["error"]
-    assert shell(r)[-5:] == [
+    assert shell(r)[-6:] == [
         f"mlci run vision --job-id={job('vision')} --gpus=device=0",
+        keep_command("vision"),
         f"mlci notify --event=approval vision {job('vision')}",
         # after the approval, on a node again: the planned commit, then the stashed record is published
         f"git checkout --quiet --detach {HEAD}",
@@ -344,6 +352,7 @@ def test_secrets_are_bound_only_where_needed(results):
         "git checkout": [],
         "mlci notify": ["SLACK_WEBHOOK_URL"],
         "mlci run vision": [],
+        keep_command("vision").split(" --")[0]: [],
         f"mlci publish vision {job('vision')}": ["HF_TOKEN"],
     }
     assert [c["args"] for c in calls(r, "withCredentials")][1] == [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -256,6 +257,11 @@ def world(tmp_path_factory, base_image):
         s3.stop()
 
 
+def runs_dir(world: dict) -> Path:
+    """The host's run records directory (jenkins.runs_dir), shared by every build like on a host."""
+    return world["tmp"] / "runs"
+
+
 def build(world: dict, name: str, number: int, **extra) -> dict:
     venv_bin = str(Path(sys.executable).parent)
     return {
@@ -265,7 +271,14 @@ def build(world: dict, name: str, number: int, **extra) -> dict:
         "realSh": True,
         "workdir": str(world["workspace"]),
         "archiveDir": str(world["tmp"] / f"archive-{number}"),
-        "nodes": [{"name": "gpu-01", "labels": ["mlci", "docker", "gpu-01"], "env": {"MLCI_HOST": "gpu-01"}}],
+        # as mlci render configures a node: records in a host directory, outside the workspace
+        "nodes": [
+            {
+                "name": "gpu-01",
+                "labels": ["mlci", "docker", "gpu-01"],
+                "env": {"MLCI_HOST": "gpu-01", "MLCI_RUNS_DIR": str(runs_dir(world))},
+            }
+        ],
         "shEnv": {
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
             "MLCI_CACHE_DIR": str(world["tmp"] / "cache"),
@@ -293,7 +306,7 @@ def builds(world) -> dict:
             "abort",
             15,
             params={**only, "PROJECTS": DIGITS, "HEAD_REF": "slow"},
-            abortWhenFile=f".mlci/runs/{DIGITS}/*-mlci-release-15/attempt-1/out/started",
+            abortWhenFile=f"{runs_dir(world)}/{DIGITS}/*-mlci-release-15/attempt-1/out/started",
         ),
         build(
             world,
@@ -348,10 +361,32 @@ def test_the_project_secret_is_bound_for_its_run_and_masked(builds):
 
 
 def test_only_the_record_logs_and_junit_are_archived(world, builds):
-    archived = world["tmp"] / "archive-12" / ".mlci" / "runs" / DIGITS
-    (job,) = list(archived.iterdir())
-    assert (job / "status.json").is_file() and (job / "junit.xml").is_file()
-    assert not list(job.glob("attempt-*/out/*"))  # model outputs stay out of JENKINS_HOME
+    job = f"{head(world, 'main')[:12]}-mlci-release-12"
+    archived = world["tmp"] / "archive-12" / ".mlci" / "archive" / DIGITS
+    assert [p.name for p in archived.iterdir()] == [job]
+    kept = {p.relative_to(archived / job).as_posix() for p in (archived / job).rglob("*") if p.is_file()}
+    assert {"status.json", "junit.xml", "build.log", "attempt-1/train.log"} <= kept, kept
+    assert not [k for k in kept if "/out/" in k]  # model outputs stay out of JENKINS_HOME
+    # ... and stay on the host, in the record mlci wrote there, from which they were published
+    assert (runs_dir(world) / DIGITS / job / "attempt-1" / "out" / "model.bin").read_bytes() == b"weights"
+    assert not (world["workspace"] / ".mlci" / "runs").exists()
+
+
+def test_mlci_status_on_the_host_sees_jenkins_runs(world, builds):
+    env = {**os.environ, "MLCI_RUNS_DIR": str(runs_dir(world)), "MLCI_ROOT": str(world["workspace"])}
+    shown = subprocess.run(
+        [sys.executable, "-m", "mlci", "status", "--json", "--limit", "50"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {(row["project"], row["jobId"]): row for row in json.loads(shown.stdout)}
+    job = f"{head(world, 'main')[:12]}-mlci-release-12"
+    for name in (DIGITS, FETCH):
+        assert rows[(name, job)]["status"] == "Succeeded"
+        assert rows[(name, job)]["artifactUrl"], rows[(name, job)]  # published after the approval
+    assert rows[(DIGITS, f"{head(world, 'slow')[:12]}-mlci-release-15")]["status"] == "Cancelled"
 
 
 def test_a_second_release_build_publishes_under_its_own_id(world, builds):
@@ -373,7 +408,7 @@ def test_an_abort_mid_stage_cancels_the_run_and_the_build(world, builds):
     r = builds["abort"]
     assert r["result"] == "ABORTED", (r["error"], r["log"][-30:])
     job = f"{head(world, 'slow')[:12]}-mlci-release-15"
-    status = json.loads((world["workspace"] / ".mlci/runs" / DIGITS / job / "status.json").read_text())
+    status = json.loads((runs_dir(world) / DIGITS / job / "status.json").read_text())
     assert status["overallStatus"] == "Cancelled"
     left = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=mlci.job={job}"], capture_output=True, text=True, check=True
@@ -388,6 +423,6 @@ def test_the_time_limit_ends_the_build_failed_with_the_reason(world, builds):
     assert r["result"] == "FAILURE", (r["error"], r["log"][-30:])
     assert f"{DIGITS}: stopped at its time limit of 4200 s" in r["error"]
     job = f"{head(world, 'slow')[:12]}-mlci-release-16"
-    archived = world["tmp"] / "archive-16" / ".mlci/runs" / DIGITS / job / "status.json"
+    archived = world["tmp"] / "archive-16" / ".mlci/archive" / DIGITS / job / "status.json"
     assert json.loads(archived.read_text())["overallStatus"] in ("Cancelled", "Build Failed", "Failed")
     assert f"❌ {DIGITS} run {job} failed" in slack_texts(world)

@@ -167,6 +167,53 @@ def test_iter_records_is_newest_first(tmp_path):
         records.find_record(tmp_path, "p", "nope")
 
 
+def test_runs_dir_follows_mlci_runs_dir(tmp_path, monkeypatch):
+    checkout, host_runs = tmp_path / "checkout", tmp_path / "srv" / "runs"
+    monkeypatch.delenv(records.RUNS_DIR_ENV, raising=False)
+    assert records.runs_dir(checkout, "p") == checkout / ".mlci" / "runs" / "p"
+    monkeypatch.setenv(records.RUNS_DIR_ENV, str(host_runs))
+    assert records.runs_dir(checkout) == host_runs
+    # every way a record is made or found goes through it: create, claim, find, iterate
+    created = records.RunRecord.create(checkout, "p", "made")
+    job, claimed = records.claim_job_dir(checkout, "p", "claimed", next_free=False)
+    records.RunRecord.create(checkout, "p", job, claimed=True)
+    assert created.dir == host_runs / "p" / "made" and claimed == host_runs / "p" / "claimed"
+    assert not (checkout / ".mlci").exists()
+    assert records.find_record(checkout, "p", "made").dir == created.dir
+    assert sorted(r.job_id for r in records.iter_records(checkout)) == ["claimed", "made"]
+    monkeypatch.setenv(records.RUNS_DIR_ENV, "")  # empty is unset, as in a shell
+    assert records.runs_dir(checkout) == checkout / ".mlci" / "runs"
+
+
+@pytest.mark.parametrize(
+    "value", ["relative/runs", "./runs", "~/runs", "/", "//", "/srv/../etc", "/srv/runs\n", "/a b"]
+)
+def test_runs_dir_refuses_relative_or_unsafe_values(tmp_path, monkeypatch, value):
+    monkeypatch.setenv(records.RUNS_DIR_ENV, value)
+    with pytest.raises(UsageError, match=r"MLCI_RUNS_DIR=.* is not usable as the runs directory") as err:
+        records.runs_dir(tmp_path, "p")
+    assert "absolute path" in str(err.value)
+
+
+def test_status_cli_reads_the_runs_dir_and_refuses_a_bad_one(tmp_path, monkeypatch):
+    checkout, host_runs = tmp_path / "checkout", tmp_path / "runs"
+    (checkout / "projects" / "p").mkdir(parents=True)
+    (checkout / "projects" / "p" / "project.yaml").write_text("{}\n")
+    env = {**os.environ, "MLCI_ROOT": str(checkout), records.RUNS_DIR_ENV: str(host_runs)}
+    monkeypatch.setenv(records.RUNS_DIR_ENV, str(host_runs))
+    records.RunRecord.create(checkout, "p", "from-jenkins").close(records.SUCCEEDED, None)
+    mlci = [sys.executable, "-m", "mlci"]
+    shown = subprocess.run([*mlci, "status", "--json"], env=env, capture_output=True, text=True, check=True)
+    rows = json.loads(shown.stdout)
+    assert [(r["jobId"], r["status"], r["record"]) for r in rows] == [
+        ("from-jenkins", records.SUCCEEDED, str(host_runs / "p" / "from-jenkins"))
+    ]
+    env[records.RUNS_DIR_ENV] = "runs"
+    bad = subprocess.run([*mlci, "status"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "MLCI_RUNS_DIR='runs' is not usable" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_log_sink_masks_secrets_even_across_chunk_boundaries(tmp_path):
     import io
 

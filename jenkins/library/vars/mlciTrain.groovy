@@ -8,8 +8,9 @@ import mlci.Shell
 /**
  * One project of a release, as one stage: on a node (a `gpu` node when the project needs GPUs)
  * lease its GPUs, `mlci run` with the project's secrets bound, archive the run record (record,
- * logs, JUnit; not the model outputs) and publish; a project that asks for approval is stashed,
- * waits for a person with no node and no GPU held, then publishes on a node again.
+ * logs, JUnit; not the model outputs) and publish; a project that asks for approval waits for a
+ * person with no node and no GPU held, then publishes on a node again: the node it trained on when
+ * the record lives on the host (MLCI_RUNS_DIR), else any node, with the record stashed.
  * `project` is one entry of mlciPlan's output, `commit` the planned commit.
  */
 def call(Map config) {
@@ -27,20 +28,24 @@ def call(Map config) {
     } catch (IllegalArgumentException bad) {
         error("mlciTrain: ${bad.getMessage()}")
     }
-    String record = ".mlci/runs/${name}/${jobId}"
     // GPU projects only on GPU nodes: `auto` falls back to the CPU only where mlci plan allows it.
     String label = project.gpu_node ? "${cfg.label} && ${cfg.gpuLabel}" : cfg.label
-    Map state = [notified: false, waitForApproval: false]
+    Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null]
     stage(name) {
         node(label) {
             notifyOnFailure(cfg, state, name, jobId) {
+                String record = recordDir(name, jobId, state)
                 checkoutCommit(cfg)
                 train(cfg, project, jobId, record, state)
                 if (!cfg.publish) {
                     echo "${name}: passed its gate; not published (publishing is off for this build)"
                 } else if (project.approval) {
-                    // The wait must hold no executor and no GPU: what publish needs goes with the build.
-                    stash(name: "mlci-${name}", includes: "${record}/**")
+                    // The wait must hold no executor and no GPU. A record on the host stays there (the
+                    // publish comes back to this node); one in the workspace goes with the build,
+                    // outputs included, since a later node may get another workspace.
+                    if (!state.onHost) {
+                        stash(name: "mlci-${name}", includes: "${record}/**")
+                    }
                     announce(cfg, 'approval', name, jobId)
                     state.waitForApproval = true
                 } else {
@@ -49,15 +54,35 @@ def call(Map config) {
             }
         }
         if (state.waitForApproval && approved(cfg, project, jobId, state)) {
-            node(cfg.label) {
+            node(state.onHost ? state.trainedOn : cfg.label) {
                 notifyOnFailure(cfg, state, name, jobId) {
                     checkoutCommit(cfg)
-                    unstash("mlci-${name}")
+                    if (!state.onHost) {
+                        unstash("mlci-${name}")
+                    }
                     publish(cfg, project, jobId, state)
                 }
             }
         }
     }
+}
+
+/**
+ * Where `mlci run` writes the record on this node: $MLCI_RUNS_DIR (a host directory mlci render
+ * sets on every node, outside any workspace) or else the workspace's .mlci/runs.
+ */
+String recordDir(String name, String jobId, Map state) {
+    String runs = env.MLCI_RUNS_DIR
+    if (!runs) {
+        return ".mlci/runs/${name}/${jobId}"
+    }
+    if (!(runs ==~ /\/[A-Za-z0-9._\/@+~-]{0,4095}/) || runs.split('/').contains('..') || runs.replace('/', '') == '') {
+        error("node ${env.NODE_NAME}: MLCI_RUNS_DIR must be an absolute path without '..' (mlci render sets " +
+            'jenkins.runs_dir, default /srv/mlci/runs)')
+    }
+    state.onHost = true
+    state.trainedOn = env.NODE_NAME
+    return "${runs.replaceAll('/+$', '')}/${name}/${jobId}"
 }
 
 def checkoutCommit(Map cfg) {
@@ -104,7 +129,7 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
             announce(cfg, 'failed', name, jobId)
             error("${name}: stopped at its time limit of ${project.timeout_s} s (${limitParts(project)}); " +
                 "raise timeout or the stages' timeouts in projects/${name}/project.yaml, or lower retrain.max_attempts. " +
-                "Its run record is archived under ${record}/")
+                "Its run record is archived under ${archiveDir(record)}/")
         }
         announce(cfg, 'cancelled', name, jobId)
         currentBuild.result = 'ABORTED'
@@ -118,7 +143,7 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
         if (status == 130) {
             currentBuild.result = 'ABORTED'
         }
-        error("${name}: ${runFailure(status)} (mlci run exited ${status}); its run record is archived under ${record}/")
+        error("${name}: ${runFailure(status)} (mlci run exited ${status}); its run record is archived under ${archiveDir(record)}/")
     }
 }
 
@@ -269,14 +294,31 @@ def publish(Map cfg, Map project, String jobId, Map state) {
 
 /**
  * Archives the run record: status.json, the logs and the JUnit gate report, not the model outputs
- * (attempt-N/out/: they live in the store once published, and would fill JENKINS_HOME).
+ * (attempt-N/out/: they live in the store once published, and would fill JENKINS_HOME). The record
+ * may live outside the workspace (MLCI_RUNS_DIR), where archiveArtifacts cannot reach: it is first
+ * copied, without the outputs, into the workspace's .mlci/archive/, and archived from there.
  */
 def keepRecord(String record) {
-    archiveArtifacts(artifacts: "${record}/**", excludes: "${record}/attempt-*/out/**", allowEmptyArchive: true,
-                     fingerprint: false)
+    String archive = archiveDir(record)
+    String from = Shell.quote(record)
+    String into = Shell.quote(archive)
+    // tar, not cp: it can leave attempt-*/out out, and it copies links as links (never their targets).
+    String copy = "rm -rf ${into} && mkdir -p ${into} && if [ -d ${from} ]; then " +
+        "tar -C ${from} --anchored --no-wildcards-match-slash --exclude='./attempt-*/out' -cf - . | tar -C ${into} -xf -; fi"
+    int copied = sh(script: copy, returnStatus: true, label: 'copy the run record without its outputs')
+    if (copied != 0) {
+        echo "WARNING: copying the run record ${record} for archiving failed (exit ${copied}); archiving what was copied"
+    }
+    archiveArtifacts(artifacts: "${archive}/**", allowEmptyArchive: true, fingerprint: false, followSymlinks: false)
     // The exit code decides the result (a retrain may pass after a failed attempt), so a failed
     // gate attempt in the report must not mark the build unstable on its own.
-    junit(testResults: "${record}/junit.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
+    junit(testResults: "${archive}/junit.xml", allowEmptyResults: true, skipMarkingBuildUnstable: true)
+}
+
+/** The workspace copy of a record that Jenkins archives: .mlci/archive/<project>/<job>. */
+String archiveDir(String record) {
+    List parts = record.tokenize('/')
+    return ".mlci/archive/${parts[parts.size() - 2]}/${parts[parts.size() - 1]}"
 }
 
 /** Adds the run's outcome and gate value to the build description. */
