@@ -51,7 +51,7 @@ def base_image(docker_client) -> str:
 def no_backoff(monkeypatch):
     """Retries happen, but without waiting."""
     waits: list[float] = []
-    monkeypatch.setattr("mlci.stores.retry._sleep", waits.append)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", waits.append)
     return waits
 
 

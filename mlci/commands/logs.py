@@ -59,7 +59,7 @@ def command(
     ctx: click.Context, project: str, job: str | None, stage: str | None, attempt: int | None, follow: bool
 ) -> None:
     """Print a run's logs (the latest run of PROJECT unless JOB is given)."""
-    from mlci.records import ACTIVE, RunRecord, find_record
+    from mlci.record.store import ACTIVE, RunRecord, find_record
 
     root = repo_root(ctx)
     record = find_record(root, project, job)

@@ -13,8 +13,8 @@ from mlci.errors import MlciError, UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR, load_project
 from mlci.manifest.schema import Manifest
-from mlci.records import SUCCEEDED, RunRecord, find_record, now
-from mlci.stores import open_store
+from mlci.publish.stores import open_store
+from mlci.record.store import SUCCEEDED, RunRecord, find_record, now
 
 
 def outputs_of(record: RunRecord) -> Path:

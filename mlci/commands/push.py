@@ -9,7 +9,7 @@ from mlci.commands._common import repo_root
 from mlci.errors import MlciError, UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.schema import Manifest
-from mlci.records import RunRecord, find_record
+from mlci.record.store import RunRecord, find_record
 
 
 def docker_client():
@@ -28,7 +28,7 @@ def docker_client():
 
 
 def push_record(manifest: Manifest, record: RunRecord) -> str:
-    from mlci.registry import push_image
+    from mlci.publish.registry import push_image
 
     if not manifest.build.registry:
         raise UsageError("build.registry is not set in mlci.yaml", hint="add `build: {registry: HOST/NAMESPACE}`")

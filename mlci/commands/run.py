@@ -41,8 +41,8 @@ def command(
     push: bool,
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
-    from mlci import records
-    from mlci.pipeline import ProjectRun, RunOptions
+    from mlci.record import store as records
+    from mlci.run.project_run import ProjectRun, RunOptions
     from mlci.runner.engine import connect
     from mlci.runner.gpus import parse_cli_gpus
     from mlci.secrets import redact

@@ -39,7 +39,7 @@ def summarize(record) -> dict:
 def command(ctx: click.Context, project: str | None, as_json: bool, limit: int) -> None:
     """Show the latest runs (of PROJECT, or of all projects)."""
     from mlci.manifest import load_project
-    from mlci.records import iter_records
+    from mlci.record.store import iter_records
 
     root = repo_root(ctx)
     if project:

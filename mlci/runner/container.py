@@ -66,10 +66,10 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
 # ---------------------------------------------------------------- the per-project cache hook
 @contextlib.contextmanager
 def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
-    """Narrow the cache mount to the project's own cache (mlci/cache.py), point the library caches
+    """Narrow the cache mount to the project's own cache (mlci/runner/stage_cache.py), point the library caches
     (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
     prune cannot delete it underneath. The stage's own env wins over these defaults."""
-    from mlci import cache
+    from mlci.runner import stage_cache as cache
 
     source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
     project = spec.labels.get("mlci.project")

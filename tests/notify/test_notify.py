@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from mlci.cli import main
-from mlci.pipeline import judge
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
+from mlci.run.project_run import judge
 
 from .fake_slack import FakeSlack
 
@@ -28,7 +28,7 @@ def repo(tmp_path, slack, monkeypatch):
     )
     monkeypatch.setenv("MLCI_TEST_SLACK", slack.url)
     monkeypatch.setenv("BUILD_URL", BUILD_URL)
-    monkeypatch.setattr("mlci.stores.retry._sleep", lambda s: None)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", lambda s: None)
     return tmp_path
 
 
@@ -196,7 +196,7 @@ def test_gate_less_runs_show_no_gate(repo, slack):
 
 
 def test_a_cancelled_run_is_announced_as_cancelled():
-    from mlci.notify import EVENTS, build_message
+    from mlci.release.notify import EVENTS, build_message
 
     assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted (issue 11)
     payload = build_message("cancelled", "digits", None, None, job="job-1", build_url=None)

@@ -96,7 +96,7 @@ def forget_image(client, image_id: str) -> None:
 
 @pytest.fixture
 def make_record(tmp_path):
-    from mlci.records import RunRecord
+    from mlci.record.store import RunRecord
 
     def make(project: str, image_id: str | None, job: str | None = None) -> RunRecord:
         job = job or f"job-{uuid.uuid4().hex[:6]}"

@@ -8,8 +8,8 @@ import pytest
 
 from mlci.cli import main
 from mlci.errors import MlciError, UsageError
-from mlci.records import RunRecord
-from mlci.registry import push_image, resolve_image
+from mlci.publish.registry import push_image, resolve_image
+from mlci.record.store import RunRecord
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,7 @@ import pytest
 from mlci.boundary import BoundaryError, check_input_file, copy_outputs, read_small_file, scan_outputs
 from mlci.errors import UsageError
 from mlci.manifest.schema import Gate
-from mlci.pipeline import judge, read_metrics
+from mlci.run.project_run import judge, read_metrics
 
 
 @pytest.fixture

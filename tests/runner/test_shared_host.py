@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci import records
 from mlci.errors import UsageError
+from mlci.record import store as records
 from tests.conftest import commit_all, mlci, write_project
 
 SLEEPY = """\

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from mlci import records
 from mlci.errors import MlciError, UsageError
 from mlci.manifest.schema import Gate
-from mlci.pipeline import judge, read_metrics
+from mlci.record import store as records
+from mlci.run.project_run import judge, read_metrics
 from mlci.runner.gpus import Gpu, cdi_requested, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
 from mlci.runner.image import context_hash
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
 from tests.jenkins.fake_jenkins import FakeJenkins, Job
 from tests.notify.fake_slack import FakeSlack
 from tests.stores.fake_hub import FakeHub
@@ -25,7 +25,7 @@ def world(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr("mlci.stores.retry._sleep", lambda s: None)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", lambda s: None)
     with FakeHub() as hub, FakeSlack() as slack, FakeJenkins(token=SECRETS["SCAN_JENKINS_TOKEN"]) as jenkins:
         values = {**SECRETS, "SCAN_SLACK": slack.url}
         for name, value in values.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
 
 
 def free_port() -> int:

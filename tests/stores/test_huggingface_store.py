@@ -7,12 +7,12 @@ import hashlib
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
 
 pytest.importorskip("huggingface_hub")
 
-from mlci.pipeline import judge
-from mlci.stores.huggingface import HubStore
+from mlci.publish.stores.huggingface import HubStore
+from mlci.run.project_run import judge
 
 from .fake_hub import FakeHub, decoded_files
 
@@ -104,7 +104,7 @@ def test_republishing_a_tagged_job_commits_nothing(hub, make_run):
 
 
 def test_different_outputs_under_a_published_job_id_are_refused(hub, make_run, tmp_path):
-    from mlci.stores.base import RepublishConflict
+    from mlci.publish.stores.base import RepublishConflict
 
     job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
     (tmp_path / "a").mkdir()

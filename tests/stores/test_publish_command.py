@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
-from mlci.pipeline import judge
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
+from mlci.run.project_run import judge
 
 
 @pytest.fixture

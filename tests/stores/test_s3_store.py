@@ -11,8 +11,8 @@ import json
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
-from mlci.stores.s3 import MANIFEST_NAME, S3Store, make_client
+from mlci.publish.stores.s3 import MANIFEST_NAME, S3Store, make_client
+from mlci.record.store import RunRecord
 
 pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -181,7 +181,7 @@ def test_republishing_an_older_run_leaves_latest_on_the_newer_one(client, make_r
 
 
 def test_a_different_republish_under_a_published_id_is_refused(client, make_run, tmp_path):
-    from mlci.stores.base import RepublishConflict
+    from mlci.publish.stores.base import RepublishConflict
 
     job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
     (tmp_path / "a").mkdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlci.errors import UsageError
 from mlci.manifest.schema import Manifest, Store
-from mlci.stores.base import ArtifactStore
+from mlci.publish.stores.base import ArtifactStore
 
 _EXTRAS = {"s3": ("boto3", "mlci[s3]"), "huggingface": ("huggingface_hub", "mlci[hub]")}
 
@@ -29,7 +29,7 @@ def _open(manifest: Manifest, name: str | None, root: Path) -> ArtifactStore:
         choices = ", ".join(sorted(manifest.artifacts.stores))
         raise UsageError(f"no artifact store '{name}' in mlci.yaml", hint=f"use one of: {choices}")
     if config.type == "local":
-        from mlci.stores.local import LocalStore
+        from mlci.publish.stores.local import LocalStore
 
         return LocalStore(name, root / config.path)  # absolute paths stay absolute
     _require_library(config.type, name)
@@ -53,7 +53,7 @@ def _require_library(store_type: str, name: str) -> None:
 
 def _open_s3(name: str, config: Store) -> ArtifactStore:
     from mlci import secrets
-    from mlci.stores.s3 import S3Store, make_client
+    from mlci.publish.stores.s3 import S3Store, make_client
 
     purpose = f"artifacts.stores.{name}"
     key_id = secrets.resolve(config.access_key_id, purpose=purpose) if config.access_key_id else None
@@ -73,7 +73,7 @@ def _open_hub(name: str, config: Store) -> ArtifactStore:
     from huggingface_hub import HfApi
 
     from mlci import secrets
-    from mlci.stores.huggingface import HubStore
+    from mlci.publish.stores.huggingface import HubStore
 
     token = secrets.resolve(config.token, purpose=f"artifacts.stores.{name}.token") if config.token else None
     api = HfApi(endpoint=config.endpoint, token=token or False, library_name="mlci")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent  # mlci/ (this module is mlci/render/trees.py)
 CHECKOUT = PACKAGE.parent
 MAX_FILES = 500  # each tree is a few dozen files; more means something is wrong with the install
 MAX_BYTES = 1_000_000

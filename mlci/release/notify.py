@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from mlci import secrets
-from mlci.records import RunRecord, iter_records
-from mlci.stores.retry import with_retry
+from mlci.publish.stores.retry import with_retry
+from mlci.record.store import RunRecord, iter_records
 
 EVENTS = ("started", "succeeded", "failed", "cancelled", "approval")
 _HEADLINE = {

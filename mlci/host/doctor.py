@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlci import doctor_gpu, secrets
+from mlci import secrets
 from mlci.errors import ConfigError, MlciError
+from mlci.host import gpu_checks as doctor_gpu
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
 DEFAULT_PLUGINS = ("configuration-as-code", "workflow-aggregator", "git", "credentials-binding", "job-dsl")
@@ -226,7 +227,7 @@ def run_checks(
     if manifest is not None:
         checks.append(secrets_check(manifest.secret_names(), strict=strict))
         if connect_jenkins is None:
-            from mlci.jenkins import connect as connect_jenkins_default
+            from mlci.release.jenkins import connect as connect_jenkins_default
 
             connect_jenkins = connect_jenkins_default
         checks.append(jenkins_check(manifest, root, connect_jenkins))

@@ -154,7 +154,7 @@ def init(start: Path, *, force: bool = False) -> InitResult:
     write_text_atomic(targets["Jenkinsfile"], render_template("Jenkinsfile.j2"), mode=0o644, fsync=False)
     result.written.append("Jenkinsfile")
 
-    from mlci.scaffold import scaffold
+    from mlci.adopt.scaffold import scaffold
 
     if example.exists() and not example.is_symlink():
         shutil.rmtree(example)  # --force, checked above

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore, RepublishConflict, content_digest, content_entries, output_files
-from mlci.stores.retry import with_retry
+from mlci.publish.stores.base import ArtifactStore, RepublishConflict, content_digest, content_entries, output_files
+from mlci.publish.stores.retry import with_retry
+from mlci.record.store import RunRecord
 
 CARD_NAME = "README.md"
 DIGEST_KEY = "mlci-content-sha256:"  # in the commit description: what a re-publish is compared with

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlci.records import RunRecord, now
-from mlci.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
-from mlci.stores.retry import with_retry
+from mlci.publish.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
+from mlci.publish.stores.retry import with_retry
+from mlci.record.store import RunRecord, now
 
 __all__ = ["MB", "S3Store", "make_client", "output_files", "sha256_file"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
 from mlci.errors import MlciError
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
 
 MB = 1024 * 1024
 

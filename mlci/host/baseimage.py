@@ -60,7 +60,7 @@ def image_changes(options: BaseImageOptions) -> list[str]:
 
 
 def default_log_path() -> Path:
-    from mlci.cache import ensure_cache_dir
+    from mlci.runner.stage_cache import ensure_cache_dir
 
     return ensure_cache_dir() / "logs" / time.strftime("base-image-%Y%m%d-%H%M%S.log")
 

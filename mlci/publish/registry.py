@@ -12,8 +12,8 @@ from typing import Any
 
 from mlci import secrets
 from mlci.errors import MlciError, UsageError
-from mlci.records import RunRecord
-from mlci.stores.retry import with_retry
+from mlci.publish.stores.retry import with_retry
+from mlci.record.store import RunRecord
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TRANSIENT_PUSH = re.compile(r"connection refused|connection reset|timeout|i/o timeout|503|502|504|EOF", re.I)

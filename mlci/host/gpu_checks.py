@@ -108,7 +108,7 @@ def gpu_checks(
     library: str | None,
     recorded: list[str] | None = None,
 ) -> list:
-    from mlci.doctor import Check
+    from mlci.host.doctor import Check
 
     if not smi.installed:
         fix = "install the NVIDIA driver (ansible-playbook ansible/site.yml); `nvidia-smi -L` must list the GPUs"
@@ -185,7 +185,7 @@ def container_check(client: Any, image: str, user: str, *, expected: int | None,
     import docker.errors
     from docker.types import DeviceRequest
 
-    from mlci.doctor import Check
+    from mlci.host.doctor import Check
 
     name = "GPU container"
     try:

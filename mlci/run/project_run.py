@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
-from mlci import records
 from mlci.atomic import write_text_atomic
 from mlci.boundary import BoundaryError, check_input_file, scan_outputs
-from mlci.cache import ensure_cache_dir
 from mlci.errors import Cancelled, MlciError, UsageError
-from mlci.gitinfo import head_commit, is_dirty
+from mlci.git import head_commit, is_dirty
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.manifest.schema import Gate
-from mlci.records import RunRecord
+from mlci.record import store as records
+from mlci.record.store import RunRecord
 from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuRequest, cdi_requested, load_inventory, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
+from mlci.runner.stage_cache import ensure_cache_dir
 from mlci.secrets import redact, remember
 
 if TYPE_CHECKING:
@@ -357,7 +357,7 @@ class ProjectRun:
 
     def _use_given_image(self, record: RunRecord) -> str:
         """Reproduce a run from an exact image (e.g. a pushed digest): no build at all."""
-        from mlci.registry import resolve_image
+        from mlci.publish.registry import resolve_image
 
         image = resolve_image(self.client, self.options.image)
         record.data["build"].update(
@@ -392,7 +392,7 @@ class ProjectRun:
                 return
             self._publish_local(record, attempt)
             if self.options.push:
-                from mlci.registry import push_image
+                from mlci.publish.registry import push_image
 
                 assert self.manifest.build.registry  # checked before the run started
                 reference = push_image(self.client, record, self.manifest.build.registry)
@@ -549,7 +549,7 @@ class ProjectRun:
         outputs = record.path(attempt["outputDir"])
         url = outputs.resolve().as_uri()
         if store_cfg.type == "local":
-            from mlci.stores import open_store
+            from mlci.publish.stores import open_store
 
             url = open_store(self.manifest, None, self.root).publish(record, outputs)
         record.data["run"]["artifactUrl"] = url

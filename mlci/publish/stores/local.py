@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from mlci.boundary import copy_outputs, scan_outputs
-from mlci.records import RunRecord
-from mlci.stores.base import ArtifactStore, content_entries, refuse_different
+from mlci.publish.stores.base import ArtifactStore, content_entries, refuse_different
+from mlci.record.store import RunRecord
 
 
 class LocalStore(ArtifactStore):
