@@ -41,8 +41,10 @@ def command(
     push: bool,
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
-    from mlci.record import store as records
-    from mlci.run.project_run import ProjectRun, RunOptions
+    from mlci.contract import STATUS_FILE
+    from mlci.record.model import RunStatus
+    from mlci.run.engine_port import DockerRunEngine
+    from mlci.run.machine import ProjectRun, RunOptions
     from mlci.runner.engine import connect
     from mlci.runner.gpus import parse_cli_gpus
     from mlci.secrets import redact
@@ -66,14 +68,14 @@ def command(
     # A background job of a non-interactive shell starts with SIGINT ignored, and Python keeps that:
     # install the handler explicitly so Ctrl-C / kill -INT always cancels cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    record = ProjectRun(client, root, manifest, spec, options).execute()
-    status = record.data["overallStatus"]
-    summary = f"{project} {record.job_id}: {status}"
-    if record.data.get("metrics"):
-        summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(record.data["metrics"].items()))
+    record = ProjectRun(DockerRunEngine(client), root, manifest, spec, options).execute()
+    state = record.state
+    summary = f"{project} {record.job_id}: {state.overall_status.value}"
+    if state.metrics:
+        summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(state.metrics.items()))
     click.echo(redact(f"mlci: {summary}"), err=True)
-    if url := record.data["run"].get("artifactUrl"):
+    if url := state.run.artifact_url:
         click.echo(f"mlci: artifacts: {url}", err=True)
-    click.echo(f"mlci: record: {record.dir / records.STATUS_FILE}", err=True)
-    if status != records.SUCCEEDED:
+    click.echo(f"mlci: record: {record.dir / STATUS_FILE}", err=True)
+    if state.overall_status != RunStatus.SUCCEEDED:
         ctx.exit(1)
