@@ -3,6 +3,7 @@ than one chunk in memory, with the values of the run's secrets masked on the way
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterable
@@ -74,10 +75,8 @@ class LogSink:
                 self._emit(self._carry[stream])
         finally:
             self._carry.clear()
-            try:
+            with contextlib.suppress(OSError):  # unbuffered: a failed write was already raised
                 self._file.close()
-            except OSError:
-                pass  # nothing buffered (unbuffered file); a failed write was already raised
 
     def __enter__(self) -> LogSink:
         return self
