@@ -127,7 +127,7 @@ def pytest_sessionfinish(session, exitstatus):
     for path in base.rglob("status.json"):
         if path.is_symlink() or any((parent / BAD_RECORDS_MARKER).exists() for parent in path.parents):
             continue
-        if not path.parent.parent.parent.name == "runs":  # <runs>/<project>/<job>/status.json only
+        if path.parent.parent.parent.name != "runs":  # <runs>/<project>/<job>/status.json only
             continue
         checked += 1
         try:

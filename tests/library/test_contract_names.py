@@ -24,7 +24,7 @@ def test_the_runs_dir_rule_matches_mlci_contract():
     [pattern] = re.findall(r"runs ==~ /(.+?)/\)", source)
     assert pattern.replace("\\/", "/") == contract.RUNS_DIR_PATTERN
     assert f"'{contract.RUNS_DIR_ENV}'" in source or f"env.{contract.RUNS_DIR_ENV}" in source
-    assert f'".mlci/runs/${{name}}/${{jobId}}"' in source and contract.RUNS_DIR.as_posix() == ".mlci/runs"
+    assert '".mlci/runs/${name}/${jobId}"' in source and contract.RUNS_DIR.as_posix() == ".mlci/runs"
     assert "split('/').contains('..')" in source  # the '..' half of runs_dir_usable
 
 
