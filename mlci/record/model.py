@@ -10,13 +10,23 @@ The JSON Schema readers validate against (`mlci schema record`) is generated fro
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from mlci.errors import MlciError
+from mlci.record.statuses import (
+    ACTIVE,
+    FINAL,
+    AttemptStatus,
+    BuildStatus,
+    PhaseStatus,
+    RunStatus,
+    StageStatus,
+)
+
+__all__ = ["ACTIVE", "FINAL", "AttemptStatus", "BuildStatus", "PhaseStatus", "RunStatus", "StageStatus"]
 
 # 1: the first typed shape; 2 adds publish.digest/configHash and attempt links (both load).
 SCHEMA_VERSION = 2
@@ -35,70 +45,6 @@ def now() -> str:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-# ------------------------------------------------------------------ statuses
-
-
-class RunStatus(StrEnum):
-    """overallStatus."""
-
-    QUEUED = "Queued"
-    BUILDING = "Building"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    BUILD_FAILED = "Build Failed"
-    CANCELLED = "Cancelled"
-    INTERRUPTED = "Interrupted"
-
-    @property
-    def active(self) -> bool:
-        return self in ACTIVE
-
-
-ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.BUILDING, RunStatus.RUNNING})
-FINAL = tuple(s for s in RunStatus if s not in ACTIVE)
-
-
-class BuildStatus(StrEnum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    CACHED = "Cached"
-    SKIPPED = "Skipped"  # never started (the run ended first), or an exact image was given
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    INTERRUPTED = "Interrupted"
-
-
-class PhaseStatus(StrEnum):
-    """run.status: the training phase as the job-status design names it."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    SKIPPED = "Skipped"
-    CANCELLED = "Cancelled"
-    INTERRUPTED = "Interrupted"
-
-
-class AttemptStatus(StrEnum):
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    INTERRUPTED = "Interrupted"
-
-
-class StageStatus(StrEnum):
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    TIMED_OUT = "Timed Out"
-    CANCELLED = "Cancelled"
-    INTERRUPTED = "Interrupted"
 
 
 # ------------------------------------------------------------------ parts
