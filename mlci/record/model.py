@@ -256,6 +256,23 @@ class Publication(Part):
     config_hash: str | None = None
 
 
+class Experiment(Part):
+    """An experiment run: its name and the config.yaml values it overrides (never published)."""
+
+    name: str
+    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted path → the YAML scalar it was set to
+
+
+class Tracking(Part):
+    """Where the run is mirrored in an experiment tracker (MLflow), or why it is not yet."""
+
+    server: str  # the tracking URI without credentials
+    experiment_id: str | None = None
+    run_id: str | None = None
+    url: str | None = None
+    warning: str | None = None  # the tracker was down or refused: `mlci track` sends it later
+
+
 # ------------------------------------------------------------------ the record
 
 
@@ -280,7 +297,10 @@ class Record(Part):
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateVerdict | None = None
     publish: Publication | None = None
-    config_hash: str | None = None
+    config_hash: str | None = None  # sha256 of the effective config.yaml the stages saw
+    experiment: Experiment | None = None
+    rerun_of: str | None = None  # the job id this run reproduces (same image, same effective config)
+    tracking: Tracking | None = None
     error: str | None = None
 
     # -------------------------------------------------------------- transitions
