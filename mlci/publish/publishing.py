@@ -46,6 +46,12 @@ def store_name_for(root: Path, manifest: Manifest, project: str, requested: str 
 def refuse_unless_passed(record: RunRecord) -> None:
     """Only a run whose gate passed is published; the error says why this one did not."""
     status = record.status
+    if record.state.experiment is not None:
+        raise MlciError(
+            f"refusing to publish {record.project} run {record.job_id}: it is experiment "
+            f"'{record.state.experiment.name}', and experiments are never published",
+            hint="merge the change and let the release publish it, or run it again without --experiment",
+        )
     if status == RunStatus.SUCCEEDED:
         return
     gate = record.state.gate

@@ -20,7 +20,16 @@ from mlci.atomic import write_text_atomic
 from mlci.boundary import read_small_file
 from mlci.contract import JOB_ID_RE, PROJECT_RE, RUNS_DIR, RUNS_DIR_ENV, STATUS_FILE, runs_dir_usable
 from mlci.errors import MlciError, UsageError
-from mlci.record.model import OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, GpuUse, Record, RunStatus, now, parse_time
+from mlci.record.model import (
+    OLDEST_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    Experiment,
+    GpuUse,
+    Record,
+    RunStatus,
+    now,
+    parse_time,
+)
 from mlci.record.owner import current_owner, owner_alive
 from mlci.secrets import redact_data
 
@@ -93,6 +102,9 @@ class RunRecord:
         commit: str | None = None,
         dirty: bool | None = None,
         gpus: GpuUse | None = None,
+        config_hash: str | None = None,
+        experiment: Experiment | None = None,
+        rerun_of: str | None = None,
     ) -> RunRecord:
         """A new record; `claimed` when claim_job_dir already made its directory."""
         directory = runs_dir(root, project) / job_id
@@ -110,6 +122,9 @@ class RunRecord:
             commit=commit,
             dirty=dirty,
             gpus=gpus,
+            config_hash=config_hash,
+            experiment=experiment,
+            rerun_of=rerun_of,
         )
         record = cls(directory, state)
         record.save()

@@ -9,25 +9,31 @@ engine. Whatever the path, the record ends closed with each part's true state.""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
+from mlci.atomic import write_bytes_atomic
 from mlci.boundary import BoundaryError, scan_outputs
+from mlci.contract import JOB_ID_RE
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.git import head_commit, is_dirty
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.progress import Phases
 from mlci.publish import publishing
-from mlci.record.model import Attempt, AttemptStatus, GpuUse, RunStatus, StageStatus
+from mlci.record.history import CONFIG_COPY
+from mlci.record.model import Attempt, AttemptStatus, Experiment, GpuUse, RunStatus, StageStatus
 from mlci.record.store import RecordWriteError, RunRecord, check_names, claim_job_dir
 from mlci.run.engine_port import RunEngine
 from mlci.run.gate import judge, read_metrics
 from mlci.run.junit import write_junit
+from mlci.run.overrides import EffectiveConfig, Override, effective_config
 from mlci.run.ownership import default_job_base
 from mlci.run.stage_contract import StageInputs, stage_spec
 from mlci.runner.gpus import GpuRequest, parse_gpus
@@ -46,6 +52,12 @@ class RunOptions:
     verbose: bool = False  # the image build's full output too, not one progress line
     image: str | None = None  # run this image (tag, id or REPO@sha256:…) instead of building
     push: bool = False  # push the image to build.registry after a passing run
+    experiment: str | None = None  # an experiment run: recorded with its overrides, never published
+    overrides: list[Override] = field(default_factory=list)
+    config_from: Path | None = None  # rerun: this effective config instead of the project's
+    rerun_of: str | None = None  # rerun: the job reproduced (never published again)
+    recorded_overrides: dict[str, Any] | None = None  # rerun of an experiment: the overrides it had
+    default_job: str | None = None  # the base of the job id when none is given (default: the commit)
 
 
 def say(message: str) -> None:
@@ -77,6 +89,13 @@ class ProjectRun:
     def execute(self) -> RunRecord:
         spec, opts = self.spec, self.options
         self.engine.clean_leftovers(self.root, spec.name, self.say)
+        if opts.experiment is not None and not JOB_ID_RE.fullmatch(opts.experiment):
+            raise UsageError(
+                f"experiment name {opts.experiment[:80]!r} is not valid",
+                hint="use letters, digits, '.', '_' and '-' (max 128), as for job ids",
+            )
+        if opts.experiment is not None and opts.push:
+            raise UsageError("an experiment run is never published or pushed", hint="drop --push, or --experiment")
         if opts.push and not self.manifest.build.registry:
             raise UsageError(
                 "--push needs build.registry in mlci.yaml", hint="add e.g. `build: {registry: ghcr.io/acme}`"
@@ -86,12 +105,16 @@ class ProjectRun:
         gpu_plan = self.engine.plan_gpus(request)
         if gpu_plan.notice:
             self.say(gpu_plan.notice)
+        config = self._effective_config()  # before the job is claimed: a bad --set leaves nothing behind
         secrets_env = _project_secrets(spec)
         cache_dir = self.cache_dir or ensure_cache_dir(self.manifest.runner.cache_dir)
         commit = head_commit(self.root)
         # claimed last, after every check that can refuse the run: no empty job directory is left behind
         job_id, _ = claim_job_dir(
-            self.root, spec.name, opts.job_id or default_job_base(self.root), next_free=opts.job_id is None
+            self.root,
+            spec.name,
+            opts.job_id or opts.default_job or default_job_base(self.root),
+            next_free=opts.job_id is None,
         )
         record = self.record = RunRecord.create(
             self.root,
@@ -101,14 +124,27 @@ class ProjectRun:
             commit=commit,
             dirty=is_dirty(self.root, f"projects/{spec.name}") if commit else None,
             gpus=GpuUse(requested=request.describe(), devices=gpu_plan.devices, uuids=list(gpu_plan.uuids)),
+            config_hash=config.sha256 if config else None,
+            experiment=Experiment(
+                name=opts.experiment,
+                overrides=opts.recorded_overrides or {o.key: o.value for o in opts.overrides},
+            )
+            if opts.experiment is not None
+            else None,
+            rerun_of=opts.rerun_of,
         )
+        config_path = record.path(CONFIG_COPY) if config else None
+        if config_path is not None:
+            write_bytes_atomic(config_path, config.content, mode=0o644)
         # relative in a checkout; absolute when MLCI_RUNS_DIR puts records on the host
         shown = record.dir.relative_to(self.root) if record.dir.is_relative_to(self.root) else record.dir
         self.say(f"{spec.name}: job {job_id} → {shown}")
         try:
             image = self._build(record)
             if image is not None:
-                inputs = StageInputs(self.root, self.manifest, spec, job_id, image, gpu_plan, secrets_env, cache_dir)
+                inputs = StageInputs(
+                    self.root, self.manifest, spec, job_id, image, gpu_plan, secrets_env, cache_dir, config_path
+                )
                 self._attempts(record, inputs)
             return record
         except (KeyboardInterrupt, Cancelled) as exc:
@@ -125,6 +161,15 @@ class ProjectRun:
         finally:
             with contextlib.suppress(OSError):  # a full disk must not hide the error that ended the run
                 write_junit(record)
+
+    def _effective_config(self) -> EffectiveConfig | None:
+        opts = self.options
+        if opts.config_from is not None:  # a rerun sees the exact bytes the original run saw
+            content = opts.config_from.read_bytes()
+            return EffectiveConfig(content, "sha256:" + hashlib.sha256(content).hexdigest())
+        if opts.overrides and opts.experiment is None:
+            raise UsageError("--set needs --experiment NAME", hint="an override makes the run an experiment")
+        return effective_config(self.spec.path, self.spec.name, opts.overrides)
 
     # -------------------------------------------------------------- build
     def _build(self, record: RunRecord) -> str | None:
@@ -240,9 +285,11 @@ class ProjectRun:
     # -------------------------------------------------------------- outcome
     def _publish_local(self, record: RunRecord) -> None:
         """The passing attempt's outputs go to the default store when it is a local one (the same
-        publication `mlci publish` records); otherwise the artifact is where the record keeps it."""
+        publication `mlci publish` records); otherwise — another store, an experiment, a rerun —
+        the artifact is where the record keeps it."""
         default = self.manifest.artifacts.default
-        if self.manifest.artifacts.stores[default].type == "local":
+        release = record.state.experiment is None and record.state.rerun_of is None
+        if release and self.manifest.artifacts.stores[default].type == "local":
             publishing.publish(self.root, self.manifest, record, default)
         else:
             record.state.run.artifact_url = publishing.outputs_of(record).as_uri()

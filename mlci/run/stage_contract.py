@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlci import contract
-from mlci.boundary import check_input_file
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.manifest.schema import Stage
 from mlci.run.ownership import owner_labels
@@ -28,6 +27,7 @@ class StageInputs:
     gpu_plan: GpuPlan
     secrets: dict[str, str]
     cache_dir: Path
+    config: Path | None  # the effective config.yaml (the record's copy), mounted read-only
 
 
 def stage_spec(inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path) -> StageSpec:
@@ -45,10 +45,8 @@ def stage_spec(inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path) -
         "MLCI_CACHE_DIR": contract.CONTAINER_CACHE,
         **inputs.secrets,
     }
-    config = project.path / "config.yaml"
-    if os.path.lexists(config):  # mounted only as the regular file it is: a link would mount its host target
-        real = check_input_file(config, f"projects/{project.name}/config.yaml", within=project.path)
-        binds[str(real)] = {"bind": contract.CONTAINER_CONFIG, "mode": "ro"}
+    if inputs.config is not None:  # written by mlci from the checked project file (run/overrides.py)
+        binds[str(inputs.config.resolve())] = {"bind": contract.CONTAINER_CONFIG, "mode": "ro"}
         env["MLCI_CONFIG"] = contract.CONTAINER_CONFIG
     if os.getuid() != 0:
         env["HOME"] = "/tmp"  # the caller's UID has no home in the image

@@ -4,6 +4,7 @@ every part closed with its true state, and valid against the shipped schema."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -295,3 +296,86 @@ def test_an_exact_image_skips_the_build(repo):
     record, error = run(repo, engine, image="registry.example/p@sha256:" + "2" * 64)
     assert error is None and "build p" not in engine.calls
     assert record.state.build.status == "Skipped" and record.state.build.image_id == "sha256:" + "2" * 64
+
+
+def reads_config(seen: list[bytes]) -> Action:
+    def act(spec: StageSpec, out: Path, sink: LogSink) -> StageResult:
+        [config] = [Path(src) for src, bind in spec.binds.items() if bind["bind"] == contract.CONTAINER_CONFIG]
+        assert spec.binds[str(config)]["mode"] == "ro" and spec.env["MLCI_CONFIG"] == contract.CONTAINER_CONFIG
+        seen.append(config.read_bytes())
+        return passes()(spec, out, sink)
+
+    return act
+
+
+def test_an_experiment_sees_its_overrides_is_recorded_and_never_published(repo):
+    from mlci.run.overrides import parse_set
+
+    seen: list[bytes] = []
+    engine = FakeEngine({(1, "train"): reads_config(seen), (1, "evaluate"): passes()})
+    record, error = run(repo, engine, experiment="lr-sweep", overrides=parse_set(["lr=0.01"]))
+    assert error is None and record.state.overall_status == "Succeeded"
+    assert seen == [b"lr: 0.01\n"] and (repo / "projects" / "p" / "config.yaml").read_text() == "lr: 0.1\n"
+    assert record.state.experiment is not None and record.state.experiment.name == "lr-sweep"
+    assert record.state.experiment.overrides == {"lr": 0.01}
+    assert record.state.config_hash == "sha256:" + hashlib.sha256(b"lr: 0.01\n").hexdigest()
+    assert record.path("config.yaml").read_bytes() == b"lr: 0.01\n"
+    assert record.state.publish is None and not (repo / ".mlci" / "artifacts").exists()
+    assert record.state.run.artifact_url == record.path("attempt-1/out").resolve().as_uri()
+
+
+def test_a_release_run_mounts_the_project_config_byte_for_byte(repo):
+    seen: list[bytes] = []
+    record, _ = run(repo, FakeEngine({(1, "train"): reads_config(seen), (1, "evaluate"): passes()}))
+    assert seen == [b"lr: 0.1\n"] and record.state.experiment is None
+    assert record.state.config_hash == record.state.publish.config_hash
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"overrides": "lr=0.2"}, "--set needs --experiment NAME"),
+        ({"experiment": "bad name", "overrides": "lr=0.2"}, "experiment name 'bad name' is not valid"),
+        ({"experiment": "e\n", "overrides": "lr=0.2"}, "is not valid"),
+        ({"experiment": "e", "overrides": "lr=abc"}, "--set gives 'abc', which is text"),
+        ({"experiment": "e", "push": True}, "never published or pushed"),
+    ],
+)
+def test_a_bad_experiment_is_refused_before_a_job_is_claimed(repo, options, message):
+    from mlci.run.overrides import parse_set
+
+    if "overrides" in options:
+        options["overrides"] = parse_set([options["overrides"]])
+    machine = ProjectRun(
+        FakeEngine({}),
+        repo,
+        load_manifest(repo),
+        load_project(repo, "p"),
+        RunOptions(echo=False, **options),
+        say=lambda line: None,
+        cache_dir=repo / "cache",
+    )
+    with pytest.raises(MlciError, match=message) as err:
+        machine.execute()
+    assert err.value.exit_code == 2
+    assert not (repo / ".mlci" / "runs" / "p").exists() or not any((repo / ".mlci" / "runs" / "p").iterdir())
+
+
+def test_a_rerun_reuses_the_image_and_config_and_links_back(repo):
+    seen: list[bytes] = []
+    kept = repo / "kept-config.yaml"
+    kept.write_bytes(b"lr: 0.5\n")
+    engine = FakeEngine({(1, "train"): reads_config(seen), (1, "evaluate"): passes()})
+    record, error = run(
+        repo,
+        engine,
+        job="job-1-rerun",
+        image="sha256:" + "2" * 64,
+        config_from=kept,
+        rerun_of="job-1",
+        experiment="lr-sweep",
+        recorded_overrides={"lr": 0.5},
+    )
+    assert error is None and seen == [b"lr: 0.5\n"] and "build p" not in engine.calls
+    assert record.state.rerun_of == "job-1" and record.state.experiment.overrides == {"lr": 0.5}
+    assert record.state.publish is None
