@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -219,3 +220,27 @@ def webhook(
         fields["token"] = token
     fields.update(headers or {})
     return http_request(method, target, host, fields, body)
+
+
+NGINX_CACHE = CACHE.parent / "nginx"
+
+
+def nginx_binary() -> Path:
+    """Debian's nginx (the package a public Debian machine installs), unpacked, never installed: an
+    installed package would start a system nginx on port 80."""
+    binary = NGINX_CACHE / "nginx"
+    if os.access(binary, os.X_OK):
+        return binary
+    NGINX_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=NGINX_CACHE.parent) as scratch:
+        subprocess.run(["apt-get", "download", "nginx"], cwd=scratch, check=True, capture_output=True, timeout=300)
+        (deb,) = Path(scratch).glob("nginx_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), f"{scratch}/root"], check=True, capture_output=True)
+        version = subprocess.run([f"{scratch}/root/usr/sbin/nginx", "-V"], capture_output=True, text=True)
+        assert "--with-http_ssl_module" in version.stderr, version.stderr
+        Path(scratch, "bin").mkdir()
+        Path(scratch, "root/usr/sbin/nginx").rename(Path(scratch, "bin/nginx"))
+        if NGINX_CACHE.exists():
+            shutil.rmtree(NGINX_CACHE)
+        Path(scratch, "bin").rename(NGINX_CACHE)
+    return binary
