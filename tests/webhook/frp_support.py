@@ -233,7 +233,11 @@ def nginx_binary() -> Path:
         return binary
     NGINX_CACHE.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=NGINX_CACHE.parent) as scratch:
-        subprocess.run(["apt-get", "download", "nginx"], cwd=scratch, check=True, capture_output=True, timeout=300)
+        download = ["apt-get", "download", "nginx"]
+        if subprocess.run(download, cwd=scratch, capture_output=True, timeout=300).returncode != 0:
+            # a fresh machine may have no package lists yet (others may run apt: take the shared lock)
+            subprocess.run(["flock", "/tmp/apt.lock", "apt-get", "update", "-qq"], check=True, timeout=600)
+            subprocess.run(download, cwd=scratch, check=True, capture_output=True, timeout=300)
         (deb,) = Path(scratch).glob("nginx_*.deb")
         subprocess.run(["dpkg-deb", "-x", str(deb), f"{scratch}/root"], check=True, capture_output=True)
         version = subprocess.run([f"{scratch}/root/usr/sbin/nginx", "-V"], capture_output=True, text=True)

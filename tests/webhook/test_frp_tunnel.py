@@ -89,3 +89,10 @@ def test_frpc_reconnects_after_frps_restarts(tunnel) -> None:
     assert status == 200, answer
     (seen,) = tunnel.stand_in.take()
     assert seen.target == PATH and seen.headers["token"] == WEBHOOK_TOKEN
+
+
+def test_the_filter_service_runs_the_mlci_the_controller_image_installs(rendered) -> None:
+    """The compose service borrows the controller image's venv: the Dockerfile must still make it."""
+    dockerfile = rendered["jenkins/Dockerfile"]
+    assert "python3 -m venv /opt/mlci" in dockerfile and "/opt/mlci/bin/pip install" in dockerfile
+    assert "USER jenkins" in dockerfile  # the uid that owns the token file (0400)
