@@ -58,7 +58,7 @@ def test_nothing_but_the_exact_webhook_reaches_jenkins(clean, name: str) -> None
     status, answer = raw_request(clean.vhost_port, CORPUS[name])
     seen = clean.stand_in.take()
     assert seen == [], f"{name} reached Jenkins as {[(s.method, s.target) for s in seen]}"
-    assert 400 <= status < 600, answer[:300]  # refused, not swallowed
+    assert 400 <= status < 500, answer[:300]  # refused, not swallowed or broken (a 502 would be)
 
 
 def test_a_wrong_frp_token_is_refused(tunnel, frp_bin) -> None:
