@@ -34,7 +34,10 @@ class Upstream:
 
 
 def response(status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra: str = "") -> bytes:
-    reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:  # a status Jenkins made up; relayed as it is
+        reason = "Unknown"
     head = (
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
