@@ -94,7 +94,8 @@ class WebhookStandIn:
     """Jenkins' Generic Webhook Trigger endpoint as far as the tunnel's tests need it; it records *every*
     request it receives, whatever the path, so a test can assert that nothing but the webhook came.
 
-    Modelled on jenkinsci/generic-webhook-trigger-plugin, GenericWebHookRequestReceiver.java:
+    Modelled on jenkinsci/generic-webhook-trigger-plugin (commit 0bdad7f48fa8),
+    src/main/java/org/jenkinsci/plugins/gwt/GenericWebHookRequestReceiver.java:
     `doInvoke` answers OPTIONS with 200 before anything else; `getGivenToken` takes the token from the
     `token` parameter, then the `token` header, then `Authorization: Bearer`, then `X-Gitlab-Token`;
     `JobFinder.findAllJobsWithTrigger(token)` finds the jobs whose token matches, and with none the
