@@ -15,6 +15,8 @@ import subprocess
 import pytest
 from corpus import BODY, CORPUS, PATH
 from frp_support import FRP_TOKEN, WEBHOOK_TOKEN, raw_request, wait_until, webhook
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +98,22 @@ def test_the_filter_service_runs_the_mlci_the_controller_image_installs(rendered
     dockerfile = rendered["jenkins/Dockerfile"]
     assert "python3 -m venv /opt/mlci" in dockerfile and "/opt/mlci/bin/pip install" in dockerfile
     assert "USER jenkins" in dockerfile  # the uid that owns the token file (0400)
+
+
+FRAGMENTS = ["/", ".", "..", "%2e", "%2E", "%2f", "%5c", "%25", "%00", ";", "\\", "?", "#", "X", "%69"]
+FRAGMENTS += ["generic-webhook-trigger", "invoke", "github-webhook", "script", "token=x", "/generic-webhook-trigger/"]
+
+
+@given(
+    target=st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=8).map(lambda parts: "/" + "".join(parts)),
+    method=st.sampled_from(["POST", "GET", "PUT", "OPTIONS"]),
+)
+@settings(max_examples=150, deadline=None)
+def test_fuzzed_targets_reach_jenkins_only_when_exact(tunnel, target: str, method: str) -> None:
+    tunnel.stand_in.take()
+    status, _ = raw_request(tunnel.vhost_port, webhook(target, method=method))
+    seen = [(s.method, s.target) for s in tunnel.stand_in.take()]
+    if (method, target) == ("POST", PATH):
+        assert status == 200 and seen == [("POST", PATH)]
+    else:
+        assert seen == [] and 400 <= status < 500
