@@ -136,15 +136,16 @@ def tunnel(rendered: dict[str, str], frp_bin: Path, tmp_path_factory: pytest.Tem
 
     env = {**os.environ, "FRP_TOKEN": FRP_TOKEN}
     t = Tunnel(frps_port, vhost_port, filter_port, stand_in, work, frp_bin, None, None)  # type: ignore[arg-type]
-    t.frps = t.start_frps()
-    wait_until(lambda: _listening(frps_port), "frps")
-    t.frpc = _spawn([str(frp_bin / "frpc"), "-c", str(work / "frpc.toml")], work / "frpc.log", env)
-    wait_until(t.route_is_up, "the webhook route through frps", timeout=60)
-    try:
+    try:  # whatever fails from here on, no process outlives the session
+        t.frps = t.start_frps()
+        wait_until(lambda: _listening(frps_port), "frps")
+        t.frpc = _spawn([str(frp_bin / "frpc"), "-c", str(work / "frpc.toml")], work / "frpc.log", env)
+        wait_until(t.route_is_up, "the webhook route through frps", timeout=60)
         yield t
     finally:
         for process in (t.frpc, t.frps, webhook_filter):
-            _stop(process)
+            if process is not None:
+                _stop(process)
         server.shutdown()
 
 
