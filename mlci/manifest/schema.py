@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from mlci.manifest.units import parse_duration, parse_size
+
 DEFAULT_BASE_IMAGE = "mlci/python:3.11-bookworm"
 NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}\Z"
 SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}\Z"
@@ -41,45 +43,7 @@ Url = Annotated[str, Field(pattern=URL_RE)]
 GitRef = Annotated[str, Field(pattern=REF_RE)]
 Label = Annotated[str, Field(pattern=LABEL_RE)]
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(value: Any) -> int:
-    """`2h`, `1h30m`, `45s`, `90` (seconds) → seconds."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and value and (m := _DURATION.fullmatch(value.strip())) and any(m.groups()):
-        d, h, mi, s = (int(g or 0) for g in m.groups())
-        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
-    else:
-        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
-    if seconds <= 0:
-        raise ValueError("must be longer than zero — use e.g. 30m")
-    return seconds
-
-
-Duration = Annotated[int, BeforeValidator(parse_duration)]
-
-_SIZE = re.compile(r"([0-9]{1,15})([kmgt]?)i?b?", re.IGNORECASE)
-
-
-def parse_size(value: Any) -> int:
-    """`500m`, `20g`, `1t`, `4096` (bytes) → bytes (powers of 1024)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("not a size — use e.g. 500m or 20g")
-    if isinstance(value, int):
-        size = value
-    elif m := _SIZE.fullmatch(value.strip()):
-        size = int(m.group(1)) << (10 * " kmgt".index(m.group(2).lower() or " "))
-    else:
-        raise ValueError("not a size — use e.g. 500m or 20g")
-    if size <= 0:
-        raise ValueError("must be larger than zero — use e.g. 20g")
-    return size
-
-
+Duration = Annotated[int, BeforeValidator(parse_duration)]  # grammar: mlci/manifest/units.py
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -439,7 +403,7 @@ class Project(Strict):
     publish: Publish = Publish()
     secrets: list[SecretName] = Field(default_factory=list)
     depends_on: list[SafePath] = Field(default_factory=list)
-    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?\Z")] | None = None
+    shm_size: ByteSize | None = Field(None, description="/dev/shm size, e.g. 8g (default 8g)")
     ipc: Literal["private", "shareable", "host"] = Field(
         "private", description="IPC namespace; `host` shares the host's /dev/shm (shm_size then does not apply)"
     )

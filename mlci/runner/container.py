@@ -37,7 +37,7 @@ class StageSpec:
     timeout_s: int
     device_request: Any | None = None
     gpu_devices: str = "none"
-    shm_size: str | None = None
+    shm_size: int | None = None  # bytes (project.yaml shm_size, read by mlci/manifest/units.py)
     # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
     # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
     log_driver: str = "none"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlci.runner.container import StageSpec
 
-DEFAULT_SHM_SIZE = "8g"
+DEFAULT_SHM_SIZE = 8 << 30  # bytes
 DEFAULT_STACK_BYTES = 64 * 1024 * 1024
 UNLIMITED = -1
 
