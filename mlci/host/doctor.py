@@ -18,6 +18,7 @@ from typing import Any
 from mlci import secrets
 from mlci.errors import ConfigError, MlciError
 from mlci.host import gpu_checks as doctor_gpu
+from mlci.runner.engine import DockerUnreachable
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
 DEFAULT_PLUGINS = ("configuration-as-code", "workflow-aggregator", "git", "credentials-binding", "job-dsl")
@@ -51,11 +52,12 @@ def docker_checks(connect: Callable[[], Any], base_image: str, *, strict: bool) 
         version = client.version()
         info = client.info()
     except Exception as exc:
+        reason = exc.reason if isinstance(exc, DockerUnreachable) else _first_line(exc)
         return [
             Check(
                 "Docker engine",
                 False,
-                f"not reachable ({secrets.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)})",
+                f"not reachable ({secrets.redact(reason)})",
                 "start Docker (`sudo systemctl start docker`), add yourself to the docker group, or set DOCKER_HOST",
             ),
             Check("NVIDIA runtime", None, "skipped: Docker is not reachable", required=strict),
@@ -79,6 +81,10 @@ def docker_checks(connect: Callable[[], Any], base_image: str, *, strict: bool) 
         required=strict,
     )
     return [engine, runtime, base_image_check(client, base_image)]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def base_image_check(client: Any, base_image: str) -> Check:
