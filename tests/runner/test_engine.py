@@ -20,4 +20,3 @@ def test_an_unreachable_engine_is_one_error_with_the_fix(tmp_path, monkeypatch):
         connect()
     assert str(info.value).startswith("cannot reach the Docker engine (")
     assert "DOCKER_HOST" in (info.value.hint or "") and info.value.reason
-
