@@ -19,8 +19,9 @@ from mlci.adopt.scaffold import scaffold
 from mlci.atomic import write_text_atomic
 from mlci.errors import UsageError
 from mlci.git import git_or_none
+from mlci.manifest.fields import REF_RE, URL_RE
 from mlci.manifest.loader import MANIFEST_FILE, PROJECTS_DIR, validate_source
-from mlci.manifest.schema import REF_RE, URL_RE, Manifest, is_ssh_url
+from mlci.manifest.schema import Manifest, is_ssh_url
 from mlci.manifest.yamlsource import parse_yaml
 from mlci.render.templating import render_template
 

@@ -14,6 +14,8 @@ from mlci import secrets
 from mlci.publish.stores.retry import with_retry
 from mlci.record.store import RunRecord, iter_records
 
+# requests (~0.15 s) is imported in the functions that post, so that other commands do not pay for it.
+
 EVENTS = ("started", "succeeded", "failed", "cancelled", "approval")
 _HEADLINE = {
     "started": ("🚀", "started"),

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mlci.runner import stage_cache as cache
-from mlci.runner.container import StageSpec, project_cache
+from mlci.runner.container import project_cache
+from mlci.runner.stage_spec import StageSpec
 
 
 def _fill(root: Path, project: str, nbytes: int, age_s: float = 0) -> Path:

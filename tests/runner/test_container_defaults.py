@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from mlci.runner import resources
-from mlci.runner.container import StageSpec
+from mlci.runner.stage_spec import StageSpec
 from tests.conftest import mlci, write_project
 
 pytestmark = [pytest.mark.docker]

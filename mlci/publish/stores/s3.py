@@ -22,6 +22,8 @@ from mlci.publish.stores.base import MB, ArtifactStore, content_entries, output_
 from mlci.publish.stores.retry import with_retry
 from mlci.record.store import RunRecord, now
 
+# boto3 is an optional extra (mlci[s3], ~0.25 s): imported in the functions that need it.
+
 __all__ = ["MB", "S3Store", "make_client", "output_files", "sha256_file"]
 
 MANIFEST_NAME = "_mlci.json"
