@@ -37,7 +37,7 @@ from mlci.manifest.fields import (
 # ---------------------------------------------------------------- mlci.yaml
 
 
-# ---- adoption (issue 10): the pinned mlci, reaching the stack, SSH repositories
+# ---- adoption: the pinned mlci, reaching the stack, SSH repositories
 
 
 class MlciPin(Strict):

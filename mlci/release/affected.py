@@ -44,7 +44,9 @@ class Range:
 class Planned:
     name: str
     gpus: int
-    gpus_spec: str  # project.yaml's `gpus` as `mlci run --gpus` reads it: auto, all, none, 2, 0,1
+    # project.yaml's `gpus` as text: auto, all, none, a count (2) or indexes (0,1). Not an `mlci run --gpus`
+    # value: the CLI refuses a bare number (count=N or device=N); the library passes lease indexes or auto/all.
+    gpus_spec: str
     approval: bool
     submitter: str | None
     approval_timeout_s: int
@@ -330,6 +332,6 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
         skipped = [n for n in wanted if n not in hit] if only else []
     slack = snap.manifest.notifications.slack
     # No hosts: builds run on Jenkins' built-in node, which has no GPU resources to lock; 0 makes the
-    # library run `auto`/`all` without a lock instead of waiting forever for one (issue 10).
+    # library run `auto`/`all` without a lock instead of waiting forever for one.
     host_gpus = {h.name: h.gpus for h in snap.manifest.hosts} or {"built-in": 0}
     return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus)

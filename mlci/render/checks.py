@@ -95,7 +95,7 @@ def project_name_problems(names: list[str]) -> list[Problem]:
     ]
 
 
-# ---- issue 10: warnings `mlci validate` prints (exit 0): the pinned mlci, addresses beyond loopback
+# ---- warnings `mlci validate` prints (exit 0): the pinned mlci, addresses beyond loopback
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

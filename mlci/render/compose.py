@@ -97,7 +97,7 @@ def render_compose(facts: Facts) -> str:
     return dump_yaml(escape_strings(data, compose_escape))
 
 
-# ---- issue 10: the controller image's own build context, bind addresses, frps example
+# ---- the controller image's own build context, bind addresses, frps example
 
 
 def _bind(address: str) -> str:
