@@ -13,7 +13,7 @@ from mlci import secrets
 from mlci.commands._common import remember_secrets, repo_root
 from mlci.errors import MlciError
 from mlci.manifest import load_manifest
-from mlci.record.store import find_record
+from mlci.record.readers import find_record
 from mlci.release.notify import EVENTS, NotifyError, build_message, previous_published, send
 
 

@@ -10,11 +10,15 @@ from mlci.errors import UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.schema import Manifest
 from mlci.publish.registry import push_image
-from mlci.record.store import RunRecord, find_record
+from mlci.record.model import RunStatus
+from mlci.record.readers import find_record
+from mlci.record.store import RunRecord
 from mlci.runner.engine import connect
 
 
 def push_record(manifest: Manifest, record: RunRecord) -> str:
+    if record.status != RunStatus.SUCCEEDED:
+        raise UsageError(f"refusing to push {record.project} run {record.job_id}: its status is {record.status.value}")
     if not manifest.build.registry:
         raise UsageError("build.registry is not set in mlci.yaml", hint="add `build: {registry: HOST/NAMESPACE}`")
     return push_image(connect(), record, manifest.build.registry)

@@ -49,8 +49,8 @@ def push_image(client: Any, record: RunRecord, registry: str) -> str:
     """
     import docker.errors
 
-    build = record.data.get("build") or {}
-    source = build.get("imageId") or build.get("imageUri")
+    build = record.state.build
+    source = build.image_id or build.image_uri
     if not source:
         raise MlciError(f"run {record.job_id} of {record.project} has no image to push (build.imageId is empty)")
     try:
@@ -68,7 +68,7 @@ def push_image(client: Any, record: RunRecord, registry: str) -> str:
         transient=lambda exc: isinstance(exc, PushError) and exc.transient,
     )
     reference = f"{repository}@{digest}"
-    record.data.setdefault("build", {}).update({"digest": digest, "repoDigest": reference})
+    build.pushed(digest, reference)
     record.save()
     return reference
 

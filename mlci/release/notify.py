@@ -12,7 +12,8 @@ from typing import Any
 
 from mlci import secrets
 from mlci.publish.stores.retry import with_retry
-from mlci.record.store import RunRecord, iter_records
+from mlci.record.readers import iter_records
+from mlci.record.store import RunRecord
 
 # requests (~0.15 s) is imported in the functions that post, so that other commands do not pay for it.
 
@@ -32,13 +33,9 @@ class NotifyError(Exception):
 
 def previous_published(root: Path, record: RunRecord) -> RunRecord | None:
     """The newest run of the same project, older than `record`, that was published."""
-    created = record.data.get("createdAt") or ""
+    created = record.state.created_at
     for other in iter_records(root, record.project):
-        if (
-            other.job_id != record.job_id
-            and other.data.get("publish")
-            and (other.data.get("createdAt") or "") < created
-        ):
+        if other.job_id != record.job_id and other.state.publish and other.state.created_at < created:
             return other
     return None
 
@@ -82,35 +79,35 @@ def build_message(
 ) -> dict[str, Any]:
     """The webhook payload: a plain `text` fallback plus Block Kit `blocks`."""
     emoji, verb = _HEADLINE[event]
-    data = record.data if record else {}
-    job = data.get("jobId") or job
+    state = record.state if record else None
+    job = state.job_id if state else job
     title = f"{emoji} {project}{f' run {job}' if job else ''} {verb}"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
 
-    fields = [f"*Project*\n{project}", f"*Status*\n{data.get('overallStatus') or event}"]
+    fields = [f"*Project*\n{project}", f"*Status*\n{state.overall_status.value if state else event}"]
     if job:
         fields.append(f"*Job*\n{job}")
-    if data.get("attempts"):
-        fields.append(f"*Attempts*\n{len(data['attempts'])}")
-    gate = data.get("gate")
-    if gate and gate.get("metric"):
-        verdict = "passed" if gate.get("passed") else "failed"
-        fields.append(f"*Gate*\n{gate.get('metric')} {gate.get('op')} {gate.get('threshold')}: {verdict}")
-    if data.get("commit"):
-        fields.append(f"*Commit*\n`{str(data['commit'])[:12]}`")
+    if state and state.attempts:
+        fields.append(f"*Attempts*\n{len(state.attempts)}")
+    gate = state.gate if state else None
+    if gate and gate.metric:
+        verdict = "passed" if gate.passed else "failed"
+        fields.append(f"*Gate*\n{gate.metric} {gate.op} {gate.threshold}: {verdict}")
+    if state and state.commit:
+        fields.append(f"*Commit*\n`{state.commit[:12]}`")
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
 
-    metrics = data.get("metrics") or {}
+    metrics = state.metrics if state else {}
     if metrics:
-        prior = previous.data.get("metrics") if previous else None
+        prior = previous.state.metrics if previous else None
         text = "\n".join(compare_metrics(metrics, prior))
         if previous:
             text += f"\n_compared with published run {previous.job_id}_"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    if data.get("error"):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*: {data['error']}"[:2900]}})
+    if state and state.error:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*: {state.error}"[:2900]}})
 
-    artifact = (data.get("run") or {}).get("artifactUrl")
+    artifact = state.run.artifact_url if state else None
     approve_url = f"{build_url.rstrip('/')}/input/" if build_url and event == "approval" else None
     buttons = [
         b

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
-from mlci.record.store import RunRecord
+from mlci.record.model import RunStatus
 from tests.jenkins.fake_jenkins import FakeJenkins, Job
 from tests.notify.fake_slack import FakeSlack
+from tests.record_support import finished_run
 from tests.stores.fake_hub import FakeHub
 
 SECRETS = {
@@ -49,13 +50,10 @@ def snapshot(root):
 
 
 def make_run(root, job, status="Succeeded", error=None):
-    record = RunRecord.create(root, "digits", job, overallStatus=status)
-    out = record.dir / "attempt-1" / "out"
-    out.mkdir(parents=True)
-    (out / "metrics.json").write_text('{"accuracy": 0.95}')
-    record.data["run"]["outputDir"] = "attempt-1/out"
-    record.data["metrics"] = {"accuracy": 0.95}
-    record.data["error"] = error
+    record = finished_run(
+        root, "digits", job, values=(0.95,), files={"metrics.json": b'{"accuracy": 0.95}'}, close=False
+    )
+    record.state.close(RunStatus(status), error)
     record.save()
     return record
 

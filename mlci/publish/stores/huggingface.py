@@ -45,10 +45,8 @@ def _fmt(value: Any) -> str:
 
 def model_card(record: RunRecord, repo: str) -> str:
     """README.md for the published revision: what was trained, from what, and how well."""
-    data = record.data
-    build = data.get("build") or {}
-    gate = data.get("gate") or {}
-    metrics = data.get("metrics") or {}
+    state = record.state
+    build, gate, metrics = state.build, state.gate, state.metrics
     lines = [
         "---",
         "library_name: mlci",
@@ -70,12 +68,11 @@ def model_card(record: RunRecord, repo: str) -> str:
     else:
         lines.append("No metrics were reported.")
     lines += ["", "## Evaluation gate", ""]
-    if gate.get("metric"):  # the runner records {"metric": None, "reason": "no gate"} for gate-less projects
-        verdict = "passed" if gate.get("passed") else "failed"
+    if gate is not None and gate.metric:  # gate-less projects record metric None, reason "no gate"
+        verdict = "passed" if gate.passed else "failed"
         lines.append(
-            f"`{gate.get('metric')} {gate.get('op')} {_fmt(gate.get('threshold'))}`: "
-            f"{_fmt(gate.get('value'))} — {verdict} on attempt {gate.get('attempt')}"
-            f" of {len(data.get('attempts') or []) or 1}."
+            f"`{gate.metric} {gate.op} {_fmt(gate.threshold)}`: "
+            f"{_fmt(gate.value)} — {verdict} on attempt {gate.attempt} of {len(state.attempts) or 1}."
         )
     else:
         lines.append("No gate: every run passes.")
@@ -83,14 +80,13 @@ def model_card(record: RunRecord, repo: str) -> str:
         "",
         "## Provenance",
         "",
-        f"- source commit: `{data.get('commit') or 'unknown'}`",
-        f"- image: `{build.get('imageUri') or 'unknown'}`",
-        f"- image digest: `{build.get('digest') or build.get('imageId') or 'not pushed'}`",
-        f"- config hash: `{data.get('configHash') or 'unknown'}`",
+        f"- source commit: `{state.commit or 'unknown'}`",
+        f"- image: `{build.image_uri or 'unknown'}`",
+        f"- image digest: `{build.digest or build.image_id or 'not pushed'}`",
+        f"- config hash: `{state.config_hash or 'unknown'}`",
+        f"- finished: {state.finished_at or 'unknown'}",
+        "",
     ]
-    if data.get("dataHash"):
-        lines.append(f"- data hash: `{data['dataHash']}`")
-    lines += [f"- finished: {data.get('finishedAt') or 'unknown'}", ""]
     return "\n".join(lines)
 
 
@@ -156,7 +152,7 @@ class HubStore(ArtifactStore):
                 operations=additions,
                 revision=revision,
                 commit_message=f"mlci: publish {record.project} run {record.job_id}",
-                commit_description=f"source commit {record.data.get('commit') or 'unknown'}\n{DIGEST_KEY} {digest}",
+                commit_description=f"source commit {record.state.commit or 'unknown'}\n{DIGEST_KEY} {digest}",
             ),
         )
         self._call(

@@ -20,7 +20,8 @@ from typing import Any
 
 from mlci.publish.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
 from mlci.publish.stores.retry import with_retry
-from mlci.record.store import RunRecord, now
+from mlci.record.model import now
+from mlci.record.store import RunRecord
 
 # boto3 is an optional extra (mlci[s3], ~0.25 s): imported in the functions that need it.
 
@@ -93,8 +94,8 @@ class S3Store(ArtifactStore):
         manifest = {
             "project": project,
             "jobId": job_id,
-            "commit": record.data.get("commit"),
-            "metrics": record.data.get("metrics") or {},
+            "commit": record.state.commit,
+            "metrics": record.state.metrics,
             "publishedAt": now(),
             "files": entries,
         }
@@ -141,7 +142,7 @@ class S3Store(ArtifactStore):
     def _point_latest(self, record: RunRecord) -> None:
         """Point `latest` at this job unless it already points at a newer run (by creation time)."""
         key = self.key(record.project, LATEST_NAME)
-        created = record.data.get("createdAt") or ""
+        created = record.state.created_at
         current = self._read_json(key)
         if isinstance(current, dict) and (current.get("createdAt") or "") > created:
             return
