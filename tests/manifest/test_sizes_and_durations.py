@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from mlci.cli import main
 from mlci.errors import ConfigError
 from mlci.manifest import load_manifest, load_project
 from mlci.manifest.units import MAX_DURATION, MAX_SIZE, parse_duration, parse_size
@@ -181,3 +182,9 @@ def test_cache_prune_accepts_the_grammar(tmp_path, option, value):
     )
     assert done.returncode == 0, done.stderr
     assert "would remove 0 cache(s)" in done.stdout
+
+
+@pytest.mark.parametrize("value", ["2h\n", "1.5\nh", "2 hours", "0"])
+def test_trigger_refuses_a_bad_duration_before_contacting_jenkins(value, capsys):
+    assert main(["trigger", "--release", "--timeout", value]) == 2
+    assert "--timeout" in capsys.readouterr().err
