@@ -6,6 +6,7 @@ that starts without the heavy client libraries."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -226,12 +227,16 @@ def test_one_way_to_run_git():
     assert found and all(f.startswith("mlci/git.py:") for f in found), found
 
 
-def test_the_cli_starts_without_the_heavy_client_libraries():
+@pytest.mark.parametrize("args", [["--help"], ["validate"], ["status"], ["cache", "ls"]])
+def test_commands_that_need_no_client_library_start_without_them(args, tmp_path):
     # docker-py, requests, boto3, huggingface_hub and python-jenkins are imported where they are used
+    (tmp_path / "mlci.yaml").write_text("version: 1\nname: t\n")
     probe = (
-        "import sys\nfrom mlci.cli import main\nmain(['--help'])\n"
-        "print(' '.join(sorted(m for m in ('docker', 'requests', 'boto3', 'huggingface_hub', 'jenkins')"
+        "import sys\nfrom mlci.cli import main\n"
+        f"code = main({['--root', str(tmp_path), *args]!r})\n"
+        "print(code, ' '.join(sorted(m for m in ('docker', 'requests', 'boto3', 'huggingface_hub', 'jenkins')"
         " if m in sys.modules)))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == ""
+    env = {**os.environ, "MLCI_CACHE_DIR": str(tmp_path / "cache"), "MLCI_RUNS_DIR": str(tmp_path / "runs")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.splitlines()[-1] == "0 "
