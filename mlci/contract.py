@@ -37,6 +37,7 @@ def runs_dir_usable(value: str) -> bool:
 CONTAINER_OUT = "/mlci/out"
 CONTAINER_CACHE = "/mlci/cache"
 CONTAINER_CONFIG = "/mlci/config.yaml"
+CONTAINER_PREVIOUS = "/mlci/previous"  # attempt n-1's outputs, read-only, for attempt n (retrain feedback)
 
 LABEL_PROJECT = "mlci.project"
 LABEL_JOB = "mlci.job"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from mlci.contract import RUNS_DIR, STATUS_FILE
+from mlci.contract import PROJECT_RE, RUNS_DIR, STATUS_FILE
 from mlci.errors import UsageError
 from mlci.record.store import RunRecord, UnreadableRecord, check_names, runs_dir
 
@@ -71,7 +71,12 @@ def find_job(root: Path, reference: str) -> RunRecord:
     if project:
         return find_record(root, project, job, everywhere=True)
     check_names("x", job)
-    matches = [r for r in iter_records(root, everywhere=True) if r.job_id == job]
+    # only directories named JOB are read: a lookup among thousands of runs loads one or two records
+    matches = []
+    for base in run_bases(root, everywhere=True):
+        for directory in sorted(base.glob(f"*/{job}")) if base.is_dir() else []:
+            if PROJECT_RE.fullmatch(directory.parent.name) and (directory / STATUS_FILE).exists():
+                matches.append(find_record(root, directory.parent.name, job, everywhere=True))
     if len(matches) == 1:
         return matches[0]
     if not matches:

@@ -35,7 +35,7 @@ from mlci.run.gate import judge, read_metrics
 from mlci.run.junit import write_junit
 from mlci.run.overrides import EffectiveConfig, Override, effective_config
 from mlci.run.ownership import default_job_base
-from mlci.run.stage_contract import StageInputs, stage_spec
+from mlci.run.stage_contract import Feedback, StageInputs, stage_spec
 from mlci.runner.gpus import GpuRequest, parse_gpus
 from mlci.runner.image import BuildFailed
 from mlci.runner.logsink import LogSink
@@ -237,6 +237,7 @@ class ProjectRun:
     def _attempt(self, record: RunRecord, inputs: StageInputs) -> Attempt:
         name, state = self.spec.name, record.state
         attempt = state.begin_attempt()
+        feedback = self._feedback(record, attempt)
         out_dir = record.path(attempt.output_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         record.save()
@@ -244,7 +245,7 @@ class ProjectRun:
             entry = state.begin_stage(attempt, stage.name)
             record.save()
             self.say(f"{name}: attempt {attempt.n} stage {stage.name}: {stage.run}")
-            container = stage_spec(inputs, stage, attempt.n, out_dir)
+            container = stage_spec(inputs, stage, attempt.n, out_dir, feedback)
             try:
                 with LogSink(record.path(entry.log), echo=self.options.echo, secrets=inputs.secrets.values()) as sink:
                     result = self.engine.run_stage(container, sink)
@@ -281,6 +282,19 @@ class ProjectRun:
             f"{name}: attempt {attempt.n}: {shown}; gate: {verdict.reason} → {'PASS' if verdict.passed else 'FAIL'}"
         )
         return attempt
+
+    @staticmethod
+    def _feedback(record: RunRecord, attempt: Attempt) -> Feedback | None:
+        """Attempt n retrains after attempt n-1's failed gate: it sees that attempt's outputs and verdict."""
+        if attempt.previous is None:
+            return None
+        previous = record.state.attempts[attempt.previous - 1]
+        return Feedback(
+            attempt=previous.n,
+            out_dir=record.path(previous.output_dir),
+            metrics=previous.metrics,
+            gate_reason=previous.gate.reason if previous.gate else "",
+        )
 
     # -------------------------------------------------------------- outcome
     def _publish_local(self, record: RunRecord) -> None:

@@ -3,11 +3,13 @@ contract"): image, command, environment, labels, mounts, user, time limit, GPUs 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlci import contract
+from mlci.boundary import scan_outputs
 from mlci.manifest import Manifest, ProjectSpec
 from mlci.manifest.schema import Stage
 from mlci.run.ownership import owner_labels
@@ -30,7 +32,30 @@ class StageInputs:
     config: Path | None  # the effective config.yaml (the record's copy), mounted read-only
 
 
-def stage_spec(inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path) -> StageSpec:
+@dataclass(frozen=True)
+class Feedback:
+    """What attempt n learns of attempt n-1 (whose gate failed): its outputs and its verdict."""
+
+    attempt: int
+    out_dir: Path
+    metrics: dict[str, float]
+    gate_reason: str
+
+
+def feedback_env(feedback: Feedback) -> dict[str, str]:
+    metrics = json.dumps(feedback.metrics, separators=(",", ":"), sort_keys=True)
+    return {
+        "MLCI_PREVIOUS_DIR": contract.CONTAINER_PREVIOUS,
+        "MLCI_PREVIOUS_ATTEMPT": str(feedback.attempt),
+        # metrics are finite numbers with checked names (run/gate.py): bounded, safe as one variable
+        "MLCI_PREVIOUS_METRICS": metrics if len(metrics) <= 65536 else "{}",
+        "MLCI_PREVIOUS_GATE": feedback.gate_reason[:4096],
+    }
+
+
+def stage_spec(
+    inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path, feedback: Feedback | None = None
+) -> StageSpec:
     project = inputs.project
     binds = {
         str(out_dir.resolve()): {"bind": contract.CONTAINER_OUT, "mode": "rw"},
@@ -45,6 +70,12 @@ def stage_spec(inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path) -
         "MLCI_CACHE_DIR": contract.CONTAINER_CACHE,
         **inputs.secrets,
     }
+    if feedback is not None:
+        # what crosses into the container follows the boundary policy: regular files and
+        # directories only, no link anywhere below (scan_outputs raises BoundaryError otherwise)
+        scan_outputs(feedback.out_dir, max_bytes=inputs.manifest.runner.max_output_size)
+        binds[str(feedback.out_dir.resolve())] = {"bind": contract.CONTAINER_PREVIOUS, "mode": "ro"}
+        env.update(feedback_env(feedback))
     if inputs.config is not None:  # written by mlci from the checked project file (run/overrides.py)
         binds[str(inputs.config.resolve())] = {"bind": contract.CONTAINER_CONFIG, "mode": "ro"}
         env["MLCI_CONFIG"] = contract.CONTAINER_CONFIG

@@ -379,3 +379,59 @@ def test_a_rerun_reuses_the_image_and_config_and_links_back(repo):
     assert error is None and seen == [b"lr: 0.5\n"] and "build p" not in engine.calls
     assert record.state.rerun_of == "job-1" and record.state.experiment.overrides == {"lr": 0.5}
     assert record.state.publish is None
+
+
+def test_a_retrain_sees_the_previous_attempt_read_only_with_its_verdict(repo):
+    seen: dict[str, str] = {}
+
+    def second(spec: StageSpec, out: Path, sink: LogSink) -> StageResult:
+        [previous] = [Path(src) for src, bind in spec.binds.items() if bind["bind"] == contract.CONTAINER_PREVIOUS]
+        assert spec.binds[str(previous)]["mode"] == "ro"
+        assert (previous / "model.bin").read_bytes() == b"weights-1"
+        seen.update({k: v for k, v in spec.env.items() if k.startswith("MLCI_PREVIOUS")})
+        return passes(0.95)(spec, out, sink)
+
+    def first_has_no_previous(spec: StageSpec, out: Path, sink: LogSink) -> StageResult:
+        assert contract.CONTAINER_PREVIOUS not in {b["bind"] for b in spec.binds.values()}
+        assert not any(k.startswith("MLCI_PREVIOUS") for k in spec.env)
+        return passes(0.5)(spec, out, sink)
+
+    engine = FakeEngine(
+        {
+            (1, "train"): first_has_no_previous,
+            (1, "evaluate"): passes(0.5),
+            (2, "train"): second,
+            (2, "evaluate"): second,
+        }
+    )
+    record, error = run(repo, engine)
+    assert error is None and record.state.overall_status == "Succeeded"
+    assert seen == {
+        "MLCI_PREVIOUS_DIR": "/mlci/previous",
+        "MLCI_PREVIOUS_ATTEMPT": "1",
+        "MLCI_PREVIOUS_METRICS": '{"accuracy":0.5}',
+        "MLCI_PREVIOUS_GATE": "accuracy = 0.5 not >= 0.9",
+    }
+    assert record.state.attempts[1].previous == 1
+
+
+def test_feedback_that_holds_a_link_is_not_mounted(repo):
+    def plant_link(line: str) -> None:
+        if "retraining" in line:  # between the attempts: attempt 1's outputs gain a link
+            (repo / ".mlci" / "runs" / "p" / "job-1" / "attempt-1" / "out" / "escape").symlink_to("/etc")
+
+    engine = FakeEngine({(1, "train"): passes(0.5), (1, "evaluate"): passes(0.5), (2, "train"): passes()})
+    machine = ProjectRun(
+        engine,
+        repo,
+        load_manifest(repo),
+        load_project(repo, "p"),
+        RunOptions(job_id="job-1", echo=False),
+        say=plant_link,
+        cache_dir=repo / "cache",
+    )
+    with pytest.raises(MlciError, match="escape"):
+        machine.execute()
+    record = RunRecord.load(repo / ".mlci" / "runs" / "p" / "job-1")
+    assert record.state.overall_status == "Failed" and "stage 2 train" not in engine.calls
+    assert record.state.attempts[1].status == "Failed"
