@@ -33,6 +33,7 @@ from mlci.manifest.fields import (
     Strict,
     Url,
 )
+from mlci.manifest.services import ImageRef, Services, StageGpus
 
 # ---------------------------------------------------------------- mlci.yaml
 
@@ -304,6 +305,9 @@ class Stage(Strict):
     name: Annotated[str, Field(pattern=STAGE_RE)]
     run: Annotated[str, Field(min_length=1, max_length=4096)]
     timeout: Duration | None = None
+    image: ImageRef | None = Field(None, description="this stage's image; default: the project's")
+    gpus: StageGpus = Field("inherit", description="none: no device request for this stage (CPU)")
+    services: Services = Field(default_factory=dict)
 
     @field_validator("run")
     @classmethod
@@ -368,6 +372,7 @@ class Project(Strict):
         "private", description="IPC namespace; `host` shares the host's /dev/shm (shm_size then does not apply)"
     )
     ulimits: Ulimits = Field(default_factory=Ulimits)
+    services: Services = Field(default_factory=dict, description="started beside every stage")
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> Project:
@@ -375,4 +380,19 @@ class Project(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"stage names must be unique (repeated: {', '.join(dupes)}) — rename one")
+        return self
+
+    @model_validator(mode="after")
+    def _services_fit_the_project(self) -> Project:
+        for stage in self.stages:
+            shared = sorted(set(stage.services) & set(self.services))
+            if shared:
+                raise ValueError(f"stage {stage.name} redeclares project service {', '.join(shared)} — rename one")
+            for name, service in {**self.services, **stage.services}.items():
+                unknown = sorted(set(service.secrets) - set(self.secrets))
+                if unknown:
+                    raise ValueError(
+                        f"service {name} takes secrets the project does not declare ({', '.join(unknown)}) — "
+                        "add them to `secrets:`"
+                    )
         return self

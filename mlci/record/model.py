@@ -12,10 +12,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from mlci.errors import MlciError
+from mlci.record.parts import (
+    Experiment,
+    GateVerdict,
+    GpuUse,
+    Outputs,
+    Owner,
+    Part,
+    Phase,
+    Publication,
+    ServiceUse,
+    Tracking,
+)
 from mlci.record.statuses import (
     ACTIVE,
     FINAL,
@@ -26,7 +37,25 @@ from mlci.record.statuses import (
     StageStatus,
 )
 
-__all__ = ["ACTIVE", "FINAL", "AttemptStatus", "BuildStatus", "PhaseStatus", "RunStatus", "StageStatus"]
+__all__ = [
+    "ACTIVE",
+    "FINAL",
+    "AttemptStatus",
+    "BuildStatus",
+    "Experiment",
+    "GateVerdict",
+    "GpuUse",
+    "Outputs",
+    "Owner",
+    "Part",
+    "Phase",
+    "PhaseStatus",
+    "Publication",
+    "RunStatus",
+    "ServiceUse",
+    "StageStatus",
+    "Tracking",
+]
 
 # 1: the first typed shape; 2 adds publish.digest/configHash and attempt links (both load).
 SCHEMA_VERSION = 2
@@ -48,19 +77,6 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 # ------------------------------------------------------------------ parts
-
-
-class Part(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class Owner(Part):
-    """Who runs the job: a reader tells a live run from a dead one by these (see record.owner)."""
-
-    pid: int
-    host: str
-    start_ticks: int | None = None
-    boot: str | None = None
 
 
 class Build(Part):
@@ -105,40 +121,6 @@ class Build(Part):
             raise RecordError(f"cannot {what} a build that is {self.status.value}")
 
 
-class Phase(Part):
-    """The job-status design's `run` part: the training phase, its current log and the artifact."""
-
-    status: PhaseStatus = PhaseStatus.PENDING
-    log: str | None = None
-    artifact_url: str | None = None
-    output_dir: str | None = None
-
-
-class GpuUse(Part):
-    requested: str
-    devices: str  # "all", "0,1", "2 GPUs" or "none"
-    uuids: list[str] = Field(default_factory=list)
-
-
-class GateVerdict(Part):
-    metric: str | None
-    op: str | None
-    threshold: float | None
-    value: float | None = None
-    passed: bool
-    reason: str
-    attempt: int | None = None  # on the run's own verdict: which attempt it judged
-
-
-class Outputs(Part):
-    """The boundary check of what an attempt's stages left in /mlci/out."""
-
-    passed: bool
-    files: int | None = None
-    size_bytes: int | None = Field(default=None, alias="bytes")
-    reason: str | None = None
-
-
 class Stage(Part):
     name: str
     status: StageStatus = StageStatus.RUNNING
@@ -149,6 +131,8 @@ class Stage(Part):
     finished_at: str | None = None
     error: str | None = None
     device_requests: list[dict[str, Any]] | None = None
+    image: str | None = None  # set when the stage ran another image than the project's
+    services: list[ServiceUse] = Field(default_factory=list)
 
     @property
     def open(self) -> bool:
@@ -248,31 +232,6 @@ class Attempt(Part):
             raise RecordError(f"cannot {what} attempt {self.n}: it is already {self.status.value}")
 
 
-class Publication(Part):
-    store: str
-    url: str
-    published_at: str
-    digest: str | None = None  # what the store holds: the outputs' content digest
-    config_hash: str | None = None
-
-
-class Experiment(Part):
-    """An experiment run: its name and the config.yaml values it overrides (never published)."""
-
-    name: str
-    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted path → the YAML scalar it was set to
-
-
-class Tracking(Part):
-    """Where the run is mirrored in an experiment tracker (MLflow), or why it is not yet."""
-
-    server: str  # the tracking URI without credentials
-    experiment_id: str | None = None
-    run_id: str | None = None
-    url: str | None = None
-    warning: str | None = None  # the tracker was down or refused: `mlci track` sends it later
-
-
 # ------------------------------------------------------------------ the record
 
 
@@ -297,6 +256,7 @@ class Record(Part):
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateVerdict | None = None
     publish: Publication | None = None
+    images: dict[str, str] = Field(default_factory=dict)  # stages' and services' `image:` → the image id run
     config_hash: str | None = None  # sha256 of the effective config.yaml the stages saw
     experiment: Experiment | None = None
     rerun_of: str | None = None  # the job id this run reproduces (same image, same effective config)

@@ -4,6 +4,7 @@ path of a run can be tested without an engine (tests/run/test_machine.py) and th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,11 +14,13 @@ from mlci.progress import Phases
 from mlci.publish.registry import push_image, resolve_image
 from mlci.record.store import RunRecord
 from mlci.run.ownership import clean_leftovers
+from mlci.runner import sidecars
 from mlci.runner.container import StageResult, StageSpec, run_stage
 from mlci.runner.engine import has_nvidia_runtime
 from mlci.runner.gpus import GpuPlan, GpuRequest, cdi_requested, load_inventory, plan_gpus
 from mlci.runner.image import BuiltImage, build_image
 from mlci.runner.logsink import LogSink
+from mlci.runner.sidecars import SidecarSpec
 
 
 class RunEngine(Protocol):
@@ -43,7 +46,9 @@ class RunEngine(Protocol):
         """The id of an exact image (tag, id or REPO@sha256:…), pulled when absent."""
         ...
 
-    def run_stage(self, spec: StageSpec, sink: LogSink) -> StageResult: ...
+    def run_stage(self, spec: StageSpec, sink: LogSink, services: list[SidecarSpec], network: str) -> StageResult:
+        """The stage's container, with `services` beside it on `network` (raises SidecarFailed)."""
+        ...
 
     def push(self, record: RunRecord, registry: str) -> str: ...
 
@@ -93,8 +98,13 @@ class DockerRunEngine:
     def resolve(self, reference: str) -> str:
         return resolve_image(self.client, reference).id
 
-    def run_stage(self, spec: StageSpec, sink: LogSink) -> StageResult:
-        return run_stage(self.client, spec, sink)
+    def run_stage(self, spec: StageSpec, sink: LogSink, services: list[SidecarSpec], network: str) -> StageResult:
+        if not services:
+            return run_stage(self.client, spec, sink)
+        with sidecars.running(self.client.api, services, network, spec.labels) as running:
+            result = run_stage(self.client, dataclasses.replace(spec, network=running.network), sink)
+            result.services = running.outcomes  # updated in place as they are removed
+            return result
 
     def push(self, record: RunRecord, registry: str) -> str:
         return push_image(self.client, record, registry)

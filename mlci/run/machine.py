@@ -24,21 +24,22 @@ from mlci.boundary import BoundaryError, scan_outputs
 from mlci.contract import JOB_ID_RE
 from mlci.errors import Cancelled, MlciError, UsageError
 from mlci.git import head_commit, is_dirty
-from mlci.manifest import Manifest, ProjectSpec
+from mlci.manifest import Manifest, ProjectSpec, load_project
 from mlci.progress import Phases
 from mlci.publish import publishing
 from mlci.record.history import CONFIG_COPY
-from mlci.record.model import Attempt, AttemptStatus, Experiment, GpuUse, RunStatus, StageStatus
+from mlci.record.model import Attempt, AttemptStatus, Experiment, GpuUse, RunStatus, ServiceUse, StageStatus
 from mlci.record.store import RecordWriteError, RunRecord, check_names, claim_job_dir
 from mlci.run.engine_port import RunEngine
 from mlci.run.gate import judge, read_metrics
 from mlci.run.junit import write_junit
 from mlci.run.overrides import EffectiveConfig, Override, effective_config
 from mlci.run.ownership import default_job_base
-from mlci.run.stage_contract import Feedback, StageInputs, stage_spec
+from mlci.run.stage_contract import Feedback, StageInputs, network_name, sidecar_specs, stage_spec
 from mlci.runner.gpus import GpuRequest, parse_gpus
 from mlci.runner.image import BuildFailed
 from mlci.runner.logsink import LogSink
+from mlci.runner.sidecars import SidecarFailed, SidecarOutcome
 from mlci.runner.stage_cache import ensure_cache_dir
 from mlci.secrets import redact, remember
 
@@ -142,8 +143,9 @@ class ProjectRun:
         try:
             image = self._build(record)
             if image is not None:
+                images = self._other_images(record, image)
                 inputs = StageInputs(
-                    self.root, self.manifest, spec, job_id, image, gpu_plan, secrets_env, cache_dir, config_path
+                    self.root, self.manifest, spec, job_id, image, gpu_plan, secrets_env, cache_dir, config_path, images
                 )
                 self._attempts(record, inputs)
             return record
@@ -211,6 +213,39 @@ class ProjectRun:
         record.save()
         return image.tag
 
+    def _other_images(self, record: RunRecord, image: str) -> dict[str, str]:
+        """What each `image:` of a stage or service runs: this project's image, another project's
+        (built or reused like this one's), or a pinned reference (pulled when absent)."""
+        config = self.spec.config
+        stages = config.stages
+        refs = {s.image for s in stages if s.image}
+        refs |= {svc.image for svc in config.services.values()}
+        refs |= {svc.image for s in stages for svc in s.services.values()}
+        images: dict[str, str] = {}
+        log_path = record.path(record.state.build.log)
+        with LogSink(log_path, echo=self.options.echo and self.options.verbose) as sink:
+            for ref in sorted(refs):
+                name = ref.removeprefix("project:")
+                if name == self.spec.name:
+                    images[ref] = image
+                elif ref.startswith("project:"):
+                    other = load_project(self.root, name)
+                    images[ref] = self.engine.build(
+                        other.name,
+                        other.path,
+                        self.manifest.build,
+                        no_cache=self.options.no_cache,
+                        log=sink.write,
+                        phases=Phases(verbose=self.options.verbose) if self.options.echo else None,
+                        log_path=log_path,
+                    ).tag
+                else:
+                    images[ref] = self.engine.resolve(ref)
+        if images:
+            record.state.images = images
+            record.save()
+        return images
+
     # -------------------------------------------------------------- stages, gate, retrain
     def _attempts(self, record: RunRecord, inputs: StageInputs) -> None:
         name, state = self.spec.name, record.state
@@ -246,16 +281,28 @@ class ProjectRun:
             record.save()
             self.say(f"{name}: attempt {attempt.n} stage {stage.name}: {stage.run}")
             container = stage_spec(inputs, stage, attempt.n, out_dir, feedback)
+            if stage.image:
+                entry.image = container.image
+            services = sidecar_specs(inputs, stage, attempt.n, record.path(f"attempt-{attempt.n}"))
+            network = network_name(inputs, stage, attempt.n)
             try:
                 with LogSink(record.path(entry.log), echo=self.options.echo, secrets=inputs.secrets.values()) as sink:
-                    result = self.engine.run_stage(container, sink)
+                    result = self.engine.run_stage(container, sink, services, network)
             except (KeyboardInterrupt, Cancelled):
                 raise  # execute() closes this stage and attempt as Cancelled (Cancelled is an MlciError too)
+            except SidecarFailed as exc:  # a service never got ready: the attempt fails, no retrain
+                entry.services = [_service_use(attempt.n, stage.name, o) for o in exc.outcomes]
+                entry.fail(str(exc))
+                attempt.fail(str(exc).splitlines()[0])
+                record.save()
+                self.say(f"{name}: attempt {attempt.n} stage {stage.name}: {exc}")
+                return attempt
             except MlciError as exc:
                 entry.fail(str(exc), getattr(exc, "device_requests", None))
                 attempt.fail(str(exc))
                 record.save()
                 raise
+            entry.services = [_service_use(attempt.n, stage.name, o) for o in result.services]
             entry.finish(StageStatus(result.status), result.exit_code, result.duration_s, result.device_requests)
             record.save()
             if entry.status != StageStatus.SUCCEEDED:
@@ -313,6 +360,16 @@ class ProjectRun:
         if not record.active:
             return  # closed already (a build failure closes before it returns)
         record.close(status, redact(error) if error else None)  # a stage may have echoed a secret
+
+
+def _service_use(attempt: int, stage: str, outcome: SidecarOutcome) -> ServiceUse:
+    return ServiceUse(
+        name=outcome.name,
+        image=outcome.image,
+        status=outcome.status,
+        error=outcome.error,
+        log=f"attempt-{attempt}/{outcome.log}",
+    )
 
 
 def _since(started: float) -> float:

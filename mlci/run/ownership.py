@@ -79,6 +79,23 @@ def clean_leftovers(client: Any, root: Path, project: str, say: Callable[[str], 
         removed[job] = removed.get(job, 0) + 1
     for job, count in sorted(removed.items()):
         say(f"removed {count} leftover container(s) of interrupted job {job}")
+    _remove_dead_networks(client, root, project, say)
     for record in iter_records(root, project):
         if record.active and record.status == RunStatus.INTERRUPTED:
             record.mark_interrupted()
+
+
+def _remove_dead_networks(client: Any, root: Path, project: str, say: Callable[[str], None]) -> None:
+    """Sidecar networks (mlci/runner/sidecars.py) left by a dead owner: removed after their
+    containers, by the same rule. One still in use by a container the engine keeps is left alone."""
+    for info in client.api.networks(filters={"label": [f"{contract.LABEL_PROJECT}={project}"]}):
+        labels = info.get("Labels") or {}
+        owner = owner_from_labels(labels)
+        job = labels.get(contract.LABEL_JOB) or "?"
+        if (owner is None and not _finished_here(root, project, job)) or (owner is not None and owner_alive(owner)):
+            continue
+        try:
+            client.api.remove_network(info["Id"])
+        except Exception:  # still attached somewhere: the next run tries again
+            continue
+        say(f"removed the leftover service network {info.get('Name', '?')} of interrupted job {job}")

@@ -3,9 +3,10 @@ contract"): image, command, environment, labels, mounts, user, time limit, GPUs 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlci import contract
@@ -15,6 +16,7 @@ from mlci.manifest.schema import Stage
 from mlci.run.ownership import owner_labels
 from mlci.runner.container import StageSpec
 from mlci.runner.gpus import GpuPlan
+from mlci.runner.sidecars import SidecarSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,50 @@ class StageInputs:
     secrets: dict[str, str]
     cache_dir: Path
     config: Path | None  # the effective config.yaml (the record's copy), mounted read-only
+    images: dict[str, str] = field(default_factory=dict)  # a stage's or service's `image:` → what to run
+
+
+CPU_ONLY = GpuPlan(device_request=None, devices="none")
+
+
+def stage_gpus(inputs: StageInputs, stage: Stage) -> GpuPlan:
+    """The project's lease, unless the stage says `gpus: none` (a CPU stage holds no device)."""
+    return CPU_ONLY if stage.gpus == "none" else inputs.gpu_plan
+
+
+def sidecar_specs(inputs: StageInputs, stage: Stage, attempt: int, log_dir: Path) -> list[SidecarSpec]:
+    """The project's services and the stage's own, each with its declared secrets only."""
+    project = inputs.project
+    specs = []
+    for name, service in {**project.config.services, **stage.services}.items():
+        secrets = {key: inputs.secrets[key] for key in service.secrets}
+        specs.append(
+            SidecarSpec(
+                name=name,
+                image=inputs.images[service.image],
+                command=["sh", "-c", service.command] if service.command else None,
+                env={**service.env, **secrets},
+                labels={
+                    contract.LABEL_PROJECT: project.name,
+                    contract.LABEL_JOB: inputs.job_id,
+                    contract.LABEL_STAGE: stage.name,
+                    contract.LABEL_ATTEMPT: str(attempt),
+                    **owner_labels(inputs.root),
+                },
+                log=log_dir / f"{stage.name}.{name}.log",
+                secrets=tuple(secrets.values()),
+                device_request=stage_gpus(inputs, stage).device_request if service.gpus == "inherit" else None,
+                health_cmd=service.health.cmd if service.health else None,
+                health_interval_s=service.health.interval if service.health else 1.0,
+                start_timeout_s=service.start_timeout,
+            )
+        )
+    return specs
+
+
+def network_name(inputs: StageInputs, stage: Stage, attempt: int) -> str:
+    digest = hashlib.sha256(f"{inputs.project.name}/{inputs.job_id}/{attempt}/{stage.name}".encode()).hexdigest()
+    return f"mlci-{digest[:16]}-{stage.name[:30]}"
 
 
 @dataclass(frozen=True)
@@ -57,10 +103,7 @@ def stage_spec(
     inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path, feedback: Feedback | None = None
 ) -> StageSpec:
     project = inputs.project
-    binds = {
-        str(out_dir.resolve()): {"bind": contract.CONTAINER_OUT, "mode": "rw"},
-        str(inputs.cache_dir): {"bind": contract.CONTAINER_CACHE, "mode": "rw"},
-    }
+    binds = {str(out_dir.resolve()): {"bind": contract.CONTAINER_OUT, "mode": "rw"}}
     env = {
         "MLCI_JOB_ID": inputs.job_id,
         "MLCI_PROJECT": project.name,
@@ -82,10 +125,10 @@ def stage_spec(
     if os.getuid() != 0:
         env["HOME"] = "/tmp"  # the caller's UID has no home in the image
     settings = project.config
-    plan = inputs.gpu_plan
+    plan = stage_gpus(inputs, stage)
     return StageSpec(
         name=stage.name,
-        image=inputs.image,
+        image=inputs.images[stage.image] if stage.image else inputs.image,
         command=["sh", "-c", stage.run],
         env=env,
         labels={
@@ -98,12 +141,12 @@ def stage_spec(
         binds=binds,
         user=f"{os.getuid()}:{os.getgid()}",
         timeout_s=stage.timeout or settings.timeout,
-        device_request=plan.device_request,
-        gpu_devices=plan.devices,
+        project=project.name,
+        gpu=plan,
+        cache_root=inputs.cache_dir,
         shm_size=settings.shm_size,
         log_driver=inputs.manifest.runner.engine_logs,
         ipc=settings.ipc,
         memlock=settings.ulimits.memlock,
         stack=settings.ulimits.stack,
-        gpu_uuids=plan.uuids,
     )

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
@@ -36,6 +35,7 @@ class StageResult:
     exit_code: int | None
     duration_s: float
     device_requests: list[dict] | None = field(default=None)
+    services: list[Any] = field(default_factory=list)  # runner.sidecars.SidecarOutcome of each service
 
 
 def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> StageResult:
@@ -51,14 +51,11 @@ def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
     """Narrow the cache mount to the project's own cache (mlci/runner/stage_cache.py), point the library caches
     (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
     prune cannot delete it underneath. The stage's own env wins over these defaults."""
-    source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
-    project = spec.labels.get("mlci.project")
-    if source is None or not project:
+    if spec.cache_root is None or not spec.project:
         yield spec
         return
-    with cache.using(Path(source), project) as directory:
-        binds = {src: bind for src, bind in spec.binds.items() if src != source}
-        binds[str(directory)] = {"bind": cache.CONTAINER_CACHE, "mode": "rw"}
+    with cache.using(spec.cache_root, spec.project) as directory:
+        binds = {**spec.binds, str(directory): {"bind": cache.CONTAINER_CACHE, "mode": "rw"}}
         yield dataclasses.replace(spec, binds=binds, env={**cache.CACHE_ENV, **spec.env})
 
 
@@ -88,6 +85,8 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
     )["Id"]
     started = time.monotonic()
     try:
+        if spec.network:  # beside the default network: the stage reaches its services by name
+            api.connect_container_to_network(container_id, spec.network)
         # what the engine stored for a GPU request goes into the record; a CPU stage has none to read
         device_requests = (
             api.inspect_container(container_id)["HostConfig"].get("DeviceRequests") if spec.device_request else None
@@ -100,7 +99,7 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
             api.start(container_id)
         except APIError as exc:
             if is_missing_gpu_driver(exc):
-                err = gpu_driver_error(spec.gpu_devices, cdi=(spec.device_request or {}).get("Driver") == "cdi")
+                err = gpu_driver_error(spec.gpu.devices, cdi=(spec.device_request or {}).get("Driver") == "cdi")
                 err.device_requests = device_requests  # type: ignore[attr-defined]
                 raise err from None
             raise MlciError(

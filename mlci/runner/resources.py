@@ -43,7 +43,7 @@ def environment(spec: StageSpec) -> dict[str, str]:
     env = dict(spec.env)
     env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     if spec.device_request is not None:
-        env["MLCI_GPU_UUIDS"] = ",".join(spec.gpu_uuids)
+        env["MLCI_GPU_UUIDS"] = ",".join(spec.gpu.uuids)
     return env
 
 

@@ -41,9 +41,11 @@ def test_stage_hook_narrows_the_mount_to_the_project_and_sets_library_caches(tmp
         command=["true"],
         env={"MLCI_PROJECT": "alpha", "XDG_CACHE_HOME": "/custom"},
         labels={"mlci.project": "alpha"},
-        binds={str(tmp_path): {"bind": "/mlci/cache", "mode": "rw"}, "/out": {"bind": "/mlci/out", "mode": "rw"}},
+        binds={"/out": {"bind": "/mlci/out", "mode": "rw"}},
         user="1000:1000",
         timeout_s=10,
+        project="alpha",
+        cache_root=tmp_path,
     )
     with project_cache(spec) as narrowed:
         mounted = {bind["bind"]: src for src, bind in narrowed.binds.items()}

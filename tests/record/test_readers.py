@@ -95,10 +95,14 @@ def test_publish_trusts_the_directory_not_the_job_id_inside(runs, capsys):
 
 
 class NoContainers:
-    """docker.APIClient.containers, strict about the one call leftover cleanup makes."""
+    """docker.APIClient's containers and networks, strict about the calls leftover cleanup makes."""
 
     def containers(self, *, all: bool, filters: dict) -> list:
         assert all is True and filters == {"label": ["mlci.project=p"]}
+        return []
+
+    def networks(self, *, filters: dict) -> list:
+        assert filters == {"label": ["mlci.project=p"]}
         return []
 
 

@@ -89,7 +89,7 @@ class FakeEngine:
         self.calls.append(f"resolve {reference}")
         return "sha256:" + "2" * 64
 
-    def run_stage(self, spec: StageSpec, sink: LogSink) -> StageResult:
+    def run_stage(self, spec: StageSpec, sink: LogSink, services: list, network: str) -> StageResult:
         attempt = int(spec.labels[contract.LABEL_ATTEMPT])
         assert spec.labels[contract.LABEL_STAGE] == spec.name == spec.env["MLCI_STAGE"]
         assert spec.labels[contract.LABEL_JOB] == spec.env["MLCI_JOB_ID"]
@@ -97,8 +97,12 @@ class FakeEngine:
         assert spec.user == f"{os.getuid()}:{os.getgid()}"
         [out] = [Path(src) for src, bind in spec.binds.items() if bind["bind"] == contract.CONTAINER_OUT]
         assert out.is_dir() and out.name == "out" and out.parent.name == f"attempt-{attempt}"
-        assert {b["bind"] for b in spec.binds.values()} >= {contract.CONTAINER_OUT, contract.CONTAINER_CACHE}
-        self.calls.append(f"stage {attempt} {spec.name}")
+        assert spec.cache_root is not None and spec.project == spec.labels[contract.LABEL_PROJECT]
+        assert network.startswith("mlci-") and len(network) <= 63
+        for service in services:
+            assert service.labels[contract.LABEL_JOB] == spec.labels[contract.LABEL_JOB]
+            assert service.log.parent == out.parent
+        self.calls.append(f"stage {attempt} {spec.name}" + "".join(f" +{s.name}" for s in services))
         return self.stages[(attempt, spec.name)](spec, out, sink)
 
     def push(self, record: RunRecord, registry: str) -> str:
@@ -435,3 +439,48 @@ def test_feedback_that_holds_a_link_is_not_mounted(repo):
     record = RunRecord.load(repo / ".mlci" / "runs" / "p" / "job-1")
     assert record.state.overall_status == "Failed" and "stage 2 train" not in engine.calls
     assert record.state.attempts[1].status == "Failed"
+
+
+class GpuEngine(FakeEngine):
+    """A host whose plan gives the project two GPUs; records what each stage and service asked for."""
+
+    def __init__(self, stages: dict[tuple[int, str], Action]):
+        super().__init__(stages)
+        self.requests: dict[str, object] = {}
+
+    def plan_gpus(self, request: GpuRequest) -> GpuPlan:
+        return GpuPlan(device_request="two-gpus", devices="0,1", uuids=("GPU-a", "GPU-b"))
+
+    def run_stage(self, spec: StageSpec, sink: LogSink, services: list, network: str) -> StageResult:
+        self.requests[spec.name] = (spec.image, spec.device_request)
+        self.requests.update({f"{spec.name}.{s.name}": (s.image, s.device_request) for s in services})
+        return super().run_stage(spec, sink, services, network)
+
+
+def test_per_stage_gpus_images_and_services_reach_the_engine(repo):
+    (repo / "projects" / "p" / "project.yaml").write_text(
+        "gpus: 2\nstages:\n"
+        "  - {name: train, run: ./run.sh}\n"
+        "  - name: simulate\n    run: ./sim.sh\n    gpus: none\n"
+        "    services:\n      sim: {image: 'project:p', command: ./serve.sh, gpus: inherit}\n"
+        "  - name: render\n    run: ./render.sh\n"
+        "    services:\n      gl: {image: 'project:p', gpus: inherit}\n      db: {image: 'project:p'}\n"
+        "  - {name: evaluate, run: python eval.py, gpus: none, image: 'busybox@sha256:" + "3" * 64 + "'}\n"
+        "gate: {metric: accuracy, min: 0.9}\n"
+    )
+    stages = {(1, "train"): passes(), (1, "simulate"): exits(0), (1, "render"): exits(0), (1, "evaluate"): exits(0)}
+    engine = GpuEngine(stages)
+    record, error = run(repo, engine)
+    assert error is None and record.state.overall_status == "Succeeded"
+    assert engine.requests == {
+        "train": ("mlci/p:c0ffee", "two-gpus"),
+        "simulate": ("mlci/p:c0ffee", None),  # the stage's own `gpus: none` wins over the project's 2
+        "simulate.sim": ("mlci/p:c0ffee", None),  # inherits the stage's GPUs: none
+        "render": ("mlci/p:c0ffee", "two-gpus"),
+        "render.gl": ("mlci/p:c0ffee", "two-gpus"),  # shares the stage's lease
+        "render.db": ("mlci/p:c0ffee", None),  # a service holds no GPU unless it says `gpus: inherit`
+        "evaluate": ("sha256:" + "2" * 64, None),  # a pinned reference, resolved to what ran
+    }
+    assert "stage 1 render +gl +db" in engine.calls
+    assert record.state.images["busybox@sha256:" + "3" * 64] == "sha256:" + "2" * 64
+    assert record.state.attempts[0].stages[3].image == "sha256:" + "2" * 64

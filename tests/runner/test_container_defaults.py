@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from mlci.runner import resources
+from mlci.runner.gpus import GpuPlan
 from mlci.runner.stage_spec import StageSpec
 from tests.conftest import mlci, write_project
 
@@ -71,8 +72,11 @@ def test_gpu_stage_defaults_on_the_created_container(docker_client, base_image):
         binds={},
         user="0:0",
         timeout_s=60,
-        device_request=DeviceRequest(device_ids=["GPU-aaaa"], capabilities=[["gpu"]]),
-        gpu_uuids=("GPU-aaaa",),
+        gpu=GpuPlan(
+            device_request=DeviceRequest(device_ids=["GPU-aaaa"], capabilities=[["gpu"]]),
+            devices="GPU-aaaa",
+            uuids=("GPU-aaaa",),
+        ),
     )
     api = docker_client.api
     host_config = api.create_host_config(device_requests=[spec.device_request], **resources.host_options(spec))
