@@ -91,7 +91,14 @@ def run_act(
         "no_proxy": "127.0.0.1,localhost,::1",
         **secrets,
     }
-    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout, env=proc_env)
+    done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=timeout, env=proc_env)
+    log = done.stdout + done.stderr
+    # act logs these (at info level, pkg/container/docker_run.go, pkg/runner/run_context.go) when it
+    # pulls or starts a job container: host mode must do neither
+    for container_step in ("docker pull image=", "docker create image=", "Start image="):
+        assert container_step not in log, f"act used a container ({container_step}…): host mode only"
+    assert "LocalRepositoryCache not matched" not in log, "act tried to fetch an action from GitHub"
+    return done
 
 
 @dataclass
