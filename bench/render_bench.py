@@ -37,7 +37,7 @@ def make_repo(root: Path, projects: int, hosts: int) -> None:
     ]
     lines += [
         "jenkins: {url: https://ci.example.com/, executors: 4}",
-        "webhook: {frp: {server: frps.example.com}}",
+        "webhook: {frp: {server: frps.example.com, custom_domain: hooks.example.com}}",
         "artifacts:",
         "  default: hub",
         "  stores:",

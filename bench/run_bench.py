@@ -1,6 +1,6 @@
 """Benchmarks of `mlci run` against the plain Docker commands it wraps, measured in the same run.
 
-    .venv/bin/python bench/run_bench.py [--repeat 5]
+    .venv/bin/python bench/run_bench.py [--repeat 5] [--bytes 200000000]
 
 1. orchestration overhead: `mlci run` of a cached no-op project vs `docker run --rm IMAGE true`
    (target ≤ 1.15×);
@@ -47,13 +47,13 @@ def median_of(repeat: int, cmd: list[str], env: dict | None = None) -> float:
     return statistics.median(timed(cmd, env)[0] for _ in range(repeat))
 
 
-def make_repo(base: Path, base_image: str) -> Path:
+def make_repo(base: Path, base_image: str, output_bytes: int) -> Path:
     root = base / "repo"
     (root / "projects").mkdir(parents=True)
     (root / "mlci.yaml").write_text(f"version: 1\nname: bench\nbuild: {{base_image: '{base_image}'}}\n")
     stages = {
         "noop": "gpus: none\nstages: [{name: train, run: 'true'}]\n",
-        "chatty": f"gpus: none\nstages: [{{name: train, run: 'yes {LINE} | head -c {OUTPUT_BYTES}'}}]\n",
+        "chatty": f"gpus: none\nstages: [{{name: train, run: 'yes {LINE} | head -c {output_bytes}'}}]\n",
     }
     for name, project_yaml in stages.items():
         (root / "projects" / name).mkdir()
@@ -65,6 +65,7 @@ def make_repo(base: Path, base_image: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--bytes", type=int, default=OUTPUT_BYTES, help="what the chatty stage prints")
     args = parser.parse_args()
     from mlci.manifest import load_manifest
 
@@ -72,7 +73,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mlci-bench-"))
     env = {**os.environ, "MLCI_CACHE_DIR": str(work / "cache")}
     try:
-        root = make_repo(work, base_image)
+        root = make_repo(work, base_image, args.bytes)
         env["MLCI_ROOT"] = str(root)
         results = {}
 
@@ -118,19 +119,19 @@ def main() -> None:
             "target": "<= 0.5",
         }
 
-        # 3. 200 MB of stage output
+        # 3. 200 MB (--bytes) of stage output
         subprocess.run([*MLCI, "run", "chatty", "-q", "--job-id", "warm"], env=env, check=True, capture_output=True)
         wall, rss_kib = timed([*MLCI, "run", "chatty", "--job-id", "measured"], env)
         record = json.loads((root / ".mlci/runs/chatty/measured/status.json").read_text())
         stage_s = record["attempts"][0]["stages"][0]["durationS"]
         log_size = (root / ".mlci/runs/chatty/measured/attempt-1/train.log").stat().st_size
-        assert log_size == OUTPUT_BYTES, log_size
-        plain = median_of(1, ["docker", "run", "--rm", image, "sh", "-c", f"yes {LINE} | head -c {OUTPUT_BYTES}"])
+        assert log_size == args.bytes, log_size
+        plain = median_of(1, ["docker", "run", "--rm", image, "sh", "-c", f"yes {LINE} | head -c {args.bytes}"])
         results["log_stream"] = {
-            "bytes": OUTPUT_BYTES,
+            "bytes": args.bytes,
             "stage_s": stage_s,
-            "mlci_mb_per_s": OUTPUT_BYTES / 1e6 / stage_s,
-            "docker_run_to_devnull_mb_per_s": OUTPUT_BYTES / 1e6 / plain,
+            "mlci_mb_per_s": args.bytes / 1e6 / stage_s,
+            "docker_run_to_devnull_mb_per_s": args.bytes / 1e6 / plain,
             "mlci_peak_rss_mb": rss_kib / 1024,
             "mlci_wall_s": wall,
             "target": ">= 50 MB/s, <= 100 MB RSS",
@@ -138,6 +139,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    mb = f"{args.bytes / 1e6:g} MB"
     print(f"{'benchmark':<34} {'mlci':>10} {'baseline':>10} {'ratio':>7}  target")
     o, b, s = results["overhead"], results["unchanged_build"], results["log_stream"]
     print(
@@ -148,10 +150,10 @@ def main() -> None:
         f" {b['ratio']:>6.2f}x  <= 0.5x"
     )
     print(
-        f"{'200 MB stage output: throughput':<34} {s['mlci_mb_per_s']:>7.0f}MB/s {s['docker_run_to_devnull_mb_per_s']:>7.0f}MB/s"
+        f"{mb + ' stage output: throughput':<34} {s['mlci_mb_per_s']:>7.0f}MB/s {s['docker_run_to_devnull_mb_per_s']:>7.0f}MB/s"
         f" {s['mlci_mb_per_s'] / s['docker_run_to_devnull_mb_per_s']:>6.2f}x  >= 50 MB/s"
     )
-    print(f"{'200 MB stage output: peak RSS':<34} {s['mlci_peak_rss_mb']:>8.0f}MB {'':>10} {'':>7}  <= 100 MB")
+    print(f"{mb + ' stage output: peak RSS':<34} {s['mlci_peak_rss_mb']:>8.0f}MB {'':>10} {'':>7}  <= 100 MB")
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "run_bench.json").write_text(json.dumps(results, indent=2) + "\n")

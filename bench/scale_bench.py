@@ -25,7 +25,14 @@ from pathlib import Path
 MLCI = [sys.executable, "-m", "mlci"]
 LIBS = 10
 CHAIN = 10  # projects come in chains: model-(10k+j) depends on model-(10k+j-1)'s directory
-TOUCHED = 42
+TOUCHED = 42  # the project the release changes; smaller repos (the quick mode) use touched(n)
+
+
+def touched(projects: int) -> int:
+    """A project in the middle of a chain (another depends on it), 42 where there are enough."""
+    return min(TOUCHED, projects // 2 + 2)
+
+
 DOCKERFILE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nWORKDIR /app\nCOPY . .\n"
 ALWAYS = ("mlci.yaml", "jenkins/library", "Jenkinsfile")
 
@@ -67,7 +74,7 @@ def make_monorepo(root: Path, projects: int, base_image: str) -> tuple[str, str]
     git(root, "add", "-A")
     git(root, "commit", "-qm", "base")
     base = git(root, "rev-parse", "HEAD").strip()
-    (root / "projects" / f"model-{TOUCHED:04d}" / "src" / "train.py").write_text("print('changed')\n")
+    (root / "projects" / f"model-{touched(projects):04d}" / "src" / "train.py").write_text("print('changed')\n")
     (root / "libs/common/README.md").write_text("edited; watched by no project\n")
     git(root, "commit", "-qam", "release")
     return base, git(root, "rev-parse", "HEAD").strip()

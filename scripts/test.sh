@@ -9,7 +9,7 @@ echo "==> ruff" >&2
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null
 echo "==> shellcheck" >&2
-shellcheck scripts/*.sh .ci/run projects/*/run.sh
+shellcheck scripts/*.sh .ci/run projects/*/run.sh tests/workflows/actions/*/*.sh
 echo "==> codenarc (Jenkins rule set)" >&2
 scripts/codenarc.sh
 echo "==> mlci validate" >&2

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from tests.adoption.adoption_support import build_wheel
 
 REPO = Path(__file__).resolve().parents[1]
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -45,6 +46,12 @@ def base_image(docker_client) -> str:
             cmd += ["--ca-bundle", str(CA_BUNDLE)]
         subprocess.run(cmd, check=True)
     return DEFAULT_BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def mlci_dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """mlci's wheel and sdist built from this checkout, once per session (adoption, workflows)."""
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture

@@ -70,6 +70,10 @@ class Repository(Strict):
     url: Url = Field(description="the Git URL Jenkins clones, e.g. https://github.com/acme/ml.git")
     branch: GitRef = "main"
     release_branch: GitRef | None = Field(None, description="branch release PRs merge into (default: branch)")
+    trigger: Literal["release_pr", "push"] = Field(
+        "release_pr",
+        description="what starts a release: release_pr (a merged release PR) or push (every push to the release branch)",
+    )
     credentials: SecretName | None = Field(None, description="name of the secret holding a Git token")
     # SSH URLs: the secret holding the private key (Jenkins basicSSHUserPrivateKey) and how Jenkins
     # checks the Git server's host key.

@@ -1,8 +1,9 @@
 """What the adoption test needs that a team would get elsewhere: mlci's wheel on a package index
 (served here on 127.0.0.1), and stand-ins for the two images no registry serves here.
 
-The index is PEP 503: /simple/mlci/ lists the wheel and sdist built from this checkout; any other
-project is redirected to the normal index (PyPI), so dependencies come from where they always do.
+The index is PEP 503: /simple/mlci/ lists the wheel and sdist built from this checkout; a project
+whose files are not given is redirected to the normal index (PyPI), so dependencies come from where
+they always do (tests/workflows gives it a wheelhouse instead, to keep act's run on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _project(filename: str) -> str:
+    """The normalized project of a wheel (`name-version-…whl`) or sdist (`name-version.tar.gz`)."""
+    stem = filename.removesuffix(".tar.gz")
+    return _normalize(stem.split("-")[0] if filename.endswith(".whl") else stem.rsplit("-", 1)[0])
+
+
 class _Index(http.server.BaseHTTPRequestHandler):
     files: ClassVar[dict[str, Path]] = {}
 
@@ -85,13 +92,14 @@ class _Index(http.server.BaseHTTPRequestHandler):
         if path in ("/simple", "/simple/"):
             return self._send(200, b'<!DOCTYPE html><html><body><a href="/simple/mlci/">mlci</a></body></html>')
         m = re.fullmatch(r"/simple/([A-Za-z0-9._-]+)/?", path)
-        if m and _normalize(m.group(1)) == "mlci":
+        served = {n: p for n, p in sorted(self.files.items()) if m and _project(n) == _normalize(m.group(1))}
+        if served:
             links = "".join(
                 f'<a href="/files/{html.escape(n)}#sha256={hashlib.sha256(p.read_bytes()).hexdigest()}">{html.escape(n)}</a><br>'
-                for n, p in sorted(self.files.items())
+                for n, p in served.items()
             )
             return self._send(200, f"<!DOCTYPE html><html><body>{links}</body></html>".encode())
-        if m:  # every other project: the normal index
+        if m:  # every project it does not serve: the normal index
             self.send_response(302)
             self.send_header("Location", f"{UPSTREAM}/{_normalize(m.group(1))}/")
             self.end_headers()
@@ -111,7 +119,8 @@ class _Index(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def package_index(*dists: Path) -> Iterator[str]:
-    """A PEP 503 index on 127.0.0.1 serving `dists`; yields its /simple/ URL."""
+    """A PEP 503 index on 127.0.0.1 serving `dists` (mlci's, and any other project's wheels given);
+    yields its /simple/ URL."""
     handler = type("Index", (_Index,), {"files": {d.name: d for d in dists}})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from adoption_support import SENTINEL, build_wheel, docker, ok, package_index, sh, stand_in_images
+from adoption_support import SENTINEL, docker, ok, package_index, sh, stand_in_images
 
 from mlci import __version__
 
@@ -32,9 +32,9 @@ webhook:
 
 
 @pytest.fixture(scope="session")
-def adopted(tmp_path_factory: pytest.TempPathFactory):
+def adopted(tmp_path_factory: pytest.TempPathFactory, mlci_dists: tuple[Path, Path]):
     work = tmp_path_factory.mktemp("adoption")
-    wheel, sdist = build_wheel(work / "dist")
+    wheel, sdist = mlci_dists
     assert wheel.name == f"mlci-{__version__}-py3-none-any.whl"
     with package_index(wheel, sdist) as index:
         # 2. the team's repository and a fresh venv with mlci from the index

@@ -16,7 +16,11 @@ pytestmark = pytest.mark.docker
 
 def test_digits_trains_evaluates_and_publishes(monorepo, base_image):
     shutil.copytree(REPO / "projects" / "digits", monorepo / "projects" / "digits")
-    shutil.copy(REPO / "mlci.yaml", monorepo / "mlci.yaml")
+    # mlci's own manifest, with its host store path (/srv/mlci/artifacts) moved into the test's tree
+    manifest = (REPO / "mlci.yaml").read_text()
+    assert "path: /srv/mlci/artifacts}" in manifest
+    store = monorepo / ".mlci/artifacts"
+    (monorepo / "mlci.yaml").write_text(manifest.replace("path: /srv/mlci/artifacts}", f"path: {store}}}"))
 
     first = mlci(monorepo, "run", "digits", "--job-id", "first")
     assert first.returncode == 0, first.stderr[-3000:]
@@ -24,7 +28,7 @@ def test_digits_trains_evaluates_and_publishes(monorepo, base_image):
     assert record["overallStatus"] == "Succeeded"
     assert [s["name"] for s in record["attempts"][0]["stages"]] == ["train", "evaluate"]
     assert record["metrics"]["accuracy"] >= 0.95 and record["gate"]["passed"] is True
-    published = monorepo / ".mlci/artifacts/digits/first"
+    published = store / "digits/first"
     assert {"model.joblib", "metrics.json", "classification_report.txt"} <= {p.name for p in published.iterdir()}
     assert "artifacts: file://" in first.stderr
 
