@@ -13,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ConfigError, Problem, UsageError
 from mlci.manifest.fields import NAME_RE, SECRET_RE
-from mlci.manifest.schema import Manifest, Project
+from mlci.manifest.project import Project
+from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import KeyPath, YamlSource, load_yaml
 
 MANIFEST_FILE = "mlci.yaml"

@@ -18,7 +18,8 @@ import yaml
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
 from mlci.git import GitError, git, git_or_none, git_text
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
-from mlci.manifest.schema import Manifest, Project
+from mlci.manifest.project import Project
+from mlci.manifest.schema import Manifest
 
 # Paths whose change retrains everything, besides mlci.yaml and the manifest's jenkins.library.path.
 ALWAYS_SHARED = ("Jenkinsfile",)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mlci.boundary import read_small_file
-from mlci.manifest.schema import Gate
+from mlci.manifest.project import Gate
 from mlci.record.model import GateVerdict
 
 METRICS_MAX_BYTES = 1 << 20

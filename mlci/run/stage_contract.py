@@ -12,7 +12,7 @@ from pathlib import Path
 from mlci import contract
 from mlci.boundary import scan_outputs
 from mlci.manifest import Manifest, ProjectSpec
-from mlci.manifest.schema import Stage
+from mlci.manifest.project import Stage
 from mlci.run.ownership import owner_labels
 from mlci.runner.container import StageSpec
 from mlci.runner.gpus import GpuPlan

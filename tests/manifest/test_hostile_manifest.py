@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from mlci.cli import main
 from mlci.errors import ConfigError
 from mlci.manifest.loader import validate_source
-from mlci.manifest.schema import Manifest, Project
+from mlci.manifest.project import Project
+from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_yaml, parse_yaml
 
 BOMB = (

@@ -11,7 +11,7 @@ import pytest
 
 from mlci.boundary import BoundaryError, check_input_file, copy_outputs, read_small_file, scan_outputs
 from mlci.errors import UsageError
-from mlci.manifest.schema import Gate
+from mlci.manifest.project import Gate
 from mlci.run.gate import judge, read_metrics
 
 

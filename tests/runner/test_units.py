@@ -12,7 +12,7 @@ import pytest
 
 from mlci.contract import RUNS_DIR_ENV
 from mlci.errors import MlciError, UsageError
-from mlci.manifest.schema import Gate
+from mlci.manifest.project import Gate
 from mlci.record import store as records
 from mlci.record.model import RunStatus
 from mlci.record.owner import process_start_ticks
