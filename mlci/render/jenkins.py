@@ -29,6 +29,12 @@ ADMIN_PERMISSIONS = ["Overall/Administer"]
 API_PERMISSIONS = ["Overall/Read", "Job/Build", "Job/Cancel", "Job/Read"]
 AUTHENTICATED_PERMISSIONS = ["Overall/Read", "Job/Read"]
 
+# -DSoftKillWaitSeconds on the controller and the agents. On abort Jenkins SIGTERMs every process of
+# the `sh` step and waits up to this long per process tree for them to exit, but never SIGKILLs them,
+# and stops waiting after 30 s in all (see jenkins/library/README.md). mlci exits well within it
+# (its containers' own SIGTERM grace, then the final record); a hung mlci is cleaned up by the library.
+SOFT_KILL_WAIT_S = 30
+
 # GWT variables: (parameter, JSONPath in the payload, characters removed from the value).
 WEBHOOK_VARIABLES = [
     ("HEAD_REF", "$.head", "[^0-9A-Za-z._/-]"),
@@ -82,6 +88,7 @@ def render_dockerfile(facts: Facts) -> str:
         index_description=f"{dist.index_url}" if dist.index_url else "the default package index",
         ca_bundle=bool(m.build.ca_bundle),
         casc_path=CASC_PATH,
+        soft_kill_wait_s=SOFT_KILL_WAIT_S,
     )
 
 

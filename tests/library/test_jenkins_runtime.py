@@ -3,7 +3,7 @@ the library before it: secrets, job ids, time limits, abort, approval, disk, loc
 
 from __future__ import annotations
 
-from .scenarios import HEAD, calls, entry, gpu_locks, job, plan, record, run_call, scenario, shell
+from .scenarios import HEAD, calls, cleanup_command, entry, gpu_locks, job, plan, record, run_call, scenario, shell
 
 TOKEN = "hf_s3cr3t_value"
 LIMIT = {"timeout_s": 600, "time_limit": {"build_s": 300, "attempts": 1, "stages_s": 300}}
@@ -109,7 +109,7 @@ def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(r
     assert run["interrupted"] == ["ExceededTimeout"]
     (archive,) = calls(r, "archiveArtifacts")
     assert archive["time"] >= 600 + 8  # archived once mlci had written its final record
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=failed vision {job('vision')}", cleanup_command("vision")]
     assert "vision: Cancelled" in r["description"]
 
 
@@ -120,7 +120,7 @@ def test_an_abort_waits_for_the_final_record_ends_aborted_and_says_cancelled(res
     assert run["interrupted"] == ["UserInterruption"]
     (archive,) = calls(r, "archiveArtifacts")
     assert archive["time"] >= 100 + 8
-    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=cancelled vision {job('vision')}", cleanup_command("vision")]
     assert not any(" publish " in s for s in shell(r))
     assert "vision: Cancelled" in r["description"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .scenarios import (
     HEAD,
     calls,
+    cleanup_command,
     entry,
     gpu_locks,
     job,
@@ -44,6 +45,7 @@ def test_trains_without_publishing_by_default(results):
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=0,1",
         keep_command("vision"),
+        cleanup_command("vision"),
     ]
     assert [c["args"]["quantity"] for c in gpu_locks(r)] == [2]
     assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"

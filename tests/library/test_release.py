@@ -11,6 +11,7 @@ from .scenarios import (
     archived,
     branch_shell,
     calls,
+    cleanup_command,
     entry,
     gpu_locks,
     job,
@@ -193,6 +194,7 @@ def test_a_failed_gate_fails_notifies_and_publishes_nothing(results):
         f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         keep_command("vision"),
         f"mlci notify --event=failed vision {job('vision')}",
+        cleanup_command("vision"),
     ]
     assert "a stage or the evaluation gate failed (mlci run exited 1)" in r["error"]
     assert f"its run record is archived under {archived('vision')}/" in r["error"]
@@ -212,10 +214,11 @@ def test_one_failing_project_does_not_stop_the_other(results):
 def test_approval_asks_the_submitter_then_publishes(results):
     r = results["approved"]
     assert r["result"] == "SUCCESS", r["error"]
-    assert shell(r)[-6:] == [
+    assert shell(r)[-7:] == [
         f"mlci run vision --job-id={job('vision')} --gpus=device=0",
         keep_command("vision"),
         f"mlci notify --event=approval vision {job('vision')}",
+        cleanup_command("vision"),  # leaving the node that trained: nothing of the run may stay
         # after the approval, on a node again: the planned commit, then the stashed record is published
         f"git checkout --quiet --detach {HEAD}",
         f"mlci publish vision {job('vision')} --store=hub",
@@ -240,7 +243,7 @@ def test_rejected_approval_publishes_nothing(results):
     r = results["rejected"]
     assert r["result"] == "UNSTABLE"
     assert not any(" publish " in s or "--event=succeeded" in s or "--event=failed" in s for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=approval vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=approval vision {job('vision')}", cleanup_command("vision")]
     assert any("not published" in line for line in r["log"])
 
 
@@ -255,14 +258,15 @@ def test_aborting_the_build_during_approval_aborts(results):
     assert r["result"] == "ABORTED"
     assert r["errorType"] == "FlowInterruptedException"  # the abort is passed on, not swallowed
     assert not any(" publish " in s for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
+    # the backstop ran when the branch left the node that trained, before the approval
+    assert shell(r)[-2:] == [cleanup_command("vision"), f"mlci notify --event=cancelled vision {job('vision')}"]
 
 
 def test_a_crashing_mlci_run_fails_the_build(results):
     r = results["run-crashes"]
     assert r["result"] == "FAILURE"
     assert "vision: mlci run crashed (mlci run exited 137)" in r["error"]
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=failed vision {job('vision')}", cleanup_command("vision")]
     assert not any(" publish " in s for s in shell(r))
     assert "vision: no run record" in r["description"]
     assert calls(r, "archiveArtifacts")
@@ -272,7 +276,7 @@ def test_a_lost_agent_still_notifies_and_archives(results):
     r = results["agent-lost"]
     assert r["result"] == "FAILURE"
     assert r["error"] == "agent gpu-01 went offline"
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=failed vision {job('vision')}", cleanup_command("vision")]
     assert calls(r, "archiveArtifacts")
 
 
@@ -291,9 +295,10 @@ def test_a_configuration_error_fails(results):
 def test_a_failed_publish_fails_and_notifies(results):
     r = results["publish-fails"]
     assert r["result"] == "FAILURE"
-    assert shell(r)[-2:] == [
+    assert shell(r)[-3:] == [
         f"mlci publish vision {job('vision')} --store=local",
         f"mlci notify --event=failed vision {job('vision')}",
+        cleanup_command("vision"),
     ]
     assert "--event=succeeded" not in " ".join(shell(r))
 
@@ -354,6 +359,7 @@ def test_secrets_are_bound_only_where_needed(results):
         "mlci run vision": [],
         keep_command("vision").split(" --")[0]: [],
         f"mlci publish vision {job('vision')}": ["HF_TOKEN"],
+        "mlci cleanup vision": [],  # the backstop needs no secret
     }
     assert [c["args"] for c in calls(r, "withCredentials")][1] == [
         {"credentialsId": "HF_TOKEN", "variable": "HF_TOKEN"}
@@ -372,7 +378,7 @@ def test_a_missing_store_credential_fails_the_publish(results):
     assert r["result"] == "FAILURE"
     assert "HF_TOKEN" in r["error"]
     assert not any(s.startswith("mlci publish") for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-2:] == [f"mlci notify --event=failed vision {job('vision')}", cleanup_command("vision")]
 
 
 def test_plan_output_that_is_not_json_fails_clearly(results):
@@ -401,7 +407,7 @@ def test_more_gpus_than_the_host_has_fails_instead_of_waiting_forever(results):
     assert r["result"] == "FAILURE"
     assert r["error"].startswith("big needs 4 GPU(s) but host gpu-01 has 2 in mlci.yaml")
     assert not calls(r, "lock") and not any(s.startswith("mlci run") for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=failed big {job('big')}"
+    assert shell(r)[-1] == f"mlci notify --event=failed big {job('big')}"  # nothing ran: nothing to clean up
 
 
 def test_many_projects_are_summarised_in_the_build_name(results):
