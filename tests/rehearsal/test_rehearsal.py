@@ -29,6 +29,7 @@ import moto.server as moto_server  # the test extra installs it: no silent skip
 import pytest
 
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from mlci.render.jenkins import SOFT_KILL_WAIT_S
 from tests.conftest import FIXTURE_DOCKERFILE
 from tests.library import harness
 
@@ -269,6 +270,7 @@ def build(world: dict, name: str, number: int, **extra) -> dict:
         "step": "Jenkinsfile",
         "build": number,
         "realSh": True,
+        "softKillWaitS": SOFT_KILL_WAIT_S,  # as mlci renders the nodes
         "workdir": str(world["workspace"]),
         "archiveDir": str(world["tmp"] / f"archive-{number}"),
         # as mlci render configures a node: records in a host directory, outside the workspace
