@@ -125,7 +125,9 @@ def render_casc(facts: Facts) -> str:
     jenkins["authorizationStrategy"] = {"globalMatrix": {"entries": _matrix_entries(facts)}}
     jenkins["crumbIssuer"] = {"standard": {"excludeClientIPFromCrumb": False}}
     jenkins["markupFormatter"] = "plainText"
-    jenkins["remotingSecurity"] = {"enabled": True}
+    # No `remotingSecurity`: agent-to-controller security is always on in Jenkins 2.326+, and JCasC's
+    # remotingSecurity only calls the deprecated AdminWhitelistRule#setMasterKillSwitch, which does
+    # nothing but log a stack trace (jenkinsci/jenkins core/src/main/java/jenkins/security/s2m/AdminWhitelistRule.java).
     if facts.agents:
         jenkins["nodes"] = [_ssh_node(facts, host) for host in facts.agents]
 
