@@ -6,11 +6,11 @@ the real `mlci cleanup` on the node. A container of another project of the same 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import textwrap
 import uuid
 from pathlib import Path
 
@@ -95,10 +95,8 @@ def aborted(tmp_path_factory, base_image):
     yield {"result": result, "project": project, "job": job, "hung": hung, "bystander": bystander}
     run = next(c for c in result["calls"] if c["step"] == "sh" and c["args"]["script"].startswith("mlci run"))
     for pid in run.get("survivors") or []:  # ours: the hung fake and its sleep, which Jenkins never kills
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     subprocess.run(["docker", "rm", "-f", hung, bystander], capture_output=True, check=False)
 
 
