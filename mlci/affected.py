@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from mlci import approvals
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.schema import Manifest, Project
@@ -253,7 +254,7 @@ def planned(snap: Snapshot, name: str) -> Planned:
         gpus=gpu_count(project.gpus),
         gpus_spec=gpu_spec(project.gpus),
         approval=project.publish.approval,
-        submitter=project.publish.submitter,
+        submitter=approvals.submitter(snap.manifest, name, project.publish),
         approval_timeout_s=project.publish.approval_timeout,
         store=store,
         # The longest `mlci run` may take: the build, then every attempt running every stage to its timeout.

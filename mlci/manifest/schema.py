@@ -205,6 +205,28 @@ class BuildDiscarder(Strict):
     builds: Annotated[int, Field(ge=1, le=10000)] = 100
 
 
+class Approver(Strict):
+    """A person who may approve publishing: a user of Jenkins' local realm with only Overall/Read and
+    Job/Read, named as `input` submitter of the projects listed (`"*"`: every project)."""
+
+    user: Annotated[str, Field(pattern=POSIX_USER_RE)] = Field(description="Jenkins user id, e.g. alice")
+    password: SecretName = Field(description="secret holding the user's Jenkins password")
+    projects: Annotated[list[str], Field(min_length=1)] = Field(
+        description='projects this person may approve, or ["*"] for every project'
+    )
+
+    @field_validator("projects")
+    @classmethod
+    def _project_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "*" and not re.fullmatch(NAME_RE, name):
+                raise ValueError(f"'{name}' is not a project name — list project names, or \"*\" for every project")
+        return value
+
+    def approves(self, project: str) -> bool:
+        return "*" in self.projects or project in self.projects
+
+
 class Jenkins(Strict):
     url: Url | None = None
     executors: Annotated[int, Field(ge=0, le=64)] = 2
@@ -224,6 +246,21 @@ class Jenkins(Strict):
     system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
     library: JenkinsLibrary = JenkinsLibrary()
     build_discarder: BuildDiscarder = BuildDiscarder()
+    approvers: list[Approver] = Field(
+        default_factory=list, description="people who approve publishing, as users of Jenkins' local realm"
+    )
+
+    @model_validator(mode="after")
+    def _approvers_distinct(self) -> Jenkins:
+        users = [a.user for a in self.approvers]
+        dupes = sorted({u for u in users if users.count(u) > 1})
+        if dupes:
+            raise ValueError(f"approvers: user {', '.join(dupes)} is listed twice — merge the entries' projects")
+        if self.admin_user in users:
+            raise ValueError(
+                f"approvers: {self.admin_user} is jenkins.admin_user, who may approve anything already — remove it"
+            )
+        return self
 
 
 class Frp(Strict):
@@ -358,6 +395,7 @@ class Manifest(Strict):
     def secret_names(self) -> list[str]:
         """Every secret name the manifest references (values come from the environment)."""
         names = {self.jenkins.admin_password, self.jenkins.api_token, self.webhook.token}
+        names.update(a.password for a in self.jenkins.approvers)
         if self.repository:
             names.update(
                 n for n in (self.repository.credentials, self.repository.ssh_key, self.repository.known_hosts) if n
