@@ -19,7 +19,7 @@ from .scenarios import (
 )
 
 TOKEN = "hf_s3cr3t_value"
-LIMIT = {"timeout_s": 600, "time_limit": {"build_s": 300, "attempts": 1, "stages_s": 300}}
+LIMIT = {"timeout_s": 600, "time_limit": {"build_s": 270, "attempts": 1, "stages_s": 300, "slack_s": 30}}
 
 
 def final_record(name: str, overall: str) -> dict:
@@ -142,7 +142,7 @@ def test_job_ids_are_unique_across_jobs_and_traceable_to_the_commit(results):
 def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(results):
     r = results["time-limit"]
     assert r["result"] == "FAILURE"
-    assert "vision: stopped at its time limit of 600 s (image build 300 s + 1 attempt(s) × stages 300 s)" in r["error"]
+    assert "vision: stopped at its time limit of 600 s (image build 270 s + 1 attempt(s) × stages 300 s + slack 30 s)" in r["error"]
     (run,) = [c for c in calls(r, "sh") if c["args"]["script"].startswith("mlci run")]
     assert run["interrupted"] == ["ExceededTimeout"]
     (archive,) = calls(r, "archiveArtifacts")

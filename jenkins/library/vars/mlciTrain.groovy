@@ -163,7 +163,8 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
 String limitParts(Map project) {
     Map limit = project.time_limit instanceof Map ? project.time_limit : [:]
     if (limit.build_s instanceof Integer && limit.attempts instanceof Integer && limit.stages_s instanceof Integer) {
-        return "image build ${limit.build_s} s + ${limit.attempts} attempt(s) × stages ${limit.stages_s} s"
+        String slack = limit.slack_s instanceof Integer ? " + slack ${limit.slack_s} s" : ''
+        return "image build ${limit.build_s} s + ${limit.attempts} attempt(s) × stages ${limit.stages_s} s${slack}"
     }
     return 'from mlci plan'
 }
