@@ -142,7 +142,10 @@ def test_job_ids_are_unique_across_jobs_and_traceable_to_the_commit(results):
 def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(results):
     r = results["time-limit"]
     assert r["result"] == "FAILURE"
-    assert "vision: stopped at its time limit of 600 s (image build 270 s + 1 attempt(s) × stages 300 s + slack 30 s)" in r["error"]
+    assert (
+        "vision: stopped at its time limit of 600 s (image build 270 s + 1 attempt(s) × stages 300 s + slack 30 s)"
+        in r["error"]
+    )
     (run,) = [c for c in calls(r, "sh") if c["args"]["script"].startswith("mlci run")]
     assert run["interrupted"] == ["ExceededTimeout"]
     (archive,) = calls(r, "archiveArtifacts")

@@ -315,7 +315,9 @@ def builds(world) -> dict:
             "time-limit",
             16,
             params={**only, "PROJECTS": DIGITS, "HEAD_REF": "slow"},
-            timeoutOverrides={"4530": 10},  # Jenkins' limit for digits (3600 s build + 600 s stage + 330 s slack), shortened
+            timeoutOverrides={
+                "4530": 10
+            },  # Jenkins' limit for digits (3600 s build + 600 s stage + 330 s slack), shortened
         ),
     ]
     started = time.monotonic()
