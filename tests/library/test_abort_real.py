@@ -91,12 +91,27 @@ def aborted(tmp_path_factory, base_image):
             "HOME": str(tmp),
         },
     }
-    result = harness.run(scenarios=[scenario], timeout=300)["scenarios"]["hung"]
-    yield {"result": result, "project": project, "job": job, "hung": hung, "bystander": bystander}
-    run = next(c for c in result["calls"] if c["step"] == "sh" and c["args"]["script"].startswith("mlci run"))
-    for pid in run.get("survivors") or []:  # ours: the hung fake and its sleep, which Jenkins never kills
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    # The script's own shell ignores SIGTERM too: Jenkins' kill is over after 2 × SoftKillWaitSeconds,
+    # but the step waits for the script until DurableTaskStep's REMOTE_TIMEOUT (20 s), then gives up.
+    stubborn = {
+        "name": "shell-ignores-term",
+        "step": "script",
+        "script": "node('mlci') { sh(script: \"trap '' TERM; touch '${STARTED}2'; while :; do sleep 1; done\", "
+        "returnStatus: true) }".replace("${STARTED}", str(started)),
+        "realSh": True,
+        "softKillWaitS": 2,
+        "workdir": str(workspace),
+        "abortWhenFile": f"{started}2",
+        "shEnv": {"PATH": "/usr/bin:/bin", "HOME": str(tmp)},
+    }
+    results = harness.run(scenarios=[scenario, stubborn], timeout=300)["scenarios"]
+    yield {"result": results["hung"], "stubborn": results["shell-ignores-term"], "project": project, "job": job,
+           "hung": hung, "bystander": bystander}  # fmt: skip
+    for result in results.values():
+        for call in result["calls"]:
+            for pid in call.get("survivors") or []:  # ours: the processes Jenkins never kills
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     subprocess.run(["docker", "rm", "-f", hung, bystander], capture_output=True, check=False)
 
 
@@ -114,8 +129,8 @@ def test_the_hung_mlci_is_signalled_but_never_killed(aborted):
         assert Path(f"/proc/{pid}").exists()  # still running after the build ended: no SIGKILL
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert any(e.startswith(b"JENKINS_SERVER_COOKIE=durable-") for e in environ)
-    # SIGTERM, SoftKillWaitSeconds for each of the two process trees, then the build goes on
-    assert 4 <= run["stoppedAt"] - run["terminatedAt"] < 10
+    # SIGTERM, then SoftKillWaitSeconds (2 s here) for each of the two process trees carrying the cookie
+    assert run["stoppedAt"] - run["terminatedAt"] >= 2 * 2
 
 
 def test_its_stage_container_is_removed_by_the_backstop_and_nothing_else(aborted):
@@ -126,3 +141,14 @@ def test_its_stage_container_is_removed_by_the_backstop_and_nothing_else(aborted
     assert any(f"removed 1 leftover container(s) of {aborted['project']}" in line for line in r["log"]), r["log"]
     assert not exists(aborted["hung"])
     assert exists(aborted["bystander"])
+
+
+def test_the_step_gives_up_on_a_script_whose_shell_ignores_sigterm(aborted):
+    r = aborted["stubborn"]
+    assert r["result"] == "ABORTED", (r["error"], r["log"][-20:])
+    (sh,) = [c for c in r["calls"] if c["step"] == "sh"]
+    assert sh["interrupted"] == ["UserInterruption"] and sh["survived"]
+    # the shell itself is among the survivors: the step did not wait for it to end, only REMOTE_TIMEOUT
+    shells = [pid for pid in sh["survivors"] if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sh\0-xe\0")]
+    assert shells, sh["survivors"]
+    assert sh["stoppedAt"] - sh["terminatedAt"] >= 20
