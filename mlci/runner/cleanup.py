@@ -1,7 +1,7 @@
 """Removing the stage containers of one project's job: the Jenkins library's backstop.
 
-However a Jenkins build ends (abort, time limit, a lost agent), the library runs `mlci cleanup
-PROJECT --job ID` in a `finally` on the node that ran `mlci run`. Normally there is nothing left:
+However `mlci run` ends in a Jenkins build (abort, time limit, a lost agent), the library runs
+`mlci cleanup PROJECT --job ID` in a `finally` right after it, on the same node and inside its GPU lock. Normally there is nothing left:
 mlci stops and removes its own containers when it gets SIGTERM. But Jenkins never SIGKILLs a step's
 processes on Linux, and gives up waiting after a while, so an mlci that hangs would leave its
 container — and the GPU it holds — running after the build released the GPU lock.

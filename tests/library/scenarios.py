@@ -121,7 +121,8 @@ def run_call(result: dict[str, Any], project: str) -> dict[str, Any]:
 
 
 def cleanup_command(name: str) -> str:
-    """The backstop every branch that started `mlci run` runs last, on the same node, however it ended."""
+    """The backstop every branch that started `mlci run` runs right after it, on the same node and inside
+    the same GPU lock, however `mlci run` ended."""
     return f"mlci cleanup {name} --job={job(name)}"
 
 
@@ -131,8 +132,8 @@ def release_commands(name: str, gpus: str, *, store: str = "local") -> list[str]
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started {name} {job(name)}",
         f"mlci run {name} --job-id={job(name)} --gpus={gpus}",
+        cleanup_command(name),
         keep_command(name),
         f"mlci publish {name} {job(name)} --store={store}",
         f"mlci notify --event=succeeded {name} {job(name)}",
-        cleanup_command(name),
     ]

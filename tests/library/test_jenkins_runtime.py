@@ -150,7 +150,7 @@ def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(r
     assert run["interrupted"] == ["ExceededTimeout"]
     (archive,) = calls(r, "archiveArtifacts")
     assert archive["time"] >= 600 + 8  # archived once mlci had written its final record
-    assert shell(r)[-2:] == [f"mlci notify --event=failed vision {job('vision')}", cleanup_command("vision")]
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
     assert "vision: Cancelled" in r["description"]
 
 
@@ -161,7 +161,7 @@ def test_an_abort_waits_for_the_final_record_ends_aborted_and_says_cancelled(res
     assert run["interrupted"] == ["UserInterruption"]
     (archive,) = calls(r, "archiveArtifacts")
     assert archive["time"] >= 100 + 8
-    assert shell(r)[-2:] == [f"mlci notify --event=cancelled vision {job('vision')}", cleanup_command("vision")]
+    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
     assert not any(" publish " in s for s in shell(r))
     assert "vision: Cancelled" in r["description"]
 
@@ -220,13 +220,15 @@ def test_an_mlci_that_ignores_sigterm_is_never_killed_and_its_containers_are_rem
     # SIGKILLs, and gives up when the CPS thread's 30 s are over: mlci is still running then
     assert run["interrupted"] == ["UserInterruption"]
     assert (run["terminatedAt"], run["stoppedAt"], run["survived"]) == (100, 130, True)
+    # the backstop, as soon as the build goes on: on the node that ran mlci and still inside its GPU
+    # lock, so no other build is granted the GPU while the hung run's container holds it
+    (cleanup,) = [c for c in calls(r, "sh") if c["args"]["script"] == cleanup_command("vision")]
+    assert cleanup["time"] == 130 and cleanup["node"] == "gpu-01"
+    assert cleanup["locked"]["resources"] == run["locked"]["resources"] == ["gpu-01-gpu0"]
     (wait,) = calls(r, "waitUntil")
-    assert wait["time"] == 130  # the build goes on only once the stop is over
+    assert wait["time"] == 130 and wait["locked"] is None  # then the bounded wait for a record
     assert any("was not final 60 s after the interruption" in line for line in r["log"])
-    # the backstop: last, on the node that ran mlci, after everything else the branch did
-    cleanup = [c for c in calls(r, "sh") if c["args"]["script"] == cleanup_command("vision")]
-    assert len(cleanup) == 1 and cleanup[0]["node"] == "gpu-01" and cleanup[0]["time"] >= 190
-    assert shell(r)[-2:] == [f"mlci notify --event=cancelled vision {job('vision')}", cleanup_command("vision")]
+    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
 
 
 def test_an_abort_stops_parallel_branches_one_after_another_youngest_first(results):
@@ -239,8 +241,8 @@ def test_an_abort_stops_parallel_branches_one_after_another_youngest_first(resul
     assert vision["survived"] and nlp["survived"]
     for name in ("vision", "nlp"):
         (cleanup,) = [c for c in branch_calls(r, name, "sh") if c["args"]["script"] == cleanup_command(name)]
-        assert cleanup["node"] == "gpu-01" and cleanup["time"] >= 160
-        assert branch_shell(r, name)[-1] == cleanup_command(name)
+        # only once every branch was stopped does the build go on: then each removes its leftovers
+        assert cleanup["node"] == "gpu-01" and cleanup["time"] == 160 and cleanup["locked"]
 
 
 def test_well_behaved_runs_end_within_the_stop_and_write_their_records(results):
@@ -268,4 +270,5 @@ def test_an_abort_while_queued_for_the_gpus_ends_at_once(results):
     assert cancelled["time"] == 108
     assert "b: cancelled while waiting for its GPUs (nothing ran)" in r["description"]
     # a, which held the GPU, is stopped after b and archived once its record is final
-    assert run_call(r, "a")["terminatedAt"] == 100 and branch_shell(r, "a")[-1] == cleanup_command("a")
+    assert run_call(r, "a")["terminatedAt"] == 100
+    assert branch_shell(r, "a")[2:4] == [f"mlci run a --job-id={job('a')} --gpus=device=0", cleanup_command("a")]

@@ -44,8 +44,8 @@ def test_trains_without_publishing_by_default(results):
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=0,1",
-        keep_command("vision"),
         cleanup_command("vision"),
+        keep_command("vision"),
     ]
     assert [c["args"]["quantity"] for c in gpu_locks(r)] == [2]
     assert r["displayName"] == f"#42 vision @ {HEAD[:7]}"

@@ -30,32 +30,28 @@ def call(Map config) {
     }
     // GPU projects only on GPU nodes: `auto` falls back to the CPU only where mlci plan allows it.
     String label = project.gpu_node ? "${cfg.label} && ${cfg.gpuLabel}" : cfg.label
-    // The job id is known before anything runs, so the backstop below can find the run's containers.
+    // The job id is known before anything runs, so the backstop (removeLeftovers) can find the run's containers.
     Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null, runStarted: false]
     stage(name) {
         node(label) {
-            try {
-                notifyOnFailure(cfg, state, name, jobId) {
-                    String record = recordDir(name, jobId, state)
-                    checkoutCommit(cfg)
-                    train(cfg, project, jobId, record, state)
-                    if (!cfg.publish) {
-                        echo "${name}: passed its gate; not published (publishing is off for this build)"
-                    } else if (project.approval) {
-                        // The wait must hold no executor and no GPU. A record on the host stays there (the
-                        // publish comes back to this node); one in the workspace goes with the build,
-                        // outputs included, since a later node may get another workspace.
-                        if (!state.onHost) {
-                            stash(name: "mlci-${name}", includes: "${record}/**")
-                        }
-                        announce(cfg, 'approval', name, jobId)
-                        state.waitForApproval = true
-                    } else {
-                        publish(cfg, project, jobId, state)
+            notifyOnFailure(cfg, state, name, jobId) {
+                String record = recordDir(name, jobId, state)
+                checkoutCommit(cfg)
+                train(cfg, project, jobId, record, state)
+                if (!cfg.publish) {
+                    echo "${name}: passed its gate; not published (publishing is off for this build)"
+                } else if (project.approval) {
+                    // The wait must hold no executor and no GPU. A record on the host stays there (the
+                    // publish comes back to this node); one in the workspace goes with the build,
+                    // outputs included, since a later node may get another workspace.
+                    if (!state.onHost) {
+                        stash(name: "mlci-${name}", includes: "${record}/**")
                     }
+                    announce(cfg, 'approval', name, jobId)
+                    state.waitForApproval = true
+                } else {
+                    publish(cfg, project, jobId, state)
                 }
-            } finally {
-                removeLeftovers(cfg, name, jobId, state)
             }
         }
         if (state.waitForApproval && approved(cfg, project, jobId, state)) {
@@ -250,19 +246,25 @@ int runMlci(Map cfg, Map project, String jobId, String devices, Map state) {
     String command = "${Shell.quote(cfg.mlci)} run ${Shell.quote(name)} --job-id=${Shell.quote(jobId)} " +
         "--gpus=${Shell.quote(devices)}"
     int status = -1
-    timeout(time: project.timeout_s, unit: 'SECONDS') {
-        // The project's own secrets (e.g. HF_TOKEN for its downloads), for this command only.
-        status = mlciSecrets(project.secrets ?: []) {
-            state.runStarted = true
-            sh(script: command, returnStatus: true, label: "mlci run ${name}")
+    try {
+        timeout(time: project.timeout_s, unit: 'SECONDS') {
+            // The project's own secrets (e.g. HF_TOKEN for its downloads), for this command only.
+            status = mlciSecrets(project.secrets ?: []) {
+                state.runStarted = true
+                sh(script: command, returnStatus: true, label: "mlci run ${name}")
+            }
         }
+    } finally {
+        // Still inside the GPU lock: the GPU is free again before another build can be granted it.
+        removeLeftovers(cfg, name, jobId, state)
     }
     return status
 }
 
 /**
- * The backstop, in a `finally` on the node that ran `mlci run`, however the build ended: removes
- * the containers labelled with this project and job id. Jenkins never SIGKILLs a step's processes
+ * The backstop, in a `finally` right after `mlci run` on its node (inside its GPU lock), however the
+ * step ended (exit, abort, time limit, lost agent): removes the containers labelled with this
+ * project and job id. Jenkins never SIGKILLs a step's processes
  * on Linux and stops waiting for them after a while, so an mlci that hangs after SIGTERM would
  * otherwise leave its stage container holding the GPU the build's lock no longer protects.
  * Never masks how the build ended: a failure here is a warning.
