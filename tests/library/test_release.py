@@ -56,6 +56,15 @@ SCENARIOS = [
     scenario(
         "agent-lost", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "throws": "agent gpu-01 went offline"}]
     ),
+    scenario(
+        "agent-gone",
+        plan(entry("vision", 1)),
+        sh=[
+            {"match": r"^mlci run ", "throws": "agent gpu-01 went offline"},
+            {"match": r"^mlci cleanup ", "throws": "Cannot contact gpu-01: java.io.EOFException"},
+        ],
+    ),
+    scenario("cleanup-fails", plan(entry("vision", 1)), sh=[{"match": r"^mlci cleanup ", "status": 1}]),
     scenario("cancelled", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 130}]),
     scenario("config-error", plan(entry("vision", 1)), sh=[{"match": r"^mlci run ", "status": 2}]),
     scenario("publish-fails", plan(entry("vision", 1)), sh=[{"match": r"^mlci publish ", "status": 1}]),
@@ -430,3 +439,15 @@ def test_every_mlci_run_is_followed_by_the_backstop_on_its_node_inside_its_lock(
             assert (after[0]["node"], after[0]["locked"]) == (run["node"], run["locked"]), name
             seen += 1
     assert seen >= 30  # crashed, failed, cancelled, lost agents and successful runs alike
+
+
+def test_a_backstop_that_cannot_run_never_hides_how_the_run_ended(results):
+    r = results["agent-gone"]
+    assert r["result"] == "FAILURE" and r["error"] == "agent gpu-01 went offline"
+    assert "WARNING: could not remove leftover containers of vision on gpu-01: Cannot contact gpu-01" in " ".join(
+        r["log"]
+    )
+    r = results["cleanup-fails"]
+    assert r["result"] == "SUCCESS", r["error"]  # the run passed and was published; the warning says what to check
+    assert any(line.startswith(f"WARNING: {cleanup_command('vision')} exited 1") for line in r["log"])
+    assert f"mlci publish vision {job('vision')} --store=local" in shell(r)
