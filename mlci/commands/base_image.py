@@ -1,4 +1,4 @@
-"""`mlci base-image build`: the offline base image (see mlci/baseimage.py)."""
+"""`mlci base-image build`: the offline base image (see mlci/host/baseimage.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def build(
     """Build a Debian + Python base image with debootstrap and docker import."""
     import time
 
-    from mlci.baseimage import BaseImageOptions, build_base_image
+    from mlci.host.baseimage import BaseImageOptions, build_base_image
     from mlci.progress import Phases
     from mlci.runner.engine import connect
 

@@ -1,4 +1,4 @@
-"""`mlci cache ls|prune`: the per-host, per-project stage caches (see mlci/cache.py)."""
+"""`mlci cache ls|prune`: the per-host, per-project stage caches (see mlci/runner/stage_cache.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ DIR_OPTION = click.option(
 def _root(ctx: click.Context, directory: Path | None) -> Path:
     """Explicit --dir, else MLCI_CACHE_DIR, else the manifest's runner.cache_dir when run inside a
     monorepo (a host's cron job runs outside one), else the default."""
-    from mlci.cache import cache_path
+    from mlci.runner.stage_cache import cache_path
 
     if directory is not None or os.environ.get("MLCI_CACHE_DIR"):
         return directory or cache_path()
@@ -48,7 +48,7 @@ def command() -> None:
 @click.pass_context
 def ls(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
     """List project caches: size, last use, whether a stage is using one now."""
-    from mlci.cache import human_size, list_caches
+    from mlci.runner.stage_cache import human_size, list_caches
 
     root = _root(ctx, directory)
     entries = list_caches(root)
@@ -79,7 +79,7 @@ def prune(
     ctx: click.Context, directory: Path | None, older_than: str | None, max_size: str | None, dry_run: bool
 ) -> None:
     """Remove project caches by age and/or total size; a cache a running stage uses is kept."""
-    from mlci import cache
+    from mlci.runner import stage_cache as cache
 
     if older_than is None and max_size is None:
         raise UsageError("prune needs --older-than and/or --max-size", hint="e.g. mlci cache prune --older-than 30d")

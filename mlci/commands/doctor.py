@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from mlci import secrets
-from mlci.cache import cache_path
 from mlci.commands._common import repo_root
-from mlci.doctor import run_checks
 from mlci.errors import MlciError
+from mlci.host.doctor import run_checks
+from mlci.runner.stage_cache import cache_path
 
 
 def _docker():

@@ -12,7 +12,7 @@ import click
 @click.pass_context
 def command(ctx: click.Context, force: bool) -> None:
     """Write mlci.yaml, an example project, the root Jenkinsfile and a .gitignore entry."""
-    from mlci.init import init
+    from mlci.adopt.init import init
 
     root = (ctx.find_root().obj or {}).get("root")
     result = init(Path(root) if root else Path.cwd(), force=force)

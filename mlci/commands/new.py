@@ -15,7 +15,7 @@ from mlci.errors import UsageError
 @click.pass_context
 def command(ctx: click.Context, name: str) -> None:
     """Create projects/NAME/ with a Dockerfile, run.sh, config.yaml, project.yaml and src/."""
-    from mlci.scaffold import scaffold
+    from mlci.adopt.scaffold import scaffold
 
     try:
         root = repo_root(ctx)

@@ -9,7 +9,9 @@ from mlci.commands._common import repo_root
 from mlci.errors import MlciError, UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.schema import Manifest
-from mlci.records import RunRecord, find_record
+from mlci.record.model import RunStatus
+from mlci.record.readers import find_record
+from mlci.record.store import RunRecord
 
 
 def docker_client():
@@ -28,8 +30,10 @@ def docker_client():
 
 
 def push_record(manifest: Manifest, record: RunRecord) -> str:
-    from mlci.registry import push_image
+    from mlci.publish.registry import push_image
 
+    if record.status != RunStatus.SUCCEEDED:
+        raise UsageError(f"refusing to push {record.project} run {record.job_id}: its status is {record.status.value}")
     if not manifest.build.registry:
         raise UsageError("build.registry is not set in mlci.yaml", hint="add `build: {registry: HOST/NAMESPACE}`")
     return push_image(docker_client(), record, manifest.build.registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlci.manifest.schema import Host, Manifest
+from mlci.webhook.rule import ALLOWED_TARGETS
 
 STACK_ROOT = "/srv/mlci"  # on the controller: compose/, jenkins/, secrets/ and mlci's source (Ansible copies them)
 SECRETS_DIR = "secrets"  # <STACK_ROOT>/secrets/<NAME>, 0400, installed by Ansible's mlci_stack role
@@ -19,7 +20,8 @@ RELEASE_JOB = "mlci-release"
 PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
 BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists no hosts (it has no GPU locks)
 BUILD_LABEL = "mlci"  # the library runs its steps on `node('mlci')`
-WEBHOOK_PATHS = ("/generic-webhook-trigger/invoke", "/github-webhook/")
+# The endpoints the public side may reach, exactly (the webhook filter in the stack enforces it).
+WEBHOOK_PATHS = tuple(sorted(ALLOWED_TARGETS))
 WEBHOOK_URL_SECRET = "MLCI_WEBHOOK_URL"  # GitHub repository secret: the public URL of the webhook
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mlci.errors import MlciError
 from mlci.runner import resources
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
-from mlci.runner.logsink import LogSink
+from mlci.runner.logsink import LogSink, LogWriteError
 
 if TYPE_CHECKING:
     import docker
@@ -66,10 +66,10 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
 # ---------------------------------------------------------------- the per-project cache hook
 @contextlib.contextmanager
 def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
-    """Narrow the cache mount to the project's own cache (mlci/cache.py), point the library caches
+    """Narrow the cache mount to the project's own cache (mlci/runner/stage_cache.py), point the library caches
     (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
     prune cannot delete it underneath. The stage's own env wins over these defaults."""
-    from mlci import cache
+    from mlci.runner import stage_cache as cache
 
     source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
     project = spec.labels.get("mlci.project")
@@ -114,7 +114,8 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
         )
         # attach before start so that not a byte of output is missed, whatever the log driver
         stream = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
-        streamer = threading.Thread(target=_stream_frames, args=(stream, sink), daemon=True)
+        failures: list[LogWriteError] = []  # the log could not be written: the stage stops at once
+        streamer = threading.Thread(target=_stream_frames, args=(stream, sink, failures), daemon=True)
         try:
             api.start(container_id)
         except APIError as exc:
@@ -127,8 +128,10 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
                 hint=resources.rlimit_hint(exc),
             ) from None
         streamer.start()
-        exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
+        exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s, failures)
         streamer.join(timeout=120)  # the stream ends once the engine has flushed the last bytes
+        if failures:
+            raise failures[0]
         duration = time.monotonic() - started
         if timed_out:
             sink.write(f"\nmlci: stage {spec.name} exceeded its timeout of {spec.timeout_s}s and was stopped\n")
@@ -142,9 +145,10 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
         remove_container(api, container_id)
 
 
-def _stream_frames(stream: object, sink: LogSink) -> None:
+def _stream_frames(stream: object, sink: LogSink, failures: list[LogWriteError]) -> None:
     """Copy the engine's multiplexed attach stream (8-byte header + payload frames) to the sink,
-    in bounded chunks, until the container's output ends."""
+    in bounded chunks, until the container's output ends. A log that cannot be written is handed
+    to the waiting thread (which stops the container), never left to kill this thread unseen."""
     reader = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
     try:
         while len(header := reader.read(8)) == 8:
@@ -155,17 +159,24 @@ def _stream_frames(stream: object, sink: LogSink) -> None:
                     return
                 sink.write(chunk, stream)  # masking is per stream (1 stdout, 2 stderr)
                 left -= len(chunk)
+    except LogWriteError as exc:
+        failures.append(exc)
     except (OSError, ValueError) as exc:  # the container went away under us (cancel/timeout)
-        sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
+        with contextlib.suppress(LogWriteError):
+            sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
     finally:
         reader.close()
 
 
-def _wait(api: Any, container_id: str, deadline: float) -> tuple[int | None, bool]:
-    """Wait for exit in short slices so a signal handler and the deadline both act promptly."""
+def _wait(api: Any, container_id: str, deadline: float, failures: list) -> tuple[int | None, bool]:
+    """Wait for exit in short slices so a signal handler, the deadline and a failed log write all
+    act promptly."""
     import requests
 
     while True:
+        if failures:  # the log cannot be written: stop the stage now rather than at its timeout
+            stop_container(api, container_id)
+            return _exit_code(api, container_id), False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             stop_container(api, container_id)

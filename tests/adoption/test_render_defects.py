@@ -17,8 +17,8 @@ import yaml
 from mlci import __version__
 from mlci.cli import main
 from mlci.errors import ConfigError
-from mlci.library import library_files
 from mlci.render import plan
+from mlci.render.trees import library_files
 
 TEAM_MANIFEST = """\
 version: 1
@@ -187,7 +187,7 @@ def test_a_manifest_without_hosts_never_waits_for_a_gpu_lock(tmp_path: Path) -> 
     assert any(line.startswith("lockable-resources:") for line in plugins.splitlines())  # `lock` always loads
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=root, check=True)
-    from mlci.affected import plan as release_plan
+    from mlci.release.affected import plan as release_plan
 
     # the built-in node has 0 GPUs in the plan: the library runs `auto` without a lock, never waits
     planned = release_plan(root, None, "HEAD")
@@ -204,7 +204,7 @@ def test_without_hosts_a_gpu_project_never_waits_for_a_gpu_node(tmp_path: Path) 
     (root / "mlci.yaml").write_text("version: 1\nname: solo\nrepository: {url: https://git.example/solo.git}\n")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=root, check=True)
-    from mlci.affected import plan as release_plan
+    from mlci.release.affected import plan as release_plan
 
     planned = release_plan(root, None, "HEAD")
     assert planned.host_gpus == {"built-in": 0}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci import cache
+from mlci.runner import stage_cache as cache
 from mlci.runner.container import StageSpec, project_cache
 
 

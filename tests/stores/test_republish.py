@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlci.stores.base import RepublishConflict
-from mlci.stores.local import LocalStore
+from mlci.publish.stores.base import RepublishConflict
+from mlci.publish.stores.local import LocalStore
 
 JOB = "3f2a9c1d5e7b-mlci-release-12"
 
