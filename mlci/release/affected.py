@@ -16,10 +16,10 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from mlci import approvals
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.schema import Manifest, Project
+from mlci.release import approvals
 
 # Paths whose change retrains everything, besides mlci.yaml and the manifest's jenkins.library.path.
 ALWAYS_SHARED = ("Jenkinsfile",)

@@ -12,22 +12,20 @@ of that build may still be running.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from mlci.contract import JOB_ID_RE, LABEL_JOB, LABEL_PROJECT, PROJECT_RE
 from mlci.errors import MlciError, UsageError
-from mlci.manifest.schema import NAME_RE
-from mlci.records import JOB_ID_RE
 from mlci.runner.container import remove_container
 
 
 def job_filters(project: str, job_id: str) -> dict[str, list[str]]:
     """Docker's label filters for one project's job (several `label` filters must all match)."""
-    if not re.fullmatch(NAME_RE, project):
+    if not PROJECT_RE.fullmatch(project):
         raise UsageError(f"'{project}' is not a project name", hint="lowercase letters, digits and dashes")
     if not JOB_ID_RE.fullmatch(job_id):
         raise UsageError(f"'{job_id}' is not a job id", hint="letters, digits, '.', '_' and '-', at most 128")
-    return {"label": [f"mlci.project={project}", f"mlci.job={job_id}"]}
+    return {"label": [f"{LABEL_PROJECT}={project}", f"{LABEL_JOB}={job_id}"]}
 
 
 def remove_job_containers(client: Any, project: str, job_id: str) -> list[str]:
