@@ -63,6 +63,10 @@ def test_approver_passwords_are_provisioned_like_the_admins(tmp_path):
     jenkins_secrets = {s if isinstance(s, str) else s["source"] for s in compose["services"]["jenkins"]["secrets"]}
     assert {"ALICE_JENKINS_PASSWORD", "BOB_JENKINS_PASSWORD", "JENKINS_ADMIN_PASSWORD"} <= jenkins_secrets
     assert "ALICE_JENKINS_PASSWORD" in compose["secrets"]
+    # Ansible installs them on the controller like every other secret the stack reads
+    group_vars = yaml.safe_load(files["ansible/group_vars/all.yml"])
+    installed = {s["name"]: s["service"] for s in group_vars["mlci_secrets"]}
+    assert installed["ALICE_JENKINS_PASSWORD"] == installed["BOB_JENKINS_PASSWORD"] == "jenkins"
 
 
 @pytest.mark.parametrize(
