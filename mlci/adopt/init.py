@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from mlci import __version__
+from mlci.adopt.scaffold import scaffold
 from mlci.atomic import write_text_atomic
 from mlci.errors import UsageError
+from mlci.git import git_or_none
+from mlci.manifest.fields import REF_RE, URL_RE
 from mlci.manifest.loader import MANIFEST_FILE, PROJECTS_DIR, validate_source
-from mlci.manifest.schema import REF_RE, URL_RE, Manifest, is_ssh_url
+from mlci.manifest.schema import Manifest, is_ssh_url
 from mlci.manifest.yamlsource import parse_yaml
 from mlci.render.templating import render_template
 
@@ -36,18 +38,10 @@ class InitResult:
 
 
 def git_toplevel(start: Path) -> Path:
-    out = _git(start, "rev-parse", "--show-toplevel")
+    out = git_or_none(start, "rev-parse", "--show-toplevel")
     if out is None:
         raise UsageError(f"{start} is not inside a Git repository", hint="run `git init` (or clone your repo) first")
     return Path(out).resolve()
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def project_name(directory: Path) -> str:
@@ -58,7 +52,7 @@ def project_name(directory: Path) -> str:
 
 def origin_url(root: Path) -> str | None:
     """`origin`'s URL without any user:password (a token must never land in mlci.yaml); None if unusable."""
-    url = _git(root, "remote", "get-url", "origin")
+    url = git_or_none(root, "remote", "get-url", "origin")
     if not url:
         return None
     if "://" in url:
@@ -70,7 +64,7 @@ def origin_url(root: Path) -> str | None:
 
 def current_branch(root: Path) -> str:
     """The checked-out branch (the library and releases follow it); `main` when detached or odd."""
-    branch = _git(root, "symbolic-ref", "--quiet", "--short", "HEAD") or "main"
+    branch = git_or_none(root, "symbolic-ref", "--quiet", "--short", "HEAD") or "main"
     return branch if re.fullmatch(REF_RE, branch) else "main"
 
 
@@ -153,8 +147,6 @@ def init(start: Path, *, force: bool = False) -> InitResult:
     result.written.append(MANIFEST_FILE)
     write_text_atomic(targets["Jenkinsfile"], render_template("Jenkinsfile.j2"), mode=0o644, fsync=False)
     result.written.append("Jenkinsfile")
-
-    from mlci.adopt.scaffold import scaffold
 
     if example.exists() and not example.is_symlink():
         shutil.rmtree(example)  # --force, checked above

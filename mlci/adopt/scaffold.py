@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 
 from mlci.errors import UsageError
+from mlci.manifest.fields import NAME_RE
 from mlci.manifest.loader import PROJECTS_DIR
-from mlci.manifest.schema import NAME_RE
 
 RENAMED = {"dockerignore": ".dockerignore"}  # dotfiles are not reliably packaged
 

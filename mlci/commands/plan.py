@@ -9,7 +9,7 @@ import click
 
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
-from mlci.manifest.schema import NAME_RE
+from mlci.manifest.fields import NAME_RE
 from mlci.release.affected import plan
 
 

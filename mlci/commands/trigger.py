@@ -8,7 +8,7 @@ from mlci import secrets
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
 from mlci.manifest import load_manifest
-from mlci.manifest.schema import parse_duration
+from mlci.manifest.units import parse_duration
 from mlci.release.jenkins import (
     PROJECT_PARAMS,
     RELEASE_JOB,

@@ -18,9 +18,13 @@ from typing import TYPE_CHECKING, TextIO
 from mlci.errors import MlciError, UsageError
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 from mlci.progress import Phase, Phases, show_tail
+from mlci.runner.stage_cache import ensure_cache_dir
 
 if TYPE_CHECKING:
     import docker
+
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
@@ -60,8 +64,6 @@ def image_changes(options: BaseImageOptions) -> list[str]:
 
 
 def default_log_path() -> Path:
-    from mlci.runner.stage_cache import ensure_cache_dir
-
     return ensure_cache_dir() / "logs" / time.strftime("base-image-%Y%m%d-%H%M%S.log")
 
 

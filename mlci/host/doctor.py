@@ -11,37 +11,24 @@ import os
 import shutil
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlci import secrets
 from mlci.errors import ConfigError, MlciError
 from mlci.host import gpu_checks as doctor_gpu
+from mlci.host.checks import Check
+from mlci.manifest import load_all
+from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from mlci.release.jenkins import connect as connect_jenkins_default
+from mlci.runner.engine import DockerUnreachable
+from mlci.runner.gpus import inventory_from_file
+
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
 DEFAULT_PLUGINS = ("configuration-as-code", "workflow-aggregator", "git", "credentials-binding", "job-dsl")
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool | None  # None: skipped, with the reason in detail
-    detail: str
-    fix: str = ""
-    required: bool = True
-
-    def line(self) -> str:
-        if self.ok is None:
-            return f"– {self.name}: {self.detail}"
-        if self.ok:
-            return f"✓ {self.name}: {self.detail}"
-        optional = "" if self.required else " (advisory)"
-        return f"✗ {self.name}: {self.detail}{f' — {self.fix}' if self.fix else ''}{optional}"
-
-    @property
-    def failed_required(self) -> bool:
-        return self.ok is False and self.required
 
 
 # ---------------------------------------------------------------- Docker and GPUs
@@ -51,11 +38,12 @@ def docker_checks(connect: Callable[[], Any], base_image: str, *, strict: bool) 
         version = client.version()
         info = client.info()
     except Exception as exc:
+        reason = exc.reason if isinstance(exc, DockerUnreachable) else _first_line(exc)
         return [
             Check(
                 "Docker engine",
                 False,
-                f"not reachable ({secrets.redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)})",
+                f"not reachable ({secrets.redact(reason)})",
                 "start Docker (`sudo systemctl start docker`), add yourself to the docker group, or set DOCKER_HOST",
             ),
             Check("NVIDIA runtime", None, "skipped: Docker is not reachable", required=strict),
@@ -79,6 +67,10 @@ def docker_checks(connect: Callable[[], Any], base_image: str, *, strict: bool) 
         required=strict,
     )
     return [engine, runtime, base_image_check(client, base_image)]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def base_image_check(client: Any, base_image: str) -> Check:
@@ -122,8 +114,6 @@ def disk_check(path: Path, min_free_gb: float) -> Check:
 
 
 def manifest_check(root: Path) -> tuple[Check, Any]:
-    from mlci.manifest import load_all
-
     try:
         manifest, projects = load_all(root)
     except ConfigError as exc:
@@ -198,8 +188,6 @@ def run_checks(
     host: str | None = None,
     connect_jenkins: Callable[[Any], Any] | None = None,
 ) -> list[Check]:
-    from mlci.manifest.schema import DEFAULT_BASE_IMAGE
-
     manifest_result, manifest = manifest_check(root)
     if manifest is not None:
         secrets.remember_all(manifest.secret_names())
@@ -208,8 +196,6 @@ def run_checks(
     expected = expected_gpus(manifest, host)
     smi = probe_gpus()
     module, library = driver_versions() if smi.installed else (None, None)
-    from mlci.runner.gpus import inventory_from_file
-
     recorded = inventory_from_file()
     checks[2:2] = doctor_gpu.gpu_checks(
         smi,
@@ -226,9 +212,5 @@ def run_checks(
     checks += [disk_check(cache_path, min_free_gb), manifest_result]
     if manifest is not None:
         checks.append(secrets_check(manifest.secret_names(), strict=strict))
-        if connect_jenkins is None:
-            from mlci.release.jenkins import connect as connect_jenkins_default
-
-            connect_jenkins = connect_jenkins_default
-        checks.append(jenkins_check(manifest, root, connect_jenkins))
+        checks.append(jenkins_check(manifest, root, connect_jenkins or connect_jenkins_default))
     return checks

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mlci import secrets
+from mlci.host.checks import Check
+
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
 
 QUERY = "index,uuid,name,driver_version,persistence_mode,mig.mode.current"
 PROC_VERSION = Path("/proc/driver/nvidia/version")
@@ -107,9 +111,7 @@ def gpu_checks(
     module: str | None,
     library: str | None,
     recorded: list[str] | None = None,
-) -> list:
-    from mlci.host.doctor import Check
-
+) -> list[Check]:
     if not smi.installed:
         fix = "install the NVIDIA driver (ansible-playbook ansible/site.yml); `nvidia-smi -L` must list the GPUs"
         return [Check("GPUs", False, "nvidia-smi not found", fix, required=strict or bool(expected))]
@@ -180,12 +182,10 @@ def gpu_checks(
     return checks
 
 
-def container_check(client: Any, image: str, user: str, *, expected: int | None, strict: bool):
+def container_check(client: Any, image: str, user: str, *, expected: int | None, strict: bool) -> Check:
     """A real GPU container from the local base image (never pulled), as the stage user."""
     import docker.errors
     from docker.types import DeviceRequest
-
-    from mlci.host.doctor import Check
 
     name = "GPU container"
     try:

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ConfigError, Problem, UsageError
-from mlci.manifest.schema import NAME_RE, SECRET_RE, Manifest, Project
+from mlci.manifest.fields import NAME_RE, SECRET_RE
+from mlci.manifest.schema import Manifest, Project
 from mlci.manifest.yamlsource import KeyPath, YamlSource, load_yaml
 
 MANIFEST_FILE = "mlci.yaml"

@@ -15,6 +15,9 @@ from mlci.errors import MlciError, UsageError
 from mlci.publish.stores.retry import with_retry
 from mlci.record.store import RunRecord
 
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TRANSIENT_PUSH = re.compile(r"connection refused|connection reset|timeout|i/o timeout|503|502|504|EOF", re.I)
 

@@ -9,7 +9,6 @@ nothing that can be decided here.
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -17,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from mlci.errors import ConfigError, MlciError, Problem, UsageError
+from mlci.git import GitError, git, git_or_none, git_text
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.schema import Manifest, Project
 from mlci.release import approvals
@@ -50,7 +50,9 @@ class Range:
 class Planned:
     name: str
     gpus: int
-    gpus_spec: str  # project.yaml's `gpus` as `mlci run --gpus` reads it: auto, all, none, 2, 0,1
+    # project.yaml's `gpus` as text: auto, all, none, a count (2) or indexes (0,1). Not an `mlci run --gpus`
+    # value: the CLI refuses a bare number (count=N or device=N); the library passes lease indexes or auto/all.
+    gpus_spec: str
     approval: bool
     submitter: str | None
     approval_timeout_s: int
@@ -86,47 +88,27 @@ class Planned:
         }
 
 
-def git(root: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise UsageError("git is not installed", hint="install git and retry") from None
-    if done.returncode != 0:
-        raise MlciError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
 def resolve(root: Path, ref: str, what: str) -> str:
     """The commit sha `ref` names, or a UsageError that says which option was wrong."""
     if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
         raise UsageError(f"--{what}: {ref!r} is not a Git ref", hint="pass a branch, tag or commit sha")
-    done = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0 and not ref.startswith(("refs/", "origin/")):
+    candidates = [ref]
+    if not ref.startswith(("refs/", "origin/")):
         # Jenkins' clone has only remote-tracking branches: a branch name means origin/<name> there.
-        remote = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/remotes/origin/{ref}^{{commit}}"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if remote.returncode == 0:
-            done = remote
-    if done.returncode != 0:
-        inside = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, capture_output=True, check=False)
-        if inside.returncode != 0:
-            raise UsageError(f"{root} is not inside a Git repository", hint="run mlci in a clone of the monorepo")
-        raise UsageError(
-            f"--{what}: unknown Git ref {ref!r}",
-            hint="fetch it first (git fetch origin), or pass a branch, tag or commit sha that exists here",
-        )
-    return done.stdout.strip()
+        candidates.append(f"refs/remotes/origin/{ref}")
+    for candidate in candidates:
+        try:
+            return git_text(
+                root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"
+            ).strip()
+        except GitError:
+            continue
+    if git_or_none(root, "rev-parse", "--git-dir") is None:
+        raise UsageError(f"{root} is not inside a Git repository", hint="run mlci in a clone of the monorepo")
+    raise UsageError(
+        f"--{what}: unknown Git ref {ref!r}",
+        hint="fetch it first (git fetch origin), or pass a branch, tag or commit sha that exists here",
+    )
 
 
 def resolve_range(root: Path, base: str | None, head: str) -> Range:
@@ -134,7 +116,7 @@ def resolve_range(root: Path, base: str | None, head: str) -> Range:
     head_sha = resolve(root, head, "head")
     if base:
         return Range(resolve(root, base, "base"), head_sha)
-    parents = git(root, "rev-list", "--parents", "-n", "1", head_sha).split()
+    parents = git_text(root, "rev-list", "--parents", "-n", "1", head_sha).split()
     return Range(parents[1] if len(parents) > 1 else None, head_sha)
 
 
@@ -142,21 +124,15 @@ def changed_paths(root: Path, span: Range) -> list[str]:
     """Paths (relative to root) that differ between base and head; a rename counts as both paths."""
     if span.base is None:
         return []
-    out = git(root, "diff", "--name-only", "-z", "--no-renames", "--relative", span.base, span.head, "--")
+    out = git_text(root, "diff", "--name-only", "-z", "--no-renames", "--relative", span.base, span.head, "--")
     return [p for p in out.split("\0") if p]
 
 
 def read_blobs(root: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
     """The files `paths` (relative to root) as stored in `commit`, read by one `git cat-file --batch`
     (one process for the whole repository: a process per file made `mlci plan` grow with its size)."""
-    request = "".join(f"{commit}:./{rel}\n" for rel in paths).encode()
-    try:
-        done = subprocess.run(["git", "cat-file", "--batch"], cwd=root, input=request, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise UsageError("git is not installed", hint="install git and retry") from None
-    if done.returncode != 0:
-        raise MlciError(f"git cat-file --batch failed: {done.stderr.decode(errors='replace').strip()}")
-    blobs, out, pos = {}, done.stdout, 0
+    request = "".join(f"{commit}:./{rel}\n" for rel in paths).encode(errors="surrogateescape")
+    blobs, out, pos = {}, git(root, "cat-file", "--batch", input=request), 0
     for rel in paths:
         end = out.index(b"\n", pos)
         header = out[pos:end].split()
@@ -178,7 +154,7 @@ class Snapshot:
 
 def snapshot(root: Path, commit: str) -> Snapshot:
     """Load the manifest and project settings stored in `commit`, with the loader's located errors."""
-    listed = git(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", MANIFEST_FILE, f"{PROJECTS_DIR}/")
+    listed = git_text(root, "ls-tree", "-r", "-z", "--name-only", commit, "--", MANIFEST_FILE, f"{PROJECTS_DIR}/")
     files = [p for p in listed.split("\0") if p == MANIFEST_FILE or _PROJECT_FILE_RE.fullmatch(p)]
     with tempfile.TemporaryDirectory(prefix="mlci-plan-") as tmp:
         tree = Path(tmp)
@@ -323,12 +299,12 @@ CASC_MAX_BYTES = 5 * 1024 * 1024
 def lock_drift(root: Path, commit: str, manifest: Manifest) -> list[str]:
     """Hosts whose GPU count in mlci.yaml differs from the lockable resources in the committed
     jenkins/casc.yaml (none when the repository keeps no rendered casc.yaml)."""
-    if not git(root, "ls-tree", "--name-only", commit, "--", CASC_FILE).strip():
+    if not git_text(root, "ls-tree", "--name-only", commit, "--", CASC_FILE).strip():
         return []
-    if int(git(root, "cat-file", "-s", f"{commit}:./{CASC_FILE}").strip()) > CASC_MAX_BYTES:
+    if int(git_text(root, "cat-file", "-s", f"{commit}:./{CASC_FILE}").strip()) > CASC_MAX_BYTES:
         return [f"{CASC_FILE} is larger than {CASC_MAX_BYTES} bytes"]
     try:
-        casc = yaml.safe_load(git(root, "cat-file", "blob", f"{commit}:./{CASC_FILE}")) or {}
+        casc = yaml.safe_load(git_text(root, "cat-file", "blob", f"{commit}:./{CASC_FILE}")) or {}
         declared = ((casc.get("unclassified") or {}).get("lockableResourcesManager") or {}).get("declaredResources")
     except (yaml.YAMLError, AttributeError):
         return [f"{CASC_FILE} is not the YAML mlci render writes"]
@@ -370,6 +346,6 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
         skipped = [n for n in wanted if n not in hit] if only else []
     slack = snap.manifest.notifications.slack
     # No hosts: builds run on Jenkins' built-in node, which has no GPU resources to lock; 0 makes the
-    # library run `auto`/`all` without a lock instead of waiting forever for one (issue 10).
+    # library run `auto`/`all` without a lock instead of waiting forever for one.
     host_gpus = {h.name: h.gpus for h in snap.manifest.hosts} or {"built-in": 0}
     return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus)

@@ -7,6 +7,7 @@ credentials, a job that does not exist, a server that does not answer, a build t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ from urllib.parse import quote
 
 from mlci import secrets
 from mlci.errors import MlciError, UsageError
+
+# python-jenkins and requests (~0.2 s) are imported in the functions that call Jenkins, so that other
+# commands do not pay for them.
 
 RELEASE_JOB = "mlci-release"
 RELEASE_PARAMS = ("BASE_REF", "HEAD_REF", "PROJECTS", "FORCE")
@@ -190,8 +194,6 @@ def result_exit(job: str, number: int, result: str) -> None:
 
 def connect(manifest: Any, url: str | None = None, *, timeout: float = 30, poll_interval: float = 2.0) -> JenkinsClient:
     """A client for the manifest's Jenkins (or `url` / $MLCI_JENKINS_URL), with its API token secret."""
-    import os
-
     target = url or os.environ.get("MLCI_JENKINS_URL") or manifest.jenkins.url
     if not target:
         raise UsageError("jenkins.url is not set in mlci.yaml", hint="set it, or pass --url / MLCI_JENKINS_URL")

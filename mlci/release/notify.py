@@ -15,6 +15,8 @@ from mlci.publish.stores.retry import with_retry
 from mlci.record.readers import iter_records
 from mlci.record.store import RunRecord
 
+# requests (~0.15 s) is imported in the functions that post, so that other commands do not pay for it.
+
 EVENTS = ("started", "succeeded", "failed", "cancelled", "approval")
 _HEADLINE = {
     "started": ("🚀", "started"),

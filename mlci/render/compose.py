@@ -107,7 +107,7 @@ def render_compose(facts: Facts) -> str:
     return dump_yaml(escape_strings(data, compose_escape))
 
 
-# ---- issue 10: the controller image's own build context, bind addresses, frps example
+# ---- the controller image's own build context, bind addresses, frps example
 
 
 def _jenkins_image(facts: Facts) -> str:

@@ -16,36 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
 from mlci.runner import resources
+from mlci.runner import stage_cache as cache
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
 from mlci.runner.logsink import LogSink, LogWriteError
+from mlci.runner.stage_spec import StageSpec
 
 if TYPE_CHECKING:
     import docker
 
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+
 STOP_GRACE_S = 5  # SIGTERM, then SIGKILL: well inside the 10 s a cancelled run must take
-
-
-@dataclass
-class StageSpec:
-    name: str
-    image: str
-    command: list[str]
-    env: dict[str, str]
-    labels: dict[str, str]
-    binds: dict[str, dict[str, str]]
-    user: str
-    timeout_s: int
-    device_request: Any | None = None
-    gpu_devices: str = "none"
-    shm_size: str | None = None
-    # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
-    # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
-    log_driver: str = "none"
-    # Training defaults (mlci/runner/resources.py): IPC mode, ulimits, the leased GPUs' UUIDs.
-    ipc: str = "private"
-    memlock: int | None = None
-    stack: int = resources.DEFAULT_STACK_BYTES
-    gpu_uuids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,8 +51,6 @@ def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
     """Narrow the cache mount to the project's own cache (mlci/runner/stage_cache.py), point the library caches
     (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
     prune cannot delete it underneath. The stage's own env wins over these defaults."""
-    from mlci.runner import stage_cache as cache
-
     source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
     project = spec.labels.get("mlci.project")
     if source is None or not project:

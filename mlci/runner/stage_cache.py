@@ -223,27 +223,6 @@ def _remove(root: Path, project: str) -> bool:
     return True
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", re.IGNORECASE)
-_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-
-
-def parse_size(text: str) -> int:
-    """`500M`, `20G`, `1.5T`, `1024` (bytes); binary units."""
-    match = _SIZE.fullmatch(text)
-    if not match:
-        raise ValueError(f"size '{text}' not understood (use e.g. 500M, 20G, 1T)")
-    factor = 1024 ** " KMGT".index((match.group(2) or " ").upper())
-    return int(float(match.group(1)) * factor)
-
-
-def parse_age(text: str) -> float:
-    """`30d`, `12h`, `2w`, `90m`, `45s` in seconds."""
-    match = _AGE.fullmatch(text)
-    if not match:
-        raise ValueError(f"age '{text}' not understood (use e.g. 30d, 12h, 2w)")
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-
-
 def human_size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:

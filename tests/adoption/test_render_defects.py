@@ -1,4 +1,4 @@
-"""Issue 10's render defects, one test each: every one of these failed on the main branch before the fix.
+"""What a team's deployment needs from the rendered files, one test each.
 
 Fast (no Docker): the rendered files are parsed and checked for what a team's deployment needs.
 The end-to-end proof in a scratch monorepo is tests/adoption/test_adoption.py.

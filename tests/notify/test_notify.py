@@ -192,6 +192,6 @@ def test_gate_less_runs_show_no_gate(repo, slack):
 def test_a_cancelled_run_is_announced_as_cancelled():
     from mlci.release.notify import EVENTS, build_message
 
-    assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted (issue 11)
+    assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted
     payload = build_message("cancelled", "digits", None, None, job="job-1", build_url=None)
     assert payload["text"] == "⏹️ digits run job-1 was cancelled"

@@ -6,11 +6,16 @@ Client libraries (boto3, huggingface_hub) are imported only when their store is 
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
+from mlci import secrets
 from mlci.errors import UsageError
 from mlci.manifest.schema import Manifest, Store
 from mlci.publish.stores.base import ArtifactStore
+from mlci.publish.stores.huggingface import HubStore
+from mlci.publish.stores.local import LocalStore
+from mlci.publish.stores.s3 import S3Store, make_client
 
 _EXTRAS = {"s3": ("boto3", "mlci[s3]"), "huggingface": ("huggingface_hub", "mlci[hub]")}
 
@@ -29,8 +34,6 @@ def _open(manifest: Manifest, name: str | None, root: Path) -> ArtifactStore:
         choices = ", ".join(sorted(manifest.artifacts.stores))
         raise UsageError(f"no artifact store '{name}' in mlci.yaml", hint=f"use one of: {choices}")
     if config.type == "local":
-        from mlci.publish.stores.local import LocalStore
-
         return LocalStore(name, root / config.path)  # absolute paths stay absolute
     _require_library(config.type, name)
     if config.type == "s3":
@@ -41,8 +44,6 @@ def _open(manifest: Manifest, name: str | None, root: Path) -> ArtifactStore:
 
 
 def _require_library(store_type: str, name: str) -> None:
-    import importlib.util
-
     module, extra = _EXTRAS[store_type]
     if importlib.util.find_spec(module) is None:
         raise UsageError(
@@ -52,9 +53,6 @@ def _require_library(store_type: str, name: str) -> None:
 
 
 def _open_s3(name: str, config: Store) -> ArtifactStore:
-    from mlci import secrets
-    from mlci.publish.stores.s3 import S3Store, make_client
-
     purpose = f"artifacts.stores.{name}"
     key_id = secrets.resolve(config.access_key_id, purpose=purpose) if config.access_key_id else None
     secret = secrets.resolve(config.secret_access_key, purpose=purpose) if config.secret_access_key else None
@@ -70,10 +68,7 @@ def _open_s3(name: str, config: Store) -> ArtifactStore:
 
 
 def _open_hub(name: str, config: Store) -> ArtifactStore:
-    from huggingface_hub import HfApi
-
-    from mlci import secrets
-    from mlci.publish.stores.huggingface import HubStore
+    from huggingface_hub import HfApi  # an optional extra (mlci[hub]): imported only when a Hub store is opened
 
     token = secrets.resolve(config.token, purpose=f"artifacts.stores.{name}.token") if config.token else None
     api = HfApi(endpoint=config.endpoint, token=token or False, library_name="mlci")

@@ -19,6 +19,8 @@ from mlci.publish.stores.base import ArtifactStore, RepublishConflict, content_d
 from mlci.publish.stores.retry import with_retry
 from mlci.record.store import RunRecord
 
+# huggingface_hub is an optional extra (mlci[hub]): imported in the functions that need it.
+
 CARD_NAME = "README.md"
 DIGEST_KEY = "mlci-content-sha256:"  # in the commit description: what a re-publish is compared with
 DEFAULT_ENDPOINT = "https://huggingface.co"

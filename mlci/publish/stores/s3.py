@@ -23,6 +23,8 @@ from mlci.publish.stores.retry import with_retry
 from mlci.record.model import now
 from mlci.record.store import RunRecord
 
+# boto3 is an optional extra (mlci[s3], ~0.25 s): imported in the functions that need it.
+
 __all__ = ["MB", "S3Store", "make_client", "output_files", "sha256_file"]
 
 MANIFEST_NAME = "_mlci.json"
