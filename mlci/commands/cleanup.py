@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from mlci.runner.cleanup import job_filters, remove_job_containers
+from mlci.runner.engine import connect
+
 
 @click.command("cleanup")
 @click.argument("project")
@@ -12,9 +15,6 @@ def command(project: str, job_id: str) -> None:
     """Remove PROJECT's stage containers of one job (labels mlci.project and mlci.job), running or not.
 
     Jenkins runs it after every `mlci run`, however the build ended; it needs no monorepo."""
-    from mlci.runner.cleanup import job_filters, remove_job_containers
-    from mlci.runner.engine import connect
-
     job_filters(project, job_id)  # a bad name is a usage error before the engine is asked
     removed = remove_job_containers(connect(), project, job_id)
     if removed:
