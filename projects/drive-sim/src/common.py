@@ -32,7 +32,8 @@ def scenarios(count: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     kinds = ["curve", "merge", "cut-in", "pedestrian"]
     return [
-        {"id": f"s{n:02d}", "kind": kinds[n % len(kinds)], "difficulty": round(rng.random(), 3)} for n in range(count)
+        {"id": f"s{n:02d}", "kind": kinds[n % len(kinds)], "difficulty": round(rng.random(), 3)}
+        for n in range(count)
     ]
 
 

@@ -15,10 +15,10 @@ SCENARIOS = {s["id"]: s for s in scenarios(settings["scenarios"]["count"], setti
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802
         self._send(200, {"status": "ok", "scenarios": len(SCENARIOS)} if self.path == "/health" else {"error": "?"})
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802
         if self.path != "/drive":
             self._send(404, {"error": "unknown path"})
             return
