@@ -47,6 +47,7 @@ def command(ctx: click.Context, base: str | None, head: str, projects: str | Non
         click.echo(f"  {p.name}: gpus={gpus}, store={p.store}{approval}")
         click.echo(
             f"    time limit {p.timeout_s}s = build {p.build_s}s + {p.attempts} attempt(s) × stages {p.stages_s}s"
+            f" + slack {p.slack_s}s"
         )
         click.echo(f"    secrets for mlci run: {', '.join(p.secrets) or 'none'}")
         click.echo(f"    secrets for mlci publish: {', '.join(p.publish_secrets) or 'none'}")

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlci.manifest.approvers import Approver
 from mlci.manifest.fields import (
     ADDRESS_RE,
     DEFAULT_BASE_IMAGE,
@@ -149,6 +150,21 @@ class Jenkins(Strict):
     system_message: Annotated[str, Field(pattern=TEXT_RE, max_length=500)] = "Continuous training by mlci"
     library: JenkinsLibrary = JenkinsLibrary()
     build_discarder: BuildDiscarder = BuildDiscarder()
+    approvers: list[Approver] = Field(
+        default_factory=list, description="people who approve publishing, as users of Jenkins' local realm"
+    )
+
+    @model_validator(mode="after")
+    def _approvers_distinct(self) -> Jenkins:
+        users = [a.user for a in self.approvers]
+        dupes = sorted({u for u in users if users.count(u) > 1})
+        if dupes:
+            raise ValueError(f"approvers: user {', '.join(dupes)} is listed twice — merge the entries' projects")
+        if self.admin_user in users:
+            raise ValueError(
+                f"approvers: {self.admin_user} is jenkins.admin_user, who may approve anything already — remove it"
+            )
+        return self
 
 
 class Frp(Strict):
@@ -283,6 +299,7 @@ class Manifest(Strict):
     def secret_names(self) -> list[str]:
         """Every secret name the manifest references (values come from the environment)."""
         names = {self.jenkins.admin_password, self.jenkins.api_token, self.webhook.token}
+        names.update(a.password for a in self.jenkins.approvers)
         if self.repository:
             names.update(
                 n for n in (self.repository.credentials, self.repository.ssh_key, self.repository.known_hosts) if n

@@ -20,6 +20,7 @@ from mlci.git import GitError, git, git_or_none, git_text
 from mlci.manifest.loader import MANIFEST_FILE, PROJECT_FILE, PROJECTS_DIR, load_manifest, load_project
 from mlci.manifest.project import Project
 from mlci.manifest.schema import Manifest
+from mlci.release import approvals
 
 # Paths whose change retrains everything, besides mlci.yaml and the manifest's jenkins.library.path.
 ALWAYS_SHARED = ("Jenkinsfile",)
@@ -29,6 +30,11 @@ ALL_GPUS = -1
 # Jenkins' time limit for one `mlci run` adds this to the stages' own timeouts: the image build (mlci
 # gives it no timeout of its own), stopping containers and writing the final record.
 BUILD_ALLOWANCE_S = 3600
+# ... plus slack, so that mlci's own stage timeouts always fire first and mlci records the outcome
+# before Jenkins interrupts it: per stage run, starting its container, its SIGTERM grace and the
+# record; once per run, the gate, copying the outputs to the store and the final record.
+STAGE_SLACK_S = 30
+RUN_SLACK_S = 300
 
 _PROJECT_FILE_RE = re.compile(rf"^{PROJECTS_DIR}/([^/]+)/{PROJECT_FILE}$")
 
@@ -52,12 +58,13 @@ class Planned:
     submitter: str | None
     approval_timeout_s: int
     store: str
-    timeout_s: int  # Jenkins' limit for `mlci run`: build_s + attempts × stages_s
+    timeout_s: int  # Jenkins' limit for `mlci run`: build_s + attempts × stages_s + slack_s
     publish_secrets: tuple[str, ...]  # Jenkins credential ids the store needs, bound around `mlci publish`
     secrets: tuple[str, ...] = ()  # project.yaml's secrets, bound around `mlci run` only
     build_s: int = BUILD_ALLOWANCE_S
     attempts: int = 1
     stages_s: int = 0  # the sum of the stages' timeouts: the longest one attempt may take
+    slack_s: int = 0  # STAGE_SLACK_S per stage run + RUN_SLACK_S: mlci times out and records first
     gpu_node: bool = False  # must run on a node labelled `gpu` (no silent CPU fallback)
 
     def to_json(self) -> dict[str, object]:
@@ -72,7 +79,12 @@ class Planned:
             "timeout_s": self.timeout_s,
             "publish_secrets": list(self.publish_secrets),
             "secrets": list(self.secrets),
-            "time_limit": {"build_s": self.build_s, "attempts": self.attempts, "stages_s": self.stages_s},
+            "time_limit": {
+                "build_s": self.build_s,
+                "attempts": self.attempts,
+                "stages_s": self.stages_s,
+                "slack_s": self.slack_s,
+            },
             "gpu_node": self.gpu_node,
         }
 
@@ -225,16 +237,17 @@ def planned(snap: Snapshot, name: str) -> Planned:
         )
     stages_s = sum(stage.timeout or project.timeout for stage in project.stages)
     attempts = project.retrain.max_attempts
+    slack_s = attempts * len(project.stages) * STAGE_SLACK_S + RUN_SLACK_S
     return Planned(
         name=name,
         gpus=gpu_count(project.gpus),
         gpus_spec=gpu_spec(project.gpus),
         approval=project.publish.approval,
-        submitter=project.publish.submitter,
+        submitter=approvals.submitter(snap.manifest, name, project.publish),
         approval_timeout_s=project.publish.approval_timeout,
         store=store,
         # The longest `mlci run` may take: the build, then every attempt running every stage to its timeout.
-        timeout_s=BUILD_ALLOWANCE_S + attempts * stages_s,
+        timeout_s=BUILD_ALLOWANCE_S + attempts * stages_s + slack_s,
         publish_secrets=tuple(
             sorted(n for n in (stores[store].access_key_id, stores[store].secret_access_key, stores[store].token) if n)
         ),
@@ -242,6 +255,7 @@ def planned(snap: Snapshot, name: str) -> Planned:
         build_s=BUILD_ALLOWANCE_S,
         attempts=attempts,
         stages_s=stages_s,
+        slack_s=slack_s,
         gpu_node=needs_gpu_node(project.gpus, snap.manifest),
     )
 

@@ -28,6 +28,16 @@ from mlci.render.templating import render_template
 ADMIN_PERMISSIONS = ["Overall/Administer"]
 API_PERMISSIONS = ["Overall/Read", "Job/Build", "Job/Cancel", "Job/Read"]
 AUTHENTICATED_PERMISSIONS = ["Overall/Read", "Job/Read"]
+# Approvers answer `input` as named submitters: pipeline-input-step's canSettle accepts a submitter
+# without any job permission (Job/Build is checked only for an input without submitter); they only
+# need to see the build (jenkinsci/pipeline-input-step-plugin InputStepExecution#canSettle).
+APPROVER_PERMISSIONS = ["Overall/Read", "Job/Read"]
+
+# -DSoftKillWaitSeconds on the controller and the agents. On abort Jenkins SIGTERMs every process of
+# the `sh` step and waits up to this long per process tree for them to exit, but never SIGKILLs them,
+# and stops waiting after 30 s in all (see jenkins/library/README.md). mlci exits well within it
+# (its containers' own SIGTERM grace, then the final record); a hung mlci is cleaned up by the library.
+SOFT_KILL_WAIT_S = 30
 
 # GWT variables: (parameter, JSONPath in the payload, characters removed from the value).
 WEBHOOK_VARIABLES = [
@@ -82,6 +92,7 @@ def render_dockerfile(facts: Facts) -> str:
         index_description=f"{dist.index_url}" if dist.index_url else "the default package index",
         ca_bundle=bool(m.build.ca_bundle),
         casc_path=CASC_PATH,
+        soft_kill_wait_s=SOFT_KILL_WAIT_S,
     )
 
 
@@ -112,13 +123,16 @@ def render_casc(facts: Facts) -> str:
     jenkins["securityRealm"] = {
         "local": {
             "allowsSignup": False,
-            "users": [{"id": m.jenkins.admin_user, "password": SecretRef(f"${{{m.jenkins.admin_password}}}")}],
+            "users": [{"id": m.jenkins.admin_user, "password": SecretRef(f"${{{m.jenkins.admin_password}}}")}]
+            + [{"id": a.user, "password": SecretRef(f"${{{a.password}}}")} for a in m.jenkins.approvers],
         }
     }
     jenkins["authorizationStrategy"] = {"globalMatrix": {"entries": _matrix_entries(facts)}}
     jenkins["crumbIssuer"] = {"standard": {"excludeClientIPFromCrumb": False}}
     jenkins["markupFormatter"] = "plainText"
-    jenkins["remotingSecurity"] = {"enabled": True}
+    # No `remotingSecurity`: agent-to-controller security is always on in Jenkins 2.326+, and JCasC's
+    # remotingSecurity only calls the deprecated AdminWhitelistRule#setMasterKillSwitch, which does
+    # nothing but log a stack trace (jenkinsci/jenkins core/src/main/java/jenkins/security/s2m/AdminWhitelistRule.java).
     if facts.agents:
         jenkins["nodes"] = [_ssh_node(facts, host) for host in facts.agents]
 
@@ -147,6 +161,9 @@ def _matrix_entries(facts: Facts) -> list[dict[str, Any]]:
     entries = [{"user": {"name": j.admin_user, "permissions": ADMIN_PERMISSIONS}}]
     if j.api_user != j.admin_user:
         entries.append({"user": {"name": j.api_user, "permissions": API_PERMISSIONS}})
+    for approver in j.approvers:
+        if approver.user != j.api_user:
+            entries.append({"user": {"name": approver.user, "permissions": APPROVER_PERMISSIONS}})
     entries.append({"group": {"name": "authenticated", "permissions": AUTHENTICATED_PERMISSIONS}})
     return entries
 
@@ -269,6 +286,7 @@ def _job_dsl(facts: Facts) -> str:
         branch=m.repository.branch,
         project_jenkinsfile=PROJECT_JENKINSFILE,
         projects=projects,
+        project_job_prefix=project_job(""),
         discard=_build_discarder(facts),
     )
 

@@ -114,6 +114,7 @@ def derive(manifest: Manifest, projects: list[str]) -> Facts:
     facts = Facts(manifest, sorted(projects), controller, agents)
     facts.credentials = _credentials(manifest, bool(agents))
     jenkins_secrets = [manifest.jenkins.admin_password, *(c.id for c in facts.credentials)]
+    jenkins_secrets += [a.password for a in manifest.jenkins.approvers]  # the local realm's approver users
     if manifest.repository and manifest.repository.known_hosts:  # read by JCasC's host-key policy
         jenkins_secrets.append(manifest.repository.known_hosts)
     facts.secrets = [

@@ -220,10 +220,10 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "submitter": None,
             "approval_timeout_s": 86400,
             "store": "local",
-            "timeout_s": 3600 + 7200,  # build allowance + 1 attempt × the default stage's 2h
+            "timeout_s": 3600 + 7200 + 330,  # build allowance + 1 attempt × the default stage's 2h + slack
             "publish_secrets": [],
             "secrets": [],
-            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200},
+            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200, "slack_s": 30 + 300},
             "gpu_node": True,
         },
         {
@@ -234,10 +234,10 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "submitter": None,
             "approval_timeout_s": 86400,
             "store": "local",
-            "timeout_s": 3600 + 7200,  # build allowance + 1 attempt × the default stage's 2h
+            "timeout_s": 3600 + 7200 + 330,  # build allowance + 1 attempt × the default stage's 2h + slack
             "publish_secrets": [],
             "secrets": [],
-            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200},
+            "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200, "slack_s": 30 + 300},
             "gpu_node": False,
         },
         {
@@ -249,10 +249,11 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "approval_timeout_s": 1800,
             "store": "hub",
             # Jenkins' limit: the build allowance, then 3 attempts each running prep (10m) and train (1h)
-            "timeout_s": 3600 + 3 * (600 + 3600),
+            # slack: 30 s per stage run (3 attempts × 2 stages), 300 s for the run
+            "timeout_s": 3600 + 3 * (600 + 3600) + 3 * 2 * 30 + 300,
             "publish_secrets": ["HF_TOKEN"],  # the hub store's token, bound around mlci publish
             "secrets": ["DATA_TOKEN"],  # project.yaml's secrets, bound around mlci run
-            "time_limit": {"build_s": 3600, "attempts": 3, "stages_s": 4200},
+            "time_limit": {"build_s": 3600, "attempts": 3, "stages_s": 4200, "slack_s": 480},
             "gpu_node": True,
         },
     ]
@@ -315,7 +316,7 @@ def test_plan_text_output(repo, capsys):
     code, out, _ = cli(repo, capsys, "plan")
     assert code == 0
     assert "vision: gpus=2, store=hub, approval by ml-leads" in out
-    assert "time limit 16200s = build 3600s + 3 attempt(s) × stages 4200s" in out
+    assert "time limit 16680s = build 3600s + 3 attempt(s) × stages 4200s + slack 480s" in out
     assert "secrets for mlci run: DATA_TOKEN" in out
     assert "secrets for mlci publish: HF_TOKEN" in out
 

@@ -17,9 +17,38 @@
 //   waits for a free executor on a node whose labels match;
 // - nothing left to run but waiting with no timer to end it is a deadlock: the build would hang
 //   forever in Jenkins, here it fails with a HarnessError saying what waited.
-// - with `realSh` (the release rehearsal) `sh` runs the script for real in `workdir`, bound
-//   credentials in its environment and masked in the console; an interruption sends SIGTERM to
-//   its process group and SIGKILL 5 s later, as Jenkins does; time is then the wall clock.
+// - with `realSh` (the release rehearsal) `sh` runs the script for real in `workdir`, as durable-task
+//   runs it (`sh -xe SCRIPT` with a JENKINS_SERVER_COOKIE of its own), bound credentials in its
+//   environment and masked in the console; time is then the wall clock.
+//
+// How Jenkins stops a running `sh` (an aborted build, an expired `timeout`), modelled exactly below
+// (stopSh / stopDuration), from the sources of the versions current when this was written:
+// - The step's stop runs on the pipeline's single CPS VM thread, cut off after 30 s: workflow-cps
+//   CpsThread#stop, `Timeout.limit(30, TimeUnit.SECONDS)` around `s.stop(t)` (jenkinsci/workflow-cps-plugin
+//   e007b7ff, plugin/src/main/java/org/jenkinsci/plugins/workflow/cps/CpsThread.java lines 309-330).
+//   Nothing else of the build runs meanwhile.
+// - Aborting the build stops every innermost CPS thread (each parallel branch) one after another, the
+//   youngest first, in that one CPS VM task: CpsFlowExecution#interrupt (same commit,
+//   .../cps/CpsFlowExecution.java lines 1300-1323); an expired `timeout` cancels its body the same way
+//   (CpsBodyExecution#cancel, .../cps/CpsBodyExecution.java lines 247-280).
+// - durable-task's stop is `launcher.kill(JENKINS_SERVER_COOKIE=<the step's cookie>)` (jenkinsci/durable-task-plugin
+//   8dcdaa8d, src/main/java/org/jenkinsci/plugins/durabletask/FileMonitoringTask.java lines 484-489); the
+//   cookie is in the environment of the script's `sh -xe` and everything it starts, not of the wrapper
+//   (BourneShellScript.java lines 160-161, 234-262).
+// - Jenkins core kills every process carrying the cookie, each with its descendants, children first:
+//   SIGTERM (ProcessHandle#destroy), then it polls /proc/PID/status until the process is gone or the
+//   deadline — SoftKillWaitSeconds, default 5, one deadline per killRecursively call — passes, and then
+//   only asks ProcessKiller extensions, of which core has none: on Linux nothing ever sends SIGKILL
+//   (jenkinsci/jenkins ff9430ee, core/src/main/java/hudson/util/ProcessTree.java line 166, lines 753-757
+//   Unix#killAll, lines 808-832 UnixProcess#kill, lines 835-852 UnixProcess#killRecursively).
+// - The step itself ends when the script has exited, or 20 s after its stop began if it has not
+//   ("After 20s process did not stop"), leaving the processes running: DurableTaskStep.REMOTE_TIMEOUT
+//   and Execution#stop (jenkinsci/workflow-durable-task-step-plugin 46cb22ff,
+//   src/main/java/org/jenkinsci/plugins/workflow/steps/durable_task/DurableTaskStep.java lines 213-215, 505-532)
+//   — but the build only goes on once the CPS VM thread is free again.
+// So an `mlci run` that ignores SIGTERM is never killed: the build goes on after min(2 × SoftKillWaitSeconds,
+// 30 s) (the script's shell and mlci each carry the cookie, each gets its own deadline) with mlci and its
+// stage container still running. The library's backstop (`mlci cleanup` in a finally) removes the container.
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 
@@ -89,6 +118,9 @@ class Fiber {
 }
 
 class Pipeline {
+    static final double CPS_STOP_LIMIT_S = 30      // CpsThread#stop: Timeout.limit(30, SECONDS)
+    static final double REMOTE_TIMEOUT_S = 20      // DurableTaskStep.REMOTE_TIMEOUT
+    static final double DEFAULT_SOFT_KILL_S = 5    // ProcessTree: Integer.getInteger("SoftKillWaitSeconds", 5)
     Map scenario
     Map table
     List calls = []
@@ -107,6 +139,7 @@ class Pipeline {
     double now = 0
     long started = System.nanoTime()
     boolean real
+    double softKillS           // the node's -DSoftKillWaitSeconds
     boolean aborted
     String harnessError
     int sequence = 0
@@ -115,6 +148,7 @@ class Pipeline {
         this.scenario = scenario
         this.table = table
         real = scenario.realSh == true
+        softKillS = scenario.softKillWaitS != null ? scenario.softKillWaitS as double : DEFAULT_SOFT_KILL_S
         files.putAll(scenario.files ?: [:])
         pools.putAll(scenario.resources ?: [:])
         if (scenario.nodes) {
@@ -166,6 +200,14 @@ class Pipeline {
     void pass(Fiber from) {
         while (true) {
             fireTimers()
+            // Interrupted branches are stopped first, the youngest first, one after another
+            // (CpsFlowExecution#interrupt); each one's stop runs while it holds the baton.
+            Fiber stopping = fibers.reverse().find { !it.done && it.pending != null && it.thread != null }
+            if (stopping != null) {
+                current = stopping
+                mon.notifyAll()
+                return
+            }
             int start = fibers.indexOf(from)
             for (int i = 1; i <= fibers.size(); i++) {
                 Fiber f = fibers[(start + i) % fibers.size()]
@@ -377,10 +419,18 @@ class Pipeline {
                 block(f, null, clock() + (rule.seconds as double), "sh '${script}'")
             } catch (FlowInterruptedException e) {
                 call.interrupted = e.causes*.getClass()*.simpleName
-                if (rule.onInterrupt) {  // what the process does after SIGTERM, e.g. mlci writing its final record
-                    double at = clock() + (rule.onInterrupt.after ?: 0)
-                    timers << [at: at, fire: { files.putAll(rule.onInterrupt.files ?: [:]) }]
+                call.terminatedAt = clock()
+                // What the process does after SIGTERM: exits `after` s later (e.g. mlci writing its
+                // final record), or, with `ignore`, never (a hung mlci: nothing will kill it).
+                Map reaction = rule.onInterrupt ?: [:]
+                Double exitsAfter = reaction.ignore ? null : (reaction.after ?: 0) as double
+                if (exitsAfter != null) {
+                    timers << [at: clock() + exitsAfter, fire: { files.putAll(reaction.files ?: [:]) }]
                 }
+                double stopping = stopDuration(exitsAfter)
+                call.stoppedAt = clock() + stopping
+                call.survived = exitsAfter == null || exitsAfter > stopping
+                now += stopping  // the CPS VM thread is busy: nothing else of the build runs meanwhile
                 throw e
             }
         }
@@ -393,38 +443,61 @@ class Pipeline {
         return rule.stdout instanceof String ? rule.stdout : JsonOutput.toJson(rule.stdout)
     }
 
+    /**
+     * How long the stop of a stubbed `sh` holds the CPS VM thread, for a process tree like durable-task's:
+     * the script's shell and mlci under it, both carrying the cookie; mlci exits `exitsAfter` s after its
+     * first SIGTERM (null: never). killRecursively of the first one found waits for mlci until its
+     * deadline (SoftKillWaitSeconds), then SIGTERMs the shell (no trap: it dies); the second killRecursively
+     * (mlci, its own deadline) waits again. Whichever comes first in the process table, that is
+     * min(exitsAfter, 2 × SoftKillWaitSeconds), and never more than the CPS thread's 30 s.
+     */
+    double stopDuration(Double exitsAfter) {
+        double stopping = Math.min(2 * softKillS, CPS_STOP_LIMIT_S)
+        return exitsAfter == null ? stopping : Math.min(exitsAfter, stopping)
+    }
+
     Object realSh(Fiber f, Map p, Map call) {
         Map env = new LinkedHashMap(System.getenv())
         env.putAll(scenario.shEnv ?: [:])
         env.putAll(f.env.findAll { k, v -> v != null }.collectEntries { k, v -> [(k): v.toString()] })
         f.secrets.each { env[it.name] = it.value }
-        ProcessBuilder pb = new ProcessBuilder(['setsid', 'sh', '-c', p.script.toString()])
+        // As durable-task runs a script: written to a file, `sh -xe FILE`, the step's cookie in its environment.
+        String cookie = 'durable-' + UUID.randomUUID().toString().replace('-', '')
+        env.JENKINS_SERVER_COOKIE = cookie
+        File scriptFile = File.createTempFile('mlci-harness-', '.sh')
+        scriptFile.deleteOnExit()
+        scriptFile.setText(p.script.toString(), 'UTF-8')
+        ProcessBuilder pb = new ProcessBuilder(['sh', '-xe', scriptFile.path])
         pb.directory(new File(scenario.workdir.toString()))
         pb.environment().clear()
         pb.environment().putAll(env)
         pb.redirectErrorStream(!p.returnStdout)
         Process proc = pb.start()
         StringBuffer stdout = new StringBuffer()
-        Thread reader = Thread.start {
+        // Daemon readers: a process that survives its stop keeps the pipe open, and must not keep the JVM.
+        Thread reader = Thread.startDaemon {
             proc.inputStream.eachLine('UTF-8') { line ->
                 if (p.returnStdout) stdout.append(line).append('\n')
                 else synchronized (mon) { log << mask(f, line) }
             }
         }
-        Thread errReader = p.returnStdout ? Thread.start {
+        Thread errReader = p.returnStdout ? Thread.startDaemon {
             proc.errorStream.eachLine('UTF-8') { line -> synchronized (mon) { log << mask(f, line) } }
         } : null
         try {
             block(f, { !proc.isAlive() }, null, "sh '${p.script}'")
         } catch (FlowInterruptedException e) {
             call.interrupted = e.causes*.getClass()*.simpleName
-            long pid = proc.pid()
-            ['kill', '-TERM', '--', "-${pid}"].execute().waitFor()
-            if (!proc.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
-                ['kill', '-KILL', '--', "-${pid}"].execute().waitFor()
-                proc.waitFor()
-            }
-            reader.join(2000)
+            call.terminatedAt = clock()
+            Map stopped = stopSh(cookie)
+            call.signalled = stopped.signalled
+            call.survivors = stopped.survivors
+            call.survived = !stopped.survivors.isEmpty()
+            // The step ends once the script exited, or REMOTE_TIMEOUT after the stop began.
+            double left = call.terminatedAt + REMOTE_TIMEOUT_S - clock()
+            if (left > 0) proc.waitFor((long) (left * 1000), java.util.concurrent.TimeUnit.MILLISECONDS)
+            call.stoppedAt = clock()
+            reader.join(1000)
             throw e
         }
         reader.join()
@@ -434,6 +507,61 @@ class Pipeline {
         if (status != 0 && !p.returnStatus) throw new AbortException("script returned exit code ${status}")
         if (p.returnStatus) return status
         return p.returnStdout ? stdout.toString() : null
+    }
+
+    /**
+     * Jenkins core's ProcessTree.Linux#killAll(JENKINS_SERVER_COOKIE=cookie) on this machine, as the
+     * sources cited at the top do it, run while this branch holds the baton (the CPS VM thread) and
+     * cut off after 30 s as CpsThread#stop is: SIGTERM only, never SIGKILL.
+     * Returns [signalled: pids, survivors: pids still alive afterwards].
+     */
+    Map stopSh(String cookie) {
+        long limit = System.nanoTime() + (long) (CPS_STOP_LIMIT_S * 1e9)
+        // The snapshot: a HashMap keyed by pid, filled in /proc's order, iterated as Jenkins iterates its own.
+        Map<Integer, Integer> parents = new HashMap<>()
+        Map<Integer, Boolean> marked = new HashMap<>()
+        for (File dir : new File('/proc').listFiles()) {
+            if (!(dir.name ==~ /[0-9]+/)) continue
+            try {
+                String status = new File(dir, 'status').getText('UTF-8')
+                int ppid = Integer.parseInt((status =~ /(?m)^PPid:\s*([0-9]+)/)[0][1])
+                byte[] environ = new File(dir, 'environ').bytes
+                int pid = Integer.parseInt(dir.name)
+                parents.put(pid, ppid)
+                marked.put(pid, new String(environ, 'UTF-8').split('\u0000').contains('JENKINS_SERVER_COOKIE=' + cookie))
+            } catch (Exception ignored) {
+                // gone since the listing, or not ours to read
+            }
+        }
+        List signalled = []
+        try {
+            for (Integer pid : parents.keySet()) {
+                if (marked[pid]) killRecursively(pid, parents, System.nanoTime() + (long) (softKillS * 1e9), limit, signalled)
+            }
+        } catch (InterruptedException cutOff) {
+            // Timeout.limit interrupted the CPS VM thread: the rest is never signalled
+        }
+        List survivors = signalled.unique(false).findAll { new File("/proc/${it}/status").exists() }
+        return [signalled: signalled.unique(false), survivors: survivors]
+    }
+
+    /** UnixProcess#killRecursively(deadline): the children first, then the process, one deadline for all. */
+    void killRecursively(Integer pid, Map<Integer, Integer> parents, long deadline, long limit, List signalled) {
+        for (Integer child : parents.keySet()) {
+            if (parents[child] == pid) killRecursively(child, parents, deadline, limit, signalled)
+        }
+        // UnixProcess#kill(deadline): SIGTERM, then wait for /proc/PID/status to go (a zombie still has one)
+        ProcessHandle.of(pid as long).ifPresent { it.destroy() }
+        signalled << pid
+        long sleep = 10
+        File status = new File("/proc/${pid}/status")
+        while (true) {
+            if (!status.exists()) break
+            if (System.nanoTime() >= limit) throw new InterruptedException('CpsThread#stop: 30 s')
+            Thread.sleep(Math.max(1L, Math.min(sleep, (long) ((limit - System.nanoTime()) / 1e6))))
+            sleep = Math.min(sleep * 2, 1000)
+            if (System.nanoTime() >= deadline) break
+        }
     }
 
     /**

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlci.render.jenkins import SOFT_KILL_WAIT_S
+
 HEAD = "3f2a9c1d5e7b8a0f4c6d2e1b9a8f7c6d5e4b3a21"
 BASE = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807"
 HOST = "gpu-01"
@@ -40,11 +42,20 @@ def scenario(
     sh: list[dict[str, Any]] = (),
     **extra: Any,
 ) -> dict[str, Any]:
-    """A release (the real Jenkinsfile) unless `step` names a var; `sh` rules come before the plan's."""
+    """A release (the real Jenkinsfile) unless `step` names a var; `sh` rules come before the plan's.
+    Nodes stop `sh` steps with the SoftKillWaitSeconds mlci renders."""
     rules = list(sh)
     if the_plan is not None:
         rules.append({"match": r"^mlci plan ", "stdout": the_plan})
-    return {"name": name, "step": step, "build": BUILD, "resources": gpu_pool(), "sh": rules, **extra}
+    return {
+        "name": name,
+        "step": step,
+        "build": BUILD,
+        "resources": gpu_pool(),
+        "sh": rules,
+        "softKillWaitS": SOFT_KILL_WAIT_S,
+        **extra,
+    }
 
 
 def job(name: str, build: int = BUILD, job_name: str = "mlci-release") -> str:
@@ -109,12 +120,19 @@ def run_call(result: dict[str, Any], project: str) -> dict[str, Any]:
     return found
 
 
+def cleanup_command(name: str) -> str:
+    """The backstop every branch that started `mlci run` runs right after it, on the same node and inside
+    the same GPU lock, however `mlci run` ended."""
+    return f"mlci cleanup {name} --job={job(name)}"
+
+
 def release_commands(name: str, gpus: str, *, store: str = "local") -> list[str]:
     """The commands one successful project branch runs, in order."""
     return [
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started {name} {job(name)}",
         f"mlci run {name} --job-id={job(name)} --gpus={gpus}",
+        cleanup_command(name),
         keep_command(name),
         f"mlci publish {name} {job(name)} --store={store}",
         f"mlci notify --event=succeeded {name} {job(name)}",

@@ -24,6 +24,8 @@ artifacts:
     local: {type: local, path: .mlci/artifacts}
     hub: {type: huggingface, repo: acme/models, token: HF_TOKEN}
 notifications: {slack: {webhook: SLACK_WEBHOOK_URL}}
+jenkins:
+  approvers: [{user: bob, password: BOB_JENKINS_PASSWORD, projects: ["*"]}]
 """
 
 
@@ -87,7 +89,7 @@ def test_the_library_accepts_and_follows_a_real_plan(real_plan, release):
     assert f"mlci publish vision {job('vision')} --store=hub" in scripts
     assert f"mlci publish tabular {job('tabular')} --store=local" in scripts
     (ask,) = [c for c in release["calls"] if c["step"] == "input"]
-    assert ask["args"]["submitter"] == "alice"
+    assert ask["args"]["submitter"] == "alice,bob"  # project.yaml's, then mlci.yaml's approvers
     publish = next(
         c for c in release["calls"] if c["step"] == "sh" and c["args"]["script"].startswith("mlci publish vision")
     )

@@ -87,6 +87,29 @@ SCENARIOS = [
     ),
     pipeline("no-such-label", "node('mlci && gpu') { echo 'x' }", nodes=[{"name": "cpu-01", "labels": ["mlci"]}]),
     pipeline(
+        "stops-in-turn",
+        """
+        parallel(
+            a: { node('mlci') { sh 'hung a' } },
+            b: { node('mlci') { sh 'hung b' } },
+            c: { node('mlci') { sh 'quick c' } },
+        )
+        """,
+        sh=[
+            {"match": "hung", "seconds": 3600, "onInterrupt": {"ignore": True}},
+            {"match": "quick", "seconds": 3600, "onInterrupt": {"after": 3}},
+        ],
+        executors=3,
+        softKillWaitS=30,
+        abortAt=100,
+    ),
+    pipeline(
+        "expired-hung",
+        "node('mlci') { timeout(time: 60, unit: 'SECONDS') { sh 'hung' } }",
+        sh=[{"match": "hung", "seconds": 3600, "onInterrupt": {"ignore": True}}],
+        softKillWaitS=5,
+    ),
+    pipeline(
         "group-submitter",
         "timeout(time: 1, unit: 'HOURS') { input(message: 'ok?', submitter: 'ml-leads') }",
         input={"": "approve"},
@@ -174,3 +197,27 @@ def test_a_group_submitter_matches_no_one_in_the_local_realm(results):
     assert r["result"] == "ABORTED" and r["time"] == 3600
     (ask,) = [c for c in r["calls"] if c["step"] == "input"]
     assert "alice is not among the submitters ml-leads" in ask["refused"]
+
+
+def test_an_abort_stops_branches_one_after_another_youngest_first(results):
+    # CpsFlowExecution#interrupt: every branch's stop runs on the one CPS VM thread, the youngest first;
+    # a hung process holds it for the 30 s CpsThread#stop allows, a quick one for as long as it takes
+    r = results["stops-in-turn"]
+    assert r["result"] == "ABORTED"
+    stops = {
+        c["args"]["script"]: (c["terminatedAt"], c["stoppedAt"], c["survived"]) for c in r["calls"] if c["step"] == "sh"
+    }
+    assert stops == {"quick c": (100, 103, False), "hung b": (103, 133, True), "hung a": (133, 163, True)}
+
+
+def test_an_expired_timeout_stops_a_hung_process_like_an_abort(results):
+    # SIGTERM at 60, SoftKillWaitSeconds 5 for each of the two process trees, never SIGKILL
+    r = results["expired-hung"]
+    assert r["result"] == "ABORTED"
+    (sh,) = [c for c in r["calls"] if c["step"] == "sh"]
+    assert (sh["interrupted"], sh["terminatedAt"], sh["stoppedAt"], sh["survived"]) == (
+        ["ExceededTimeout"],
+        60,
+        70,
+        True,
+    )

@@ -3,10 +3,23 @@ abort, approval, disk, locks, GPU nodes."""
 
 from __future__ import annotations
 
-from .scenarios import HEAD, calls, entry, gpu_locks, job, plan, record, run_call, scenario, shell
+from .scenarios import (
+    HEAD,
+    branch_shell,
+    calls,
+    cleanup_command,
+    entry,
+    gpu_locks,
+    job,
+    plan,
+    record,
+    run_call,
+    scenario,
+    shell,
+)
 
 TOKEN = "hf_s3cr3t_value"
-LIMIT = {"timeout_s": 600, "time_limit": {"build_s": 300, "attempts": 1, "stages_s": 300}}
+LIMIT = {"timeout_s": 600, "time_limit": {"build_s": 270, "attempts": 1, "stages_s": 300, "slack_s": 30}}
 
 
 def final_record(name: str, overall: str) -> dict:
@@ -20,6 +33,11 @@ def slow_run(name: str, seconds: int, *, writes_after: int = 8, overall: str = "
         "seconds": seconds,
         "onInterrupt": {"after": writes_after, "files": final_record(name, overall)},
     }
+
+
+def hung_run(name: str, seconds: int = 10_000) -> dict:
+    """`mlci run NAME` that ignores SIGTERM: it never exits, never writes a final record."""
+    return {"match": rf"^mlci run {name} ", "seconds": seconds, "onInterrupt": {"ignore": True}}
 
 
 SCENARIOS = [
@@ -44,6 +62,26 @@ SCENARIOS = [
         "abort-record-never-final",
         plan(entry("vision", 1, **LIMIT)),
         sh=[slow_run("vision", 10_000, writes_after=500)],
+        abortAt=100,
+    ),
+    scenario("abort-hung", plan(entry("vision", 1, **LIMIT)), sh=[hung_run("vision")], abortAt=100),
+    scenario(
+        "abort-parallel-hung",
+        plan(entry("vision", 1, **LIMIT), entry("nlp", 1, **LIMIT)),
+        sh=[hung_run("vision"), hung_run("nlp")],
+        abortAt=100,
+    ),
+    scenario(
+        "abort-parallel",
+        plan(entry("vision", 1, **LIMIT), entry("nlp", 1, **LIMIT)),
+        sh=[slow_run("vision", 10_000), slow_run("nlp", 10_000)],
+        abortAt=100,
+    ),
+    scenario(
+        "abort-queued-for-lock",
+        plan(entry("a", 1, **LIMIT), entry("b", 1, **LIMIT)),
+        resources={"gpu@gpu-01": ["gpu-01-gpu0"]},  # one GPU: b queues behind a
+        sh=[slow_run("a", 10_000)],
         abortAt=100,
     ),
     scenario(
@@ -104,7 +142,10 @@ def test_job_ids_are_unique_across_jobs_and_traceable_to_the_commit(results):
 def test_an_expired_time_limit_fails_with_the_reason_after_the_record_is_final(results):
     r = results["time-limit"]
     assert r["result"] == "FAILURE"
-    assert "vision: stopped at its time limit of 600 s (image build 300 s + 1 attempt(s) × stages 300 s)" in r["error"]
+    assert (
+        "vision: stopped at its time limit of 600 s (image build 270 s + 1 attempt(s) × stages 300 s + slack 30 s)"
+        in r["error"]
+    )
     (run,) = [c for c in calls(r, "sh") if c["args"]["script"].startswith("mlci run")]
     assert run["interrupted"] == ["ExceededTimeout"]
     (archive,) = calls(r, "archiveArtifacts")
@@ -165,3 +206,69 @@ def test_a_gpu_project_runs_only_on_a_gpu_node(results):
     run = run_call(r, "big")
     assert run["node"] == "gpu-01" and run["args"]["script"].endswith("--gpus=0,1")
     assert [c["args"] for c in calls(r, "node")][1] == "mlci && gpu"
+
+
+def branch_calls(r: dict, stage: str, step: str) -> list[dict]:
+    return [c for c in r["calls"] if c["stage"] == stage and c["step"] == step]
+
+
+def test_an_mlci_that_ignores_sigterm_is_never_killed_and_its_containers_are_removed(results):
+    r = results["abort-hung"]
+    assert r["result"] == "ABORTED" and r["errorType"] == "FlowInterruptedException"
+    run = run_call(r, "vision")
+    # SIGTERM at 100; Jenkins waits SoftKillWaitSeconds (30, as rendered) per process tree, never
+    # SIGKILLs, and gives up when the CPS thread's 30 s are over: mlci is still running then
+    assert run["interrupted"] == ["UserInterruption"]
+    assert (run["terminatedAt"], run["stoppedAt"], run["survived"]) == (100, 130, True)
+    # the backstop, as soon as the build goes on: on the node that ran mlci and still inside its GPU
+    # lock, so no other build is granted the GPU while the hung run's container holds it
+    (cleanup,) = [c for c in calls(r, "sh") if c["args"]["script"] == cleanup_command("vision")]
+    assert cleanup["time"] == 130 and cleanup["node"] == "gpu-01"
+    assert cleanup["locked"]["resources"] == run["locked"]["resources"] == ["gpu-01-gpu0"]
+    (wait,) = calls(r, "waitUntil")
+    assert wait["time"] == 130 and wait["locked"] is None  # then the bounded wait for a record
+    assert any("was not final 60 s after the interruption" in line for line in r["log"])
+    assert shell(r)[-1] == f"mlci notify --event=cancelled vision {job('vision')}"
+
+
+def test_an_abort_stops_parallel_branches_one_after_another_youngest_first(results):
+    r = results["abort-parallel-hung"]
+    assert r["result"] == "ABORTED"
+    vision, nlp = run_call(r, "vision"), run_call(r, "nlp")
+    # nlp (the younger branch) is stopped first; vision gets its SIGTERM only when nlp's stop is over
+    assert (nlp["terminatedAt"], nlp["stoppedAt"]) == (100, 130)
+    assert (vision["terminatedAt"], vision["stoppedAt"]) == (130, 160)
+    assert vision["survived"] and nlp["survived"]
+    for name in ("vision", "nlp"):
+        (cleanup,) = [c for c in branch_calls(r, name, "sh") if c["args"]["script"] == cleanup_command(name)]
+        # only once every branch was stopped does the build go on: then each removes its leftovers
+        assert cleanup["node"] == "gpu-01" and cleanup["time"] == 160 and cleanup["locked"]
+
+
+def test_well_behaved_runs_end_within_the_stop_and_write_their_records(results):
+    r = results["abort-parallel"]
+    assert r["result"] == "ABORTED"
+    vision, nlp = run_call(r, "vision"), run_call(r, "nlp")
+    assert (nlp["terminatedAt"], nlp["stoppedAt"], nlp["survived"]) == (100, 108, False)
+    assert (vision["terminatedAt"], vision["stoppedAt"], vision["survived"]) == (108, 116, False)
+    assert "vision: Cancelled" in r["description"] and "nlp: Cancelled" in r["description"]
+    assert not any("was not final" in line for line in r["log"])
+
+
+def test_an_abort_while_queued_for_the_gpus_ends_at_once(results):
+    r = results["abort-queued-for-lock"]
+    assert r["result"] == "ABORTED"
+    # b never got its GPU: no record to wait for, nothing to archive, no container to remove
+    assert not branch_calls(r, "b", "waitUntil") and not branch_calls(r, "b", "archiveArtifacts")
+    assert branch_shell(r, "b") == [
+        f"git checkout --quiet --detach {HEAD}",
+        f"mlci notify --event=started b {job('b')}",
+        f"mlci notify --event=cancelled b {job('b')}",
+    ]
+    (cancelled,) = [c for c in branch_calls(r, "b", "sh") if "--event=cancelled" in c["args"]["script"]]
+    # at once: right after the abort's stops (a's mlci took 8 s of the CPS thread), not 60 s later
+    assert cancelled["time"] == 108
+    assert "b: cancelled while waiting for its GPUs (nothing ran)" in r["description"]
+    # a, which held the GPU, is stopped after b and archived once its record is final
+    assert run_call(r, "a")["terminatedAt"] == 100
+    assert branch_shell(r, "a")[2:4] == [f"mlci run a --job-id={job('a')} --gpus=device=0", cleanup_command("a")]

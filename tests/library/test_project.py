@@ -5,6 +5,7 @@ from __future__ import annotations
 from .scenarios import (
     HEAD,
     calls,
+    cleanup_command,
     entry,
     gpu_locks,
     job,
@@ -43,6 +44,7 @@ def test_trains_without_publishing_by_default(results):
         f"git checkout --quiet --detach {HEAD}",
         f"mlci notify --event=started vision {job('vision')}",
         f"mlci run vision --job-id={job('vision')} --gpus=0,1",
+        cleanup_command("vision"),
         keep_command("vision"),
     ]
     assert [c["args"]["quantity"] for c in gpu_locks(r)] == [2]

@@ -77,4 +77,4 @@ def test_a_relative_runs_dir_on_a_node_fails_before_training(results):
     assert r["result"] == "FAILURE"
     assert r["error"].startswith("node gpu-01: MLCI_RUNS_DIR must be an absolute path")
     assert not any(s.startswith("mlci run ") for s in shell(r))
-    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"
+    assert shell(r)[-1] == f"mlci notify --event=failed vision {job('vision')}"  # nothing ran: nothing to clean up

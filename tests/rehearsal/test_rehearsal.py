@@ -29,6 +29,7 @@ import moto.server as moto_server  # the test extra installs it: no silent skip
 import pytest
 
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from mlci.render.jenkins import SOFT_KILL_WAIT_S
 from tests.conftest import FIXTURE_DOCKERFILE
 from tests.library import harness
 
@@ -269,6 +270,7 @@ def build(world: dict, name: str, number: int, **extra) -> dict:
         "step": "Jenkinsfile",
         "build": number,
         "realSh": True,
+        "softKillWaitS": SOFT_KILL_WAIT_S,  # as mlci renders the nodes
         "workdir": str(world["workspace"]),
         "archiveDir": str(world["tmp"] / f"archive-{number}"),
         # as mlci render configures a node: records in a host directory, outside the workspace
@@ -313,7 +315,9 @@ def builds(world) -> dict:
             "time-limit",
             16,
             params={**only, "PROJECTS": DIGITS, "HEAD_REF": "slow"},
-            timeoutOverrides={"4200": 10},  # Jenkins' limit for digits (3600 s build + 600 s stage), shortened
+            timeoutOverrides={
+                "4530": 10
+            },  # Jenkins' limit for digits (3600 s build + 600 s stage + 330 s slack), shortened
         ),
     ]
     started = time.monotonic()
@@ -421,7 +425,7 @@ def test_an_abort_mid_stage_cancels_the_run_and_the_build(world, builds):
 def test_the_time_limit_ends_the_build_failed_with_the_reason(world, builds):
     r = builds["time-limit"]
     assert r["result"] == "FAILURE", (r["error"], r["log"][-30:])
-    assert f"{DIGITS}: stopped at its time limit of 4200 s" in r["error"]
+    assert f"{DIGITS}: stopped at its time limit of 4530 s" in r["error"]
     job = f"{head(world, 'slow')[:12]}-mlci-release-16"
     archived = world["tmp"] / "archive-16" / ".mlci/archive" / DIGITS / job / "status.json"
     assert json.loads(archived.read_text())["overallStatus"] in ("Cancelled", "Build Failed", "Failed")

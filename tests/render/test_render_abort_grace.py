@@ -1,6 +1,7 @@
-"""On abort Jenkins sends SIGTERM and, SoftKillWaitSeconds later (5 by default), SIGKILL. mlci needs
-longer than that to stop the stage container (its own SIGTERM grace) and write a Cancelled record,
-so the controller and every SSH agent run with a longer soft-kill wait."""
+"""On abort Jenkins SIGTERMs `mlci run` and waits up to SoftKillWaitSeconds (5 by default) for it to
+exit, never SIGKILLing it (see tests/library/harness.groovy for the cited sources). mlci needs longer
+than 5 s to stop the stage container (its own SIGTERM grace) and write a Cancelled record, so the
+controller and every SSH agent wait longer: the `sh` step then ends when mlci has really finished."""
 
 from __future__ import annotations
 

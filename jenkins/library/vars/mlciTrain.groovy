@@ -30,7 +30,8 @@ def call(Map config) {
     }
     // GPU projects only on GPU nodes: `auto` falls back to the CPU only where mlci plan allows it.
     String label = project.gpu_node ? "${cfg.label} && ${cfg.gpuLabel}" : cfg.label
-    Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null]
+    // The job id is known before anything runs, so the backstop (removeLeftovers) can find the run's containers.
+    Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null, runStarted: false]
     stage(name) {
         node(label) {
             notifyOnFailure(cfg, state, name, jobId) {
@@ -110,7 +111,7 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
     int status = -1
     Throwable stopped = null
     try {
-        status = runWithGpus(cfg, project, jobId)
+        status = runWithGpus(cfg, project, jobId, state)
     } catch (e) {
         if (!interruption(e)) {
             keepRecord(record)
@@ -118,9 +119,17 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
         }
         stopped = e
     }
+    if (stopped != null && !state.runStarted) {
+        // Stopped while queued for the GPUs: mlci never ran, so there is no record to wait for.
+        state.notified = true
+        announce(cfg, 'cancelled', name, jobId)
+        appendDescription("${name}: cancelled while waiting for its GPUs (nothing ran)")
+        currentBuild.result = 'ABORTED'
+        throw stopped
+    }
     if (stopped != null) {
-        // Jenkins SIGTERMs `mlci run` and returns at once: give mlci time to stop its containers
-        // and write the final record before it is archived.
+        // The `sh` step ends once mlci exits, or after Jenkins gave up waiting for it (see the
+        // library README): mlci may still be stopping its containers and writing its final record.
         waitForFinalRecord(cfg, record)
         keepRecord(record)
         describe(name, record)
@@ -150,7 +159,8 @@ def train(Map cfg, Map project, String jobId, String record, Map state) {
 String limitParts(Map project) {
     Map limit = project.time_limit instanceof Map ? project.time_limit : [:]
     if (limit.build_s instanceof Integer && limit.attempts instanceof Integer && limit.stages_s instanceof Integer) {
-        return "image build ${limit.build_s} s + ${limit.attempts} attempt(s) × stages ${limit.stages_s} s"
+        String slack = limit.slack_s instanceof Integer ? " + slack ${limit.slack_s} s" : ''
+        return "image build ${limit.build_s} s + ${limit.attempts} attempt(s) × stages ${limit.stages_s} s${slack}"
     }
     return 'from mlci plan'
 }
@@ -160,10 +170,10 @@ String limitParts(Map project) {
  * the host cannot meet (its GPU count in mlci.yaml, from the plan's host_gpus) fails at once; a lock
  * Jenkins cannot grant within lockTimeoutS fails with the likely reason instead of waiting forever.
  */
-int runWithGpus(Map cfg, Map project, String jobId) {
+int runWithGpus(Map cfg, Map project, String jobId, Map state) {
     int gpus = project.gpus
     if (gpus == 0) {
-        return runMlci(cfg, project, jobId, 'none')
+        return runMlci(cfg, project, jobId, 'none', state)
     }
     String host = env.MLCI_HOST
     if (!PlanCheck.isName(host)) {
@@ -174,7 +184,7 @@ int runWithGpus(Map cfg, Map project, String jobId) {
     if (available == 0 && gpus == -1) {
         // A host without GPUs (allowed only when mlci plan let the project fall back to the CPU):
         // nothing to lock; mlci run decides (`auto` runs on the CPU, `all` explains the missing GPU).
-        return runMlci(cfg, project, jobId, project.gpus_spec == 'all' ? 'all' : 'auto')
+        return runMlci(cfg, project, jobId, project.gpus_spec == 'all' ? 'all' : 'auto', state)
     }
     if (available instanceof Integer && gpus > (Integer) available) {
         error("${project.name} needs ${gpus} GPU(s) but host ${host} has ${available} in mlci.yaml: " +
@@ -196,7 +206,7 @@ int runWithGpus(Map cfg, Map project, String jobId) {
                 lock(resource: turnstile) {
                     lock(request) {
                         locked = true
-                        status = runLocked(cfg, project, jobId, host)
+                        status = runLocked(cfg, project, jobId, host, state)
                     }
                 }
             } else {
@@ -205,7 +215,7 @@ int runWithGpus(Map cfg, Map project, String jobId) {
                 }
                 lock(request) {
                     locked = true
-                    status = runLocked(cfg, project, jobId, host)
+                    status = runLocked(cfg, project, jobId, host, state)
                 }
             }
         }
@@ -221,28 +231,57 @@ int runWithGpus(Map cfg, Map project, String jobId) {
     return status
 }
 
-int runLocked(Map cfg, Map project, String jobId, String host) {
+int runLocked(Map cfg, Map project, String jobId, String host, Map state) {
     String devices = null
     try {
         devices = GpuLease.devices(env.MLCI_LOCKED, host)
     } catch (IllegalArgumentException bad) {
         error(bad.getMessage())
     }
-    return runMlci(cfg, project, jobId, devices)
+    return runMlci(cfg, project, jobId, devices, state)
 }
 
-int runMlci(Map cfg, Map project, String jobId, String devices) {
+int runMlci(Map cfg, Map project, String jobId, String devices, Map state) {
     String name = project.name
     String command = "${Shell.quote(cfg.mlci)} run ${Shell.quote(name)} --job-id=${Shell.quote(jobId)} " +
         "--gpus=${Shell.quote(devices)}"
     int status = -1
-    timeout(time: project.timeout_s, unit: 'SECONDS') {
-        // The project's own secrets (e.g. HF_TOKEN for its downloads), for this command only.
-        status = mlciSecrets(project.secrets ?: []) {
-            sh(script: command, returnStatus: true, label: "mlci run ${name}")
+    try {
+        timeout(time: project.timeout_s, unit: 'SECONDS') {
+            // The project's own secrets (e.g. HF_TOKEN for its downloads), for this command only.
+            status = mlciSecrets(project.secrets ?: []) {
+                state.runStarted = true
+                sh(script: command, returnStatus: true, label: "mlci run ${name}")
+            }
         }
+    } finally {
+        // Still inside the GPU lock: the GPU is free again before another build can be granted it.
+        removeLeftovers(cfg, name, jobId, state)
     }
     return status
+}
+
+/**
+ * The backstop, in a `finally` right after `mlci run` on its node (inside its GPU lock), however the
+ * step ended (exit, abort, time limit, lost agent): removes the containers labelled with this
+ * project and job id. Jenkins never SIGKILLs a step's processes
+ * on Linux and stops waiting for them after a while, so an mlci that hangs after SIGTERM would
+ * otherwise leave its stage container holding the GPU the build's lock no longer protects.
+ * Never masks how the build ended: a failure here is a warning.
+ */
+def removeLeftovers(Map cfg, String name, String jobId, Map state) {
+    if (!state.runStarted) {
+        return
+    }
+    String command = "${Shell.quote(cfg.mlci)} cleanup ${Shell.quote(name)} --job=${Shell.quote(jobId)}"
+    try {
+        int removed = sh(script: command, returnStatus: true, label: "remove leftover containers of ${name}")
+        if (removed != 0) {
+            echo "WARNING: ${command} exited ${removed}; check `docker ps --filter label=mlci.job=${jobId}` on ${env.NODE_NAME}"
+        }
+    } catch (e) {
+        echo "WARNING: could not remove leftover containers of ${name} on ${env.NODE_NAME}: ${e.getMessage()}"
+    }
 }
 
 /** Waits (bounded) until mlci has written a final status.json; archives what there is either way. */

@@ -7,7 +7,7 @@ package mlci
 class PlanCheck implements Serializable {
     static final String NAME = /[a-z0-9][a-z0-9-]{0,62}/
     static final String SHA = /[0-9a-f]{40}([0-9a-f]{24})?/
-    static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,200}/
+    static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,4000}/  // project.yaml's names + mlci.yaml's approvers
     static final String SECRET = /[A-Z][A-Z0-9_]{0,127}/
     static final String GPU_SPEC = /auto|all|none|[0-9]{1,2}|[0-9]{1,3}(,[0-9]{1,3}){0,63}/
 
