@@ -99,16 +99,19 @@ def render_casc(facts: Facts) -> str:
     m = facts.manifest
     jenkins: dict[str, Any] = {
         "systemMessage": m.jenkins.system_message,
+        # With hosts, the built-in node runs no build: builds on it would die with the controller's
+        # container (a recreate SIGKILLs them, their stage containers keep the GPUs) and could read
+        # $JENKINS_HOME/secrets. EXCLUSIVE too, so no label expression can land there.
         "numExecutors": m.jenkins.executors if facts.controller_runs_builds else 0,
-        "mode": "NORMAL",
+        "mode": "NORMAL" if facts.controller_runs_builds else "EXCLUSIVE",
     }
-    if facts.controller:
-        jenkins["labelString"] = " ".join(facts.node_labels(facts.controller))
-    elif facts.controller_runs_builds:  # no hosts declared: a single-machine setup builds on the controller
+    if facts.controller_runs_builds:  # no hosts declared: a stack started by hand builds on the controller
         jenkins["labelString"] = f"{BUILD_LABEL} docker"
-    if facts.controller_runs_builds:
-        host = facts.controller.name if facts.controller else BUILT_IN_HOST
-        jenkins["nodeProperties"] = [_host_env(facts, host)]
+        jenkins["nodeProperties"] = [_host_env(facts, BUILT_IN_HOST)]
+    elif facts.controller_is_agent:  # its host's name belongs to its SSH agent (node('<host>') goes there)
+        jenkins["labelString"] = ""
+    elif facts.controller:
+        jenkins["labelString"] = facts.controller.name
     jenkins["securityRealm"] = {
         "local": {
             "allowsSignup": False,
@@ -170,7 +173,7 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
             "nodeProperties": [_host_env(facts, host.name)],
             "launcher": {
                 "ssh": {
-                    "host": host.address,
+                    "host": facts.ssh_address(host),
                     "port": host.ssh_port,
                     "credentialsId": AGENT_SSH_KEY,
                     # as on the controller: time after SIGTERM for mlci to write its Cancelled record
