@@ -61,7 +61,9 @@ def test_the_controller_host_is_an_ssh_agent_to_itself_and_the_built_in_node_bui
 
 
 def test_the_controller_s_ssh_port_is_the_one_ansible_uses(tmp_path: Path) -> None:
-    hosts = [{"name": "gpu-01", "address": "203.0.113.9", "ssh_port": 2202, "gpus": 1, "roles": ["controller", "agent"]}]
+    hosts = [
+        {"name": "gpu-01", "address": "203.0.113.9", "ssh_port": 2202, "gpus": 1, "roles": ["controller", "agent"]}
+    ]
     out = _rendered(tmp_path, "one-host", hosts=hosts)
     assert _nodes(out["casc"])["gpu-01"]["launcher"]["ssh"]["port"] == 2202
 
