@@ -97,6 +97,7 @@ class Stack:
         self.repo = work / "repo"
         self.home, self.runs, self.cache = work / "jenkins_home", work / "runs", work / "cache"
         self.workspaces = work / "workspaces"
+        self.jobs: list[str] = []  # removed at the end, whatever state a test left them in
         self.project_name = f"mlci-restart-{uuid.uuid4().hex[:8]}"
         manifest = {
             "version": 1,
@@ -175,19 +176,24 @@ class Stack:
         return candidates[0]
 
     def close(self) -> None:
-        _sh(
-            shlex.join(["docker-compose", "-f", "docker-compose.yml", "-f", "override.yml", "down", "-v"]),
-            self.compose_dir,
-        )
-        for container in job_containers(""):
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        # By the project's labels and names, so a stack compose cannot read any more is removed too.
+        label = f"label=com.docker.compose.project={self.project_name}"
+        listed = subprocess.run(["docker", "ps", "-aq", "--filter", label], capture_output=True, text=True)
+        for container in listed.stdout.split():
+            subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True)
+        subprocess.run(["docker", "network", "rm", f"{self.project_name}_default"], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", f"{self.project_name}_jenkins_user_home"], capture_output=True)
+        for job in self.jobs:
+            for container in job_containers(job):
+                subprocess.run(["docker", "rm", "-f", container], capture_output=True)
         subprocess.run(["docker", "image", "rm", "-f", self.image], capture_output=True)
 
 
 def job_containers(job: str) -> list[str]:
     """Containers of a job (its GPU holders), by the label every mlci stage container carries."""
-    filters = ["--filter", f"label=mlci.job={job}"] if job else ["--filter", f"label=mlci.project={PROJECT}"]
-    listed = subprocess.run(["docker", "ps", "-aq", *filters], capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=mlci.job={job}"], capture_output=True, text=True, check=True
+    )
     return listed.stdout.split()
 
 
@@ -195,7 +201,9 @@ class ShStep:
     """One `sh` step launched as durable-task's shell wrapper does, in a control directory."""
 
     def __init__(self, stack: Stack, job: str, where: str):
+        job = f"{job}-{stack.project_name[-8:]}"  # unique on this engine
         self.job, self.stack = job, stack
+        stack.jobs.append(job)
         self.cookie = f"durable-{uuid.uuid4().hex}"
         workspace = stack.workspaces / job
         control = workspace / f".{self.cookie[:16]}"
