@@ -62,6 +62,8 @@ def render_project_jenkinsfile(facts: Facts) -> str:
 # ---- controller image (issue 10): its own build context, the pinned mlci, CA bundle, base images as args
 
 CA_BUNDLE_FILE = "ca-bundle.crt"  # jenkins/ca-bundle.crt: build.ca_bundle, copied there by Ansible
+INSTALL_PLUGINS = "install-plugins.sh"  # jenkins/install-plugins.sh, run by the Dockerfile
+PLUGIN_BUNDLE_DIR = "plugin-bundle"  # jenkins/plugin-bundle/: jenkins.plugins.bundle, copied there by Ansible
 
 
 def render_dockerfile(facts: Facts) -> str:
@@ -82,6 +84,27 @@ def render_dockerfile(facts: Facts) -> str:
         index_description=f"{dist.index_url}" if dist.index_url else "the default package index",
         ca_bundle=bool(m.build.ca_bundle),
         casc_path=CASC_PATH,
+        install_plugins=INSTALL_PLUGINS,
+        plugin_bundle=PLUGIN_BUNDLE_DIR if m.jenkins.plugins.bundle else None,
+    )
+
+
+def render_install_plugins(facts: Facts) -> str:
+    """How the image gets its plugins: jenkins-plugin-cli with the mirror and the proxy build arguments
+    it would otherwise ignore, or (air-gapped) a check of the bundle the Dockerfile copied in."""
+    plugins = facts.manifest.jenkins.plugins
+
+    def quoted(url: str | None) -> str | None:
+        return shlex.quote(url) if url else None
+
+    return render_template(
+        "install-plugins.sh.j2",
+        header=HEADER,
+        bundle=bool(plugins.bundle),
+        jenkins_image=pins.JENKINS_IMAGE,
+        update_center=quoted(plugins.update_center),
+        plugin_info=quoted(plugins.plugin_info),
+        mirror=quoted(plugins.mirror),
     )
 
 
@@ -89,7 +112,8 @@ def render_dockerignore(facts: Facts) -> str:
     """The build context is jenkins/ alone: admit only what the Dockerfile copies. A `.dockerignore`
     at the context root is read by every builder (compose v1 ignores <Dockerfile>.dockerignore)."""
     dist = distribution(facts.manifest)
-    keep = ["plugins.txt", "casc.yaml"] + ([CA_BUNDLE_FILE] if facts.manifest.build.ca_bundle else [])
+    keep = ["plugins.txt", "casc.yaml", INSTALL_PLUGINS] + ([CA_BUNDLE_FILE] if facts.manifest.build.ca_bundle else [])
+    keep += [PLUGIN_BUNDLE_DIR] if facts.manifest.jenkins.plugins.bundle else []
     keep += [dist.wheel] if dist.from_checkout else []
     lines = [f"# {HEADER}", "*", *(f"!{path}" for path in keep)]
     return "\n".join(lines) + "\n"
