@@ -14,7 +14,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-# source directory → directory in the wheel, and the top-level entries NOT shipped; see mlci/library.py
+# source directory → directory in the wheel, and the top-level entries NOT shipped; see mlci/render/trees.py
 TREES = {
     Path("jenkins/library"): ("library", ()),
     Path("ansible"): ("ansible_playbook", ("inventory.yml", "group_vars", "host_vars")),

@@ -10,11 +10,16 @@ from pathlib import Path
 def write_text_atomic(path: Path, text: str, *, mode: int | None = None, fsync: bool = True) -> None:
     """Temp file in the same directory, then rename over `path`. `mode` None keeps the temp file's
     owner-only 0600; `fsync` makes the content durable before it becomes visible."""
+    write_bytes_atomic(path, text.encode("utf-8"), mode=mode, fsync=fsync)
+
+
+def write_bytes_atomic(path: Path, content: bytes, *, mode: int | None = None, fsync: bool = True) -> None:
+    """write_text_atomic for bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -12,16 +12,20 @@ import sys
 
 import click
 
+import mlci.commands
 from mlci import __version__
 from mlci.errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE, ConfigError, MlciError
+from mlci.secrets import redact
 
 _COMMANDS_PKG = "mlci.commands"
 
 
 def _command_modules() -> dict[str, str]:
-    import mlci.commands as pkg
-
-    return {m.name.replace("_", "-"): m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
+    return {
+        m.name.replace("_", "-"): m.name
+        for m in pkgutil.iter_modules(mlci.commands.__path__)
+        if not m.name.startswith("_")
+    }
 
 
 class LazyGroup(click.Group):
@@ -55,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, int):  # ctx.exit(n) comes back as a return value without standalone mode
             return result
     except MlciError as exc:
-        from mlci.secrets import redact  # a client library's message may quote a token or webhook URL
-
+        # a client library's message may quote a token or webhook URL
         click.echo(redact(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}"), err=True)
         return exc.exit_code
     except click.exceptions.Abort:

@@ -51,7 +51,7 @@ def base_image(docker_client) -> str:
 def no_backoff(monkeypatch):
     """Retries happen, but without waiting."""
     waits: list[float] = []
-    monkeypatch.setattr("mlci.stores.retry._sleep", waits.append)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", waits.append)
     return waits
 
 
@@ -103,3 +103,43 @@ def mlci(root: Path, *args: str, timeout: int = 600, env: dict | None = None) ->
     return subprocess.run(
         [sys.executable, "-m", "mlci", *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=root
     )
+
+
+# ---------------------------------------------------------------- every record the suite wrote
+BAD_RECORDS_MARKER = ".deliberately-bad-records"  # a test that writes broken records on purpose marks its tree
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every status.json the tests produced (mlci runs in scratch repos, fixtures made through the
+    transitions) must validate against the shipped schema: the record is a contract."""
+    import json
+
+    import jsonschema
+
+    from mlci.record.schema import SHIPPED
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or exitstatus not in (0, 1):
+        return
+    base = factory.getbasetemp()
+    validator = jsonschema.Draft202012Validator(json.loads(SHIPPED.read_text()))
+    invalid, checked = [], 0
+    for path in base.rglob("status.json"):
+        if path.is_symlink() or any((parent / BAD_RECORDS_MARKER).exists() for parent in path.parents):
+            continue
+        if path.parent.parent.parent.name != "runs":  # <runs>/<project>/<job>/status.json only
+            continue
+        checked += 1
+        try:
+            errors = [e.message for e in validator.iter_errors(json.loads(path.read_text()))]
+        except ValueError as exc:
+            errors = [f"not JSON: {exc}"]
+        if errors:
+            invalid.append(f"{path}: {errors[0][:200]}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"run records checked against the shipped schema: {checked}, invalid: {len(invalid)}")
+        for line in invalid[:20]:
+            reporter.write_line(f"INVALID RECORD {line}")
+    if invalid:
+        session.exitstatus = 1

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.baseimage import DebootstrapCounter, StepRunner
 from mlci.errors import MlciError
+from mlci.host.baseimage import DebootstrapCounter, StepRunner
 from mlci.progress import Phases, tail_lines
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from mlci.manifest import Manifest, find_root
+from mlci import secrets
+from mlci.errors import MlciError
+from mlci.manifest import Manifest, find_root, load_project
 
 
 def repo_root(ctx: click.Context) -> Path:
@@ -18,10 +20,6 @@ def repo_root(ctx: click.Context) -> Path:
 def remember_secrets(root: Path, manifest: Manifest, project: str | None = None) -> None:
     """Mask every secret the manifest and `project` declare, whatever their names look like, in
     everything this command prints, writes or posts."""
-    from mlci import secrets
-    from mlci.errors import MlciError
-    from mlci.manifest import load_project
-
     secrets.remember_all(manifest.secret_names())
     if project:
         # a project that no longer loads declares nothing we could resolve

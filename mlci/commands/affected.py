@@ -6,8 +6,8 @@ import json
 
 import click
 
-from mlci.affected import affected, changed_paths, resolve_range, snapshot
 from mlci.commands._common import repo_root
+from mlci.release.affected import affected, changed_paths, resolve_range, snapshot
 
 
 @click.command("affected")

@@ -1,12 +1,16 @@
-"""`mlci base-image build`: the offline base image (see mlci/baseimage.py)."""
+"""`mlci base-image build`: the offline base image (see mlci/host/baseimage.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
+from mlci.host.baseimage import BaseImageOptions, build_base_image
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from mlci.progress import Phases
+from mlci.runner.engine import connect
 
 
 @click.group("base-image")
@@ -41,12 +45,6 @@ def build(
     verbose: bool,
 ) -> None:
     """Build a Debian + Python base image with debootstrap and docker import."""
-    import time
-
-    from mlci.baseimage import BaseImageOptions, build_base_image
-    from mlci.progress import Phases
-    from mlci.runner.engine import connect
-
     started = time.monotonic()
     options = BaseImageOptions(tag=tag, suite=suite, mirror=mirror, ca_bundle=ca_bundle, pip_index_url=pip_index_url)
     phases = Phases(verbose=verbose)

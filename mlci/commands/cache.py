@@ -1,15 +1,21 @@
-"""`mlci cache ls|prune`: the per-host, per-project stage caches (see mlci/cache.py)."""
+"""`mlci cache ls|prune`: the per-host, per-project stage caches (see mlci/runner/stage_cache.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from mlci.commands._common import repo_root
 from mlci.errors import UsageError
+from mlci.manifest import load_manifest
+from mlci.manifest.units import parse_duration, parse_size
+from mlci.runner import stage_cache as cache
 
 DIR_OPTION = click.option(
     "--dir",
@@ -22,19 +28,22 @@ DIR_OPTION = click.option(
 def _root(ctx: click.Context, directory: Path | None) -> Path:
     """Explicit --dir, else MLCI_CACHE_DIR, else the manifest's runner.cache_dir when run inside a
     monorepo (a host's cron job runs outside one), else the default."""
-    from mlci.cache import cache_path
-
     if directory is not None or os.environ.get("MLCI_CACHE_DIR"):
-        return directory or cache_path()
+        return directory or cache.cache_path()
     configured = None
-    try:
-        from mlci.commands._common import repo_root
-        from mlci.manifest import load_manifest
-
+    with contextlib.suppress(UsageError):  # not inside a monorepo
         configured = load_manifest(repo_root(ctx)).runner.cache_dir
-    except UsageError:  # not inside a monorepo
-        pass
-    return cache_path(configured)
+    return cache.cache_path(configured)
+
+
+def _parsed(option: str, text: str | None, parse: Callable[..., int]) -> int | None:
+    """An option's size or duration (mlci/manifest/units.py), zero allowed; a usage error (exit 2) otherwise."""
+    if text is None:
+        return None
+    try:
+        return parse(text, allow_zero=True)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 @click.group("cache")
@@ -48,10 +57,8 @@ def command() -> None:
 @click.pass_context
 def ls(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
     """List project caches: size, last use, whether a stage is using one now."""
-    from mlci.cache import human_size, list_caches
-
     root = _root(ctx, directory)
-    entries = list_caches(root)
+    entries = cache.list_caches(root)
     if as_json:
         rows = [
             {"project": e.project, "path": str(e.path), "bytes": e.size, "lastUsed": e.last_used, "inUse": e.in_use}
@@ -65,29 +72,26 @@ def ls(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
     click.echo(f"{'PROJECT':24} {'SIZE':>10}  {'LAST USED':20} IN USE")
     for e in entries:
         used = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.last_used))
-        click.echo(f"{e.project:24} {human_size(e.size):>10}  {used:20} {'yes' if e.in_use else 'no'}")
-    click.echo(f"total {human_size(sum(e.size for e in entries))} in {root}")
+        click.echo(f"{e.project:24} {cache.human_size(e.size):>10}  {used:20} {'yes' if e.in_use else 'no'}")
+    click.echo(f"total {cache.human_size(sum(e.size for e in entries))} in {root}")
 
 
 @command.command("prune")
 @DIR_OPTION
-@click.option("--older-than", help="Remove caches no stage used for this long (e.g. 30d, 12h, 2w).")
-@click.option("--max-size", help="Then remove the least recently used until the total fits (e.g. 200G).")
+@click.option("--older-than", help="Remove caches no stage used for this long (e.g. 30d, 12h, 2w, 1d12h; 0 = all).")
+@click.option(
+    "--max-size", help="Then remove the least recently used until the total fits (e.g. 200g, 1.5t; binary units)."
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @click.pass_context
 def prune(
     ctx: click.Context, directory: Path | None, older_than: str | None, max_size: str | None, dry_run: bool
 ) -> None:
     """Remove project caches by age and/or total size; a cache a running stage uses is kept."""
-    from mlci import cache
-
     if older_than is None and max_size is None:
         raise UsageError("prune needs --older-than and/or --max-size", hint="e.g. mlci cache prune --older-than 30d")
-    try:
-        age = cache.parse_age(older_than) if older_than is not None else None
-        size = cache.parse_size(max_size) if max_size is not None else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    age = _parsed("--older-than", older_than, parse_duration)
+    size = _parsed("--max-size", max_size, parse_size)
     result = cache.prune(_root(ctx, directory), older_than_s=age, max_size=size, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for e in result.removed:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import click
 
 from mlci import secrets
-from mlci.cache import cache_path
 from mlci.commands._common import repo_root
-from mlci.doctor import run_checks
 from mlci.errors import MlciError
+from mlci.host.doctor import run_checks
+from mlci.runner.engine import PROBE_TIMEOUT_S, connect
+from mlci.runner.stage_cache import cache_path
 
 
 def _docker():
-    import docker
-
-    client = docker.from_env(timeout=10)
-    client.ping()
-    return client
+    return connect(timeout=PROBE_TIMEOUT_S)
 
 
 @click.command("doctor")

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
+from mlci.adopt.init import init
+
 
 @click.command("init")
 @click.option("--force", is_flag=True, help="Replace mlci.yaml, Jenkinsfile and projects/example/ if they exist.")
 @click.pass_context
 def command(ctx: click.Context, force: bool) -> None:
     """Write mlci.yaml, an example project, the root Jenkinsfile and a .gitignore entry."""
-    from mlci.init import init
-
     root = (ctx.find_root().obj or {}).get("root")
     result = init(Path(root) if root else Path.cwd(), force=force)
     for rel in result.written:

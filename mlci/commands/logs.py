@@ -10,24 +10,26 @@ import click
 
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
+from mlci.record.readers import find_record
+from mlci.record.store import RunRecord
 
 CHUNK = 1 << 16
 
 
-def log_files(record, stage: str | None, attempt: int | None) -> list[Path]:
+def log_files(record: RunRecord, stage: str | None, attempt: int | None) -> list[Path]:
     """The logs to show, in the order they were written."""
-    attempts = record.data.get("attempts") or []
+    attempts = record.state.attempts
     if attempt is not None:
-        attempts = [a for a in attempts if a["n"] == attempt]
+        attempts = [a for a in attempts if a.n == attempt]
         if not attempts:
             raise UsageError(f"job {record.job_id} has no attempt {attempt}")
-    files = [] if stage else [record.path("build.log")]
+    files = [] if stage else [record.path(record.state.build.log)]
     for entry in attempts:
-        for st in entry["stages"]:
-            if stage is None or st["name"] == stage:
-                files.append(record.path(st["log"]))
+        for st in entry.stages:
+            if stage is None or st.name == stage:
+                files.append(record.path(st.log))
     if stage and len(files) == 0:
-        names = sorted({st["name"] for a in record.data.get("attempts") or [] for st in a["stages"]})
+        names = sorted({st.name for a in record.state.attempts for st in a.stages})
         raise UsageError(
             f"job {record.job_id} has no stage '{stage}' log", hint=f"stages run: {', '.join(names) or 'none yet'}"
         )
@@ -59,14 +61,12 @@ def command(
     ctx: click.Context, project: str, job: str | None, stage: str | None, attempt: int | None, follow: bool
 ) -> None:
     """Print a run's logs (the latest run of PROJECT unless JOB is given)."""
-    from mlci.records import ACTIVE, RunRecord, find_record
-
     root = repo_root(ctx)
     record = find_record(root, project, job)
     out = sys.stdout.buffer
     offsets: dict[Path, int] = {}
     while True:
-        finished = not follow or record.status not in ACTIVE  # decided before the last copy: no tail is lost
+        finished = not follow or not record.status.active  # decided before the last copy: no tail is lost
         for path in log_files(record, stage, attempt):
             offsets[path] = _copy(path, offsets.get(path, 0), out)
         if finished:

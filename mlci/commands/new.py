@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlci.adopt.scaffold import scaffold
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
 
@@ -15,8 +16,6 @@ from mlci.errors import UsageError
 @click.pass_context
 def command(ctx: click.Context, name: str) -> None:
     """Create projects/NAME/ with a Dockerfile, run.sh, config.yaml, project.yaml and src/."""
-    from mlci.scaffold import scaffold
-
     try:
         root = repo_root(ctx)
     except UsageError:  # a brand-new monorepo: start it here

@@ -13,8 +13,8 @@ from mlci import secrets
 from mlci.commands._common import remember_secrets, repo_root
 from mlci.errors import MlciError
 from mlci.manifest import load_manifest
-from mlci.notify import EVENTS, NotifyError, build_message, previous_published, send
-from mlci.records import find_record
+from mlci.record.readers import find_record
+from mlci.release.notify import EVENTS, NotifyError, build_message, previous_published, send
 
 
 def _warn(message: str) -> None:

@@ -7,10 +7,10 @@ import re
 
 import click
 
-from mlci.affected import plan
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
-from mlci.manifest.schema import NAME_RE
+from mlci.manifest.fields import NAME_RE
+from mlci.release.affected import plan
 
 
 def _project_list(value: str | None) -> list[str] | None:

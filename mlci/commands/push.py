@@ -6,33 +6,22 @@ import click
 
 from mlci import secrets
 from mlci.commands._common import repo_root
-from mlci.errors import MlciError, UsageError
+from mlci.errors import UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.schema import Manifest
-from mlci.records import RunRecord, find_record
-
-
-def docker_client():
-    import docker
-    import docker.errors
-
-    try:
-        client = docker.from_env()
-        client.ping()
-        return client
-    except docker.errors.DockerException as exc:
-        raise MlciError(
-            f"cannot reach the Docker engine: {secrets.redact(str(exc))}",
-            hint="start Docker, or set DOCKER_HOST; `mlci doctor` checks this",
-        ) from None
+from mlci.publish.registry import push_image
+from mlci.record.model import RunStatus
+from mlci.record.readers import find_record
+from mlci.record.store import RunRecord
+from mlci.runner.engine import connect
 
 
 def push_record(manifest: Manifest, record: RunRecord) -> str:
-    from mlci.registry import push_image
-
+    if record.status != RunStatus.SUCCEEDED:
+        raise UsageError(f"refusing to push {record.project} run {record.job_id}: its status is {record.status.value}")
     if not manifest.build.registry:
         raise UsageError("build.registry is not set in mlci.yaml", hint="add `build: {registry: HOST/NAMESPACE}`")
-    return push_image(docker_client(), record, manifest.build.registry)
+    return push_image(connect(), record, manifest.build.registry)
 
 
 @click.command("push")

@@ -4,12 +4,21 @@ exactly as Jenkins does on the GPU host."""
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import click
 
 from mlci.commands._common import repo_root
+from mlci.contract import STATUS_FILE
 from mlci.errors import Cancelled, UsageError
-from mlci.manifest import load_manifest, load_project
+from mlci.manifest import Manifest, ProjectSpec, load_manifest, load_project
+from mlci.record.model import RunStatus
+from mlci.run.engine_port import DockerRunEngine
+from mlci.run.machine import ProjectRun, RunOptions
+from mlci.run.overrides import parse_set
+from mlci.runner.engine import connect
+from mlci.runner.gpus import parse_cli_gpus
+from mlci.secrets import redact
 
 
 def _raise_cancelled(signum: int, frame: object) -> None:
@@ -28,6 +37,16 @@ def _raise_cancelled(signum: int, frame: object) -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Show the image build's full output, not one line per phase.")
 @click.option("--image", help="Run this image (tag, id or REPO@sha256:...) instead of building: reproduce a run.")
 @click.option("--push", is_flag=True, help="Push the image to build.registry when the gate passes.")
+@click.option(
+    "--experiment", help="Make this an experiment run named NAME: recorded with its overrides, never published."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config.yaml value by dotted key for this experiment (repeatable), e.g. --set optimizer.lr=0.01.",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -39,14 +58,10 @@ def command(
     verbose: bool,
     image: str | None,
     push: bool,
+    experiment: str | None,
+    overrides: tuple[str, ...],
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
-    from mlci import records
-    from mlci.pipeline import ProjectRun, RunOptions
-    from mlci.runner.engine import connect
-    from mlci.runner.gpus import parse_cli_gpus
-    from mlci.secrets import redact
-
     root = repo_root(ctx)
     manifest = load_manifest(root)
     spec = load_project(root, project)
@@ -60,20 +75,29 @@ def command(
         verbose=verbose and not quiet,
         image=image,
         push=push,
+        experiment=experiment,
+        overrides=parse_set(overrides),
     )
+    run_and_report(ctx, root, manifest, spec, options)
+
+
+def run_and_report(ctx: click.Context, root: Path, manifest: Manifest, spec: ProjectSpec, options: RunOptions) -> None:
+    """Run with signals wired for a clean cancel, print the outcome; exit 1 unless it succeeded."""
     client = connect()
     signal.signal(signal.SIGTERM, _raise_cancelled)
     # A background job of a non-interactive shell starts with SIGINT ignored, and Python keeps that:
     # install the handler explicitly so Ctrl-C / kill -INT always cancels cleanly.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    record = ProjectRun(client, root, manifest, spec, options).execute()
-    status = record.data["overallStatus"]
-    summary = f"{project} {record.job_id}: {status}"
-    if record.data.get("metrics"):
-        summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(record.data["metrics"].items()))
+    record = ProjectRun(DockerRunEngine(client), root, manifest, spec, options).execute()
+    state = record.state
+    summary = f"{spec.name} {record.job_id}: {state.overall_status.value}"
+    if state.experiment is not None:
+        summary += f" (experiment {state.experiment.name})"
+    if state.metrics:
+        summary += " — " + ", ".join(f"{k}={v:g}" for k, v in sorted(state.metrics.items()))
     click.echo(redact(f"mlci: {summary}"), err=True)
-    if url := record.data["run"].get("artifactUrl"):
+    if url := state.run.artifact_url:
         click.echo(f"mlci: artifacts: {url}", err=True)
-    click.echo(f"mlci: record: {record.dir / records.STATUS_FILE}", err=True)
-    if status != records.SUCCEEDED:
+    click.echo(f"mlci: record: {record.dir / STATUS_FILE}", err=True)
+    if state.overall_status != RunStatus.SUCCEEDED:
         ctx.exit(1)

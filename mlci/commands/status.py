@@ -7,26 +7,29 @@ import json
 import click
 
 from mlci.commands._common import repo_root
+from mlci.manifest import load_project
+from mlci.record.readers import iter_records
+from mlci.record.store import RunRecord
+
+_GATE_KEYS = {"metric", "op", "threshold", "value", "passed"}
 
 
-def summarize(record) -> dict:
-    data = record.data
-    gate = data.get("gate") or {}
+def summarize(record: RunRecord) -> dict:
+    state = record.state
+    gate = state.gate
     return {
         "project": record.project,
         "jobId": record.job_id,
-        "status": record.status,
-        "startedAt": data.get("startedAt"),
+        "status": record.status.value,
+        "startedAt": state.started_at,
         "durationS": round(record.duration_s() or 0, 1),
-        "attempts": len(data.get("attempts") or []),
-        "metrics": data.get("metrics") or {},
-        "gate": None
-        if not gate.get("metric")
-        else {k: gate.get(k) for k in ("metric", "op", "threshold", "value", "passed")},
-        "imageUri": (data.get("build") or {}).get("imageUri"),
-        "cacheHit": (data.get("build") or {}).get("cacheHit"),
-        "artifactUrl": (data.get("run") or {}).get("artifactUrl"),
-        "error": data.get("error"),
+        "attempts": len(state.attempts),
+        "metrics": state.metrics,
+        "gate": None if gate is None or not gate.metric else gate.model_dump(include=_GATE_KEYS),
+        "imageUri": state.build.image_uri,
+        "cacheHit": state.build.cache_hit,
+        "artifactUrl": state.run.artifact_url,
+        "error": state.error,
         "record": str(record.dir),
     }
 
@@ -38,9 +41,6 @@ def summarize(record) -> dict:
 @click.pass_context
 def command(ctx: click.Context, project: str | None, as_json: bool, limit: int) -> None:
     """Show the latest runs (of PROJECT, or of all projects)."""
-    from mlci.manifest import load_project
-    from mlci.records import iter_records
-
     root = repo_root(ctx)
     if project:
         load_project(root, project)  # a clear error for an unknown project

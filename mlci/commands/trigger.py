@@ -7,9 +7,17 @@ import click
 from mlci import secrets
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
-from mlci.jenkins import PROJECT_PARAMS, RELEASE_JOB, RELEASE_PARAMS, connect, parse_params, project_job, result_exit
 from mlci.manifest import load_manifest
-from mlci.manifest.schema import parse_duration
+from mlci.manifest.units import parse_duration
+from mlci.release.jenkins import (
+    PROJECT_PARAMS,
+    RELEASE_JOB,
+    RELEASE_PARAMS,
+    connect,
+    parse_params,
+    project_job,
+    result_exit,
+)
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:

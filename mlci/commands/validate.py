@@ -12,6 +12,7 @@ from mlci.errors import ConfigError
 from mlci.manifest import load_all
 from mlci.manifest.loader import MANIFEST_FILE
 from mlci.manifest.yamlsource import load_yaml
+from mlci.render.checks import adoption_warnings, render_problems
 
 
 @click.command("validate")
@@ -21,14 +22,10 @@ def command(ctx: click.Context) -> None:
     root = repo_root(ctx)
     manifest, projects = load_all(root)
     if manifest.hosts:
-        from mlci.render.checks import render_problems
-
         problems = render_problems(manifest, load_yaml(root / MANIFEST_FILE, MANIFEST_FILE))
         if problems:
             raise ConfigError(problems)
     if (root / MANIFEST_FILE).is_file():
-        from mlci.render.checks import adoption_warnings
-
         for warning in adoption_warnings(manifest, load_yaml(root / MANIFEST_FILE, MANIFEST_FILE)):
             click.echo(warning, err=True)
     names = ", ".join(p.name for p in projects) or "none"

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ConfigError, Problem, UsageError
-from mlci.manifest.schema import NAME_RE, SECRET_RE, Manifest, Project
+from mlci.manifest.fields import NAME_RE, SECRET_RE
+from mlci.manifest.schema import Manifest, Project
 from mlci.manifest.yamlsource import KeyPath, YamlSource, load_yaml
 
 MANIFEST_FILE = "mlci.yaml"
@@ -25,6 +26,7 @@ M = TypeVar("M", bound=BaseModel)
 _HINTS = {
     "int_type": "use a whole number",
     "int_parsing": "use a whole number",
+    "int_parsing_size": "use a whole number of at most 19 digits",
     "float_type": "use a number",
     "float_parsing": "use a number",
     "bool_type": "use true or false",
@@ -233,8 +235,9 @@ def _to_problem(source: YamlSource, err: dict[str, Any], model: type[BaseModel])
     if kind == "string_pattern_mismatch":
         return source.problem(path, _pattern_message(path, err))
     message = err["msg"].removeprefix("Value error, ")
-    hint = _HINTS.get(kind)
-    if hint and "—" not in message:
+    # every problem says how to fix it: an error type we have no words for points at the docs
+    hint = _HINTS.get(kind, "see the README's description of this key")
+    if "—" not in message:
         message = f"{message} — {hint}"
     return source.problem(path, message)
 

@@ -2,118 +2,42 @@
 
 Every model forbids unknown keys (the loader turns that into "did you mean"), and every
 free-form string that ends up in a rendered file, a shell command or a container label is
-constrained here, so that no manifest value can inject code downstream.
+constrained (by the value types in mlci/manifest/fields.py), so that no manifest value can inject
+code downstream.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-DEFAULT_BASE_IMAGE = "mlci/python:3.11-bookworm"
-NAME_RE = r"^[a-z0-9][a-z0-9-]{0,62}\Z"
-SECRET_RE = r"^[A-Z][A-Z0-9_]{0,127}\Z"
-STAGE_RE = r"^[a-z0-9][a-z0-9_-]{0,62}\Z"
-HOSTNAME_RE = (
-    r"^(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
+from mlci.manifest.fields import (
+    ADDRESS_RE,
+    DEFAULT_BASE_IMAGE,
+    HOSTNAME_RE,
+    IMAGE_RE,
+    POSIX_USER_RE,
+    STAGE_RE,
+    TEXT_RE,
+    VERSION_RE,
+    ByteSize,
+    Duration,
+    GitRef,
+    GpuSpec,
+    Label,
+    Name,
+    SafePath,
+    SecretName,
+    Strict,
+    Url,
 )
-ADDRESS_RE = r"^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*|" + HOSTNAME_RE[1:-2] + r")\Z"
-# URLs end up in YAML, TOML, Groovy strings and shell words: allow only the characters a URL needs
-# and none that any of those languages treats specially ($, `, ', ", \, whitespace, {, }).
-URL_RE = (
-    r"^(https?|ssh|git)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+\Z|^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+:[A-Za-z0-9._/~-]+\Z"
-)
-REF_RE = r"^(?!.*\.\.)(?!/)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.lock)\Z"
-POSIX_USER_RE = r"^[a-z_][a-z0-9_-]{0,31}\Z"
-LABEL_RE = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}\Z"
-IMAGE_RE = r"^[a-z0-9][a-z0-9._/:@-]{0,254}\Z"
-PATH_RE = r"^[A-Za-z0-9._/~-]{1,4096}\Z"
-TEXT_RE = r"^[^\x00-\x1f\x7f$`'\"\\{}]*\Z"
-# An exact release (PEP 440 public version, no local part): what `pip install mlci==X` accepts.
-VERSION_RE = r"[0-9]+(\.[0-9]+){0,3}((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?"
-
-Name = Annotated[str, Field(pattern=NAME_RE)]
-SecretName = Annotated[str, Field(pattern=SECRET_RE)]
-SafePath = Annotated[str, Field(pattern=PATH_RE)]
-Url = Annotated[str, Field(pattern=URL_RE)]
-GitRef = Annotated[str, Field(pattern=REF_RE)]
-Label = Annotated[str, Field(pattern=LABEL_RE)]
-
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(value: Any) -> int:
-    """`2h`, `1h30m`, `45s`, `90` (seconds) → seconds."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and value and (m := _DURATION.fullmatch(value.strip())) and any(m.groups()):
-        d, h, mi, s = (int(g or 0) for g in m.groups())
-        seconds = ((d * 24 + h) * 60 + mi) * 60 + s
-    else:
-        raise ValueError("not a duration — use e.g. 30m, 2h or 1h30m")
-    if seconds <= 0:
-        raise ValueError("must be longer than zero — use e.g. 30m")
-    return seconds
-
-
-Duration = Annotated[int, BeforeValidator(parse_duration)]
-
-_SIZE = re.compile(r"([0-9]{1,15})([kmgt]?)i?b?", re.IGNORECASE)
-
-
-def parse_size(value: Any) -> int:
-    """`500m`, `20g`, `1t`, `4096` (bytes) → bytes (powers of 1024)."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("not a size — use e.g. 500m or 20g")
-    if isinstance(value, int):
-        size = value
-    elif m := _SIZE.fullmatch(value.strip()):
-        size = int(m.group(1)) << (10 * " kmgt".index(m.group(2).lower() or " "))
-    else:
-        raise ValueError("not a size — use e.g. 500m or 20g")
-    if size <= 0:
-        raise ValueError("must be larger than zero — use e.g. 20g")
-    return size
-
-
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
-
-
-def check_gpus(value: Any) -> str | int | list[int]:
-    """`auto | all | none | N | [i, j]` (DESIGN.md); anything else is an error with the choices."""
-    hint = "must be auto, all, none, a GPU count or device indexes — e.g. `gpus: 1` or `gpus: [0, 1]`"
-    if isinstance(value, bool):
-        raise ValueError(hint)
-    if isinstance(value, str) and value in ("auto", "all", "none"):
-        return value
-    if isinstance(value, int) and value >= 0:
-        return value
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
-    ):
-        if len(set(value)) != len(value):
-            raise ValueError("lists a device twice — name each GPU index once")
-        return value
-    raise ValueError(hint)
-
-
-GpuSpec = Annotated[Any, BeforeValidator(check_gpus)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, regex_engine="python-re")
-
 
 # ---------------------------------------------------------------- mlci.yaml
 
 
-# ---- adoption (issue 10): the pinned mlci, reaching the stack, SSH repositories
+# ---- adoption: the pinned mlci, reaching the stack, SSH repositories
 
 
 class MlciPin(Strict):
@@ -473,7 +397,7 @@ class Project(Strict):
     publish: Publish = Publish()
     secrets: list[SecretName] = Field(default_factory=list)
     depends_on: list[SafePath] = Field(default_factory=list)
-    shm_size: Annotated[str, Field(pattern=r"^[0-9]+[bkmg]?\Z")] | None = None
+    shm_size: ByteSize | None = Field(None, description="/dev/shm size, e.g. 8g (default 8g)")
     ipc: Literal["private", "shareable", "host"] = Field(
         "private", description="IPC namespace; `host` shares the host's /dev/shm (shm_size then does not apply)"
     )

@@ -13,7 +13,7 @@ from mlci.errors import ConfigError
 from mlci.manifest.loader import MANIFEST_FILE, load_manifest, project_names, validate_source
 from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
-from mlci.render import ansible, compose, github, jenkins
+from mlci.render import ansible, compose, github, jenkins, webhook_proxy
 from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
@@ -65,6 +65,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         files.append(RenderedFile("compose/frpc.toml", compose.render_frpc(facts)))
         # The team runs frps on its public machine: an example of that side, never copied to the host.
         files.append(RenderedFile(FRPS_EXAMPLE, compose.render_frps_example(facts)))
+        files.append(RenderedFile(webhook_proxy.NGINX_EXAMPLE, webhook_proxy.render_nginx_example(facts)))
     files += [
         RenderedFile(".github/workflows/release-trigger.yml", github.render_release_trigger(facts)),
         RenderedFile(".github/workflows/ci.yml", github.render_ci(facts, root)),
@@ -84,7 +85,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         f.path
         for f in files
         if f.path.startswith(("compose/", "jenkins/"))
-        and f.path not in (PROJECT_JENKINSFILE, FRPS_EXAMPLE)
+        and f.path not in (PROJECT_JENKINSFILE, FRPS_EXAMPLE, webhook_proxy.NGINX_EXAMPLE)
         and f.path not in library
     ]
     files.insert(-1, RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts, stack)))

@@ -78,7 +78,7 @@ def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
     return dump_yaml(data)
 
 
-# ---- issue 10: the pinned mlci on every host, and the base image where stages run
+# ---- the pinned mlci on every host, and the base image where stages run
 
 
 def _distribution_vars(facts: Facts) -> dict[str, Any]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from mlci import __version__
 from mlci.errors import Problem
+from mlci.manifest.fields import NAME_RE
 from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR
-from mlci.manifest.schema import NAME_RE, Manifest
+from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import KeyPath, YamlSource, format_path
+from mlci.render.distribution import version_warning
 from mlci.render.model import BUILD_LABEL, gpu_label
 
 
@@ -92,14 +95,12 @@ def project_name_problems(names: list[str]) -> list[Problem]:
     ]
 
 
-# ---- issue 10: warnings `mlci validate` prints (exit 0): the pinned mlci, addresses beyond loopback
+# ---- warnings `mlci validate` prints (exit 0): the pinned mlci, addresses beyond loopback
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str]:
-    from mlci.render.distribution import version_warning
-
     found: list[tuple[KeyPath, str]] = []
     version = version_warning(manifest)
     if version:
@@ -138,8 +139,6 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
 def pin_problems(manifest: Manifest, source: YamlSource | None) -> list[Problem]:
     """`mlci render` writes the library and playbook of the running mlci: with another pinned, the
     repository would mix versions, so rendering stops (validate only warns)."""
-    from mlci import __version__
-
     pin = manifest.mlci
     if pin is None or pin.version == __version__:
         return []

@@ -16,6 +16,10 @@ from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, e
 FRPC_CONFIG = "/etc/frp/frpc.toml"
 JENKINS_USER_HOME = "/var/jenkins_home"  # the jenkins user's HOME in the official image
 JENKINS_USER_HOME_VOLUME = "jenkins_user_home"
+# The webhook filter (python -m mlci.webhook): frpc's only target, and the only path from frpc to Jenkins.
+WEBHOOK_FILTER = "webhook-filter"
+WEBHOOK_FILTER_PORT = 8081
+WEBHOOK_NETWORK = "webhook"  # frpc and the filter only: frpc cannot reach Jenkins or Portainer at all
 
 
 def render_compose(facts: Facts) -> str:
@@ -25,7 +29,7 @@ def render_compose(facts: Facts) -> str:
     services: dict[str, Any] = {
         "jenkins": {
             "build": _jenkins_build(facts),
-            "image": f"mlci-{m.name}-jenkins:local",
+            "image": _jenkins_image(facts),
             "restart": "unless-stopped",
             # The socket's group on the host, written to .env by Ansible: lets the jenkins user use Docker.
             "group_add": [Verbatim("${DOCKER_GID:?DOCKER_GID must be set in .env (the docker socket's group id)}")],
@@ -79,12 +83,15 @@ def render_compose(facts: Facts) -> str:
             "secrets": [password],
         }
         volumes["portainer_data"] = {}
+    networks: dict[str, Any] = {}
     if m.webhook.frp:
+        services[WEBHOOK_FILTER] = _webhook_filter(facts)
         token = m.webhook.frp.token
         services["frpc"] = {
             "image": pins.FRPC_IMAGE,
             "restart": "unless-stopped",
-            "depends_on": ["jenkins"],
+            "depends_on": [WEBHOOK_FILTER],
+            "networks": [WEBHOOK_NETWORK],
             "volumes": [f"./frpc.toml:{FRPC_CONFIG}:ro"],
             "secrets": [token],
             # frpc reads the token from its environment ({{ .Envs.NAME }}); the value comes from the
@@ -95,14 +102,53 @@ def render_compose(facts: Facts) -> str:
                 f'{token}="$(cat /run/secrets/{token})" exec /usr/bin/frpc -c {FRPC_CONFIG}',
             ],
         }
+        networks[WEBHOOK_NETWORK] = {}
     # No top-level `name:`: compose v1 (Debian 12's docker-compose) rejects it. The project name
     # comes from COMPOSE_PROJECT_NAME in .env, which Ansible writes (mlci_project_name).
     data: dict[str, Any] = {"services": services, "volumes": volumes}
+    if networks:
+        data["networks"] = networks
     data["secrets"] = {s.name: {"file": f"../{SECRETS_DIR}/{s.filename}"} for s in facts.secrets}
     return dump_yaml(escape_strings(data, compose_escape))
 
 
-# ---- issue 10: the controller image's own build context, bind addresses, frps example
+# ---- the controller image's own build context, bind addresses, frps example
+
+
+def _jenkins_image(facts: Facts) -> str:
+    return f"mlci-{facts.manifest.name}-jenkins:local"
+
+
+def _webhook_filter(facts: Facts) -> dict[str, Any]:
+    """The controller image's mlci runs the filter: no image to pull or build, nothing but the stdlib used.
+    Compose builds the image for `jenkins` first (depends_on) and never pulls it (v2 skips images another
+    service builds)."""
+    m = facts.manifest
+    assert facts.webhook_domain  # checked before rendering
+    return {
+        "image": _jenkins_image(facts),
+        "restart": "unless-stopped",
+        "depends_on": ["jenkins"],
+        "entrypoint": [
+            "/opt/mlci/bin/python",
+            "-m",
+            "mlci.webhook",
+            "--listen",
+            f"0.0.0.0:{WEBHOOK_FILTER_PORT}",
+            "--upstream",
+            f"jenkins:{JENKINS_PORT}",
+            "--host",
+            facts.webhook_domain,
+            "--token-file",
+            f"/run/secrets/{m.webhook.token}",
+        ],
+        # The same file Jenkins reads (0400, the jenkins uid, which the image's user is).
+        "secrets": [m.webhook.token],
+        "networks": ["default", WEBHOOK_NETWORK],
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+    }
 
 
 def _bind(address: str) -> str:
@@ -138,6 +184,9 @@ def render_frps_example(facts: Facts) -> str:
     assert frp is not None
     top = {
         "bindPort": frp.port,
+        # The vhost port only on loopback: the public reaches it through the TLS proxy in front
+        # (compose/nginx.example.conf), which matches the webhook exactly.
+        "proxyBindAddr": "127.0.0.1",
         "vhostHTTPPort": frp.vhost_http_port,
         "auth.method": "token",
         "auth.token": f"{{{{ .Envs.{frp.token} }}}}",
@@ -159,10 +208,12 @@ def render_frpc(facts: Facts) -> str:
     proxy = {
         "name": "jenkins-webhooks",
         "type": "http",
-        "localIP": "jenkins",
-        "localPort": JENKINS_PORT,
+        # Never Jenkins itself: frps routes by path prefix and forwards the target verbatim, so the
+        # filter decides (exact target, POST, token) and writes the request Jenkins gets.
+        "localIP": WEBHOOK_FILTER,
+        "localPort": WEBHOOK_FILTER_PORT,
         "customDomains": [facts.webhook_domain],
-        # Only these path prefixes are routed; every other Jenkins path is unreachable through frp.
+        # A first, coarse cut (frps matches prefixes); the filter behind frpc matches exactly.
         "locations": list(WEBHOOK_PATHS),
     }
     return dump_toml(top, {"proxies": [proxy]})

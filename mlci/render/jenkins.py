@@ -59,7 +59,7 @@ def render_project_jenkinsfile(facts: Facts) -> str:
     return render_template("project.Jenkinsfile.j2", header=HEADER)
 
 
-# ---- controller image (issue 10): its own build context, the pinned mlci, CA bundle, base images as args
+# ---- controller image: its own build context, the pinned mlci, CA bundle, base images as args
 
 CA_BUNDLE_FILE = "ca-bundle.crt"  # jenkins/ca-bundle.crt: build.ca_bundle, copied there by Ansible
 INSTALL_PLUGINS = "install-plugins.sh"  # jenkins/install-plugins.sh, run by the Dockerfile
@@ -252,7 +252,7 @@ def _library(facts: Facts) -> dict[str, Any]:
     }
 
 
-# ---- issue 10: the Git server's host key, for SSH repository URLs
+# ---- the Git server's host key, for SSH repository URLs
 
 
 def _git_host_keys(facts: Facts) -> dict[str, Any] | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlci import __version__
-from mlci.library import is_tree_source, tree_files
 from mlci.render.syntax import HEADER
+from mlci.render.trees import is_tree_source, tree_files
 
 ANSIBLE_DIR = "ansible"
 

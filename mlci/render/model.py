@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlci.manifest.schema import Host, Manifest
+from mlci.webhook.rule import ALLOWED_TARGETS
 
 STACK_ROOT = "/srv/mlci"  # on the controller: compose/, jenkins/, secrets/ and mlci's source (Ansible copies them)
 SECRETS_DIR = "secrets"  # <STACK_ROOT>/secrets/<NAME>, 0400, installed by Ansible's mlci_stack role
@@ -23,7 +24,8 @@ BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists n
 # whatever hosts[].address is (a public or NAT address the host cannot reach itself through).
 CONTROLLER_SELF_ADDRESS = "host.docker.internal"
 BUILD_LABEL = "mlci"  # the library runs its steps on `node('mlci')`
-WEBHOOK_PATHS = ("/generic-webhook-trigger/invoke", "/github-webhook/")
+# The endpoints the public side may reach, exactly (the webhook filter in the stack enforces it).
+WEBHOOK_PATHS = tuple(sorted(ALLOWED_TARGETS))
 WEBHOOK_URL_SECRET = "MLCI_WEBHOOK_URL"  # GitHub repository secret: the public URL of the webhook
 
 

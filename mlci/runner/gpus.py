@@ -14,6 +14,9 @@ from typing import Any
 
 from mlci.errors import MlciError, UsageError
 
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+
 NO_RUNTIME_HINT = (
     "install the NVIDIA driver and NVIDIA Container Toolkit and run `nvidia-ctk runtime configure"
     " --runtime=docker && systemctl restart docker` (the Ansible role nvidia_container_toolkit does this),"

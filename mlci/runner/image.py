@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 
 from mlci.errors import MlciError
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
+from mlci.progress import Phase, Phases, show_tail
 
 if TYPE_CHECKING:
     import docker
 
-    from mlci.progress import Phase, Phases
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
 
 HASH_VERSION = "mlci-context-v1"
 _STEP = re.compile(r"Step (\d+)/(\d+) : ")
@@ -141,8 +143,6 @@ def build_image(
             return BuiltImage(tag, _build(client, build, log, phase), False, chash)
     except BuildFailed:
         if log_path and not phases.verbose:  # with -v the whole log is already on the console
-            from mlci.progress import show_tail
-
             show_tail(phases, log_path)
         raise
 

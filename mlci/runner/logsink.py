@@ -3,12 +3,20 @@ than one chunk in memory, with the values of the run's secrets masked on the way
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from mlci.errors import MlciError
+
 MASK = b"****"
+
+
+class LogWriteError(MlciError):
+    """A log could not be written (a full disk): the stage it belongs to is stopped at once."""
 
 
 class LogSink:
@@ -47,7 +55,13 @@ class LogSink:
     def _emit(self, data: bytes) -> None:
         if not data:
             return
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise LogWriteError(
+                f"cannot write the log {self.path}: {os.strerror(exc.errno or 5)}",
+                hint="free space on that filesystem (df -h) and run again",
+            ) from None
         if self._console is not None:
             try:
                 self._console.write(data)
@@ -56,10 +70,13 @@ class LogSink:
                 self._console = None  # the reader went away; keep logging to disk
 
     def close(self) -> None:
-        for stream in sorted(self._carry):
-            self._emit(self._carry[stream])
-        self._carry.clear()
-        self._file.close()
+        try:
+            for stream in sorted(self._carry):
+                self._emit(self._carry[stream])
+        finally:
+            self._carry.clear()
+            with contextlib.suppress(OSError):  # unbuffered: a failed write was already raised
+                self._file.close()
 
     def __enter__(self) -> LogSink:
         return self

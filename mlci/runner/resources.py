@@ -8,13 +8,14 @@ that IPC stays private unless project.yaml asks for `ipc: host`, with a large /d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mlci.runner.container import StageSpec
+from mlci.runner.stage_spec import StageSpec
 
-DEFAULT_SHM_SIZE = "8g"
-DEFAULT_STACK_BYTES = 64 * 1024 * 1024
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+
+DEFAULT_SHM_SIZE = 8 << 30  # bytes
 UNLIMITED = -1
 
 

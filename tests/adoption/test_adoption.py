@@ -1,4 +1,4 @@
-"""A team adopts mlci, with every real part that runs here (issue 10's proof):
+"""A team adopts mlci, with every real part that runs here:
 
 1. mlci's wheel is built and served from a package index on 127.0.0.1 (dependencies: the normal index);
 2. a scratch Git repository that is not mlci's (own pyproject.toml, Makefile, src/) and a fresh venv

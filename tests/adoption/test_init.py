@@ -138,12 +138,12 @@ def test_new_skips_the_bytecode_pip_compiles_into_the_installed_assets(tmp_path:
     """pip byte-compiles mlci/assets/project/src/train.py on install: `mlci new` must not copy it."""
     from importlib import resources
 
-    from mlci.scaffold import scaffold
+    from mlci.adopt.scaffold import scaffold
 
     assets = tmp_path / "mlci" / "assets" / "project"
     shutil.copytree(resources.files("mlci") / "assets" / "project", assets)
     (assets / "src" / "__pycache__").mkdir()
     (assets / "src" / "__pycache__" / "train.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00binary")
-    monkeypatch.setattr("mlci.scaffold.resources.files", lambda _pkg: tmp_path / "mlci")
+    monkeypatch.setattr("mlci.adopt.scaffold.resources.files", lambda _pkg: tmp_path / "mlci")
     created = scaffold(tmp_path / "repo", "vision")
     assert (created / "src" / "train.py").is_file() and not (created / "src" / "__pycache__").exists()

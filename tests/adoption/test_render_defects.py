@@ -1,4 +1,4 @@
-"""Issue 10's render defects, one test each: every one of these failed on the main branch before the fix.
+"""What a team's deployment needs from the rendered files, one test each.
 
 Fast (no Docker): the rendered files are parsed and checked for what a team's deployment needs.
 The end-to-end proof in a scratch monorepo is tests/adoption/test_adoption.py.
@@ -17,8 +17,8 @@ import yaml
 from mlci import __version__
 from mlci.cli import main
 from mlci.errors import ConfigError
-from mlci.library import library_files
 from mlci.render import plan
+from mlci.render.trees import library_files
 
 TEAM_MANIFEST = """\
 version: 1
@@ -79,7 +79,13 @@ def test_controller_build_context_is_jenkins_alone_for_every_compose(tmp_path: P
     # .dockerignore admits only the image's inputs
     assert build["context"] == "../jenkins" and build["dockerfile"] == "Dockerfile"
     assert "jenkins/Dockerfile.dockerignore" not in files
-    assert files["jenkins/.dockerignore"].splitlines()[1:] == ["*", "!plugins.txt", "!casc.yaml", "!ca-bundle.crt"]
+    assert files["jenkins/.dockerignore"].splitlines()[1:] == [
+        "*",
+        "!plugins.txt",
+        "!casc.yaml",
+        "!install-plugins.sh",
+        "!ca-bundle.crt",
+    ]
     assert set(build["args"]) == {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 
@@ -166,7 +172,14 @@ def test_an_ssh_repository_gets_a_key_credential_and_a_host_key_policy(tmp_path:
     )
     casc = yaml.safe_load(rendered(team_repo(tmp_path, manifest))["jenkins/casc.yaml"])
     creds = casc["credentials"]["system"]["domainCredentials"][0]["credentials"]
-    (key,) = [c["basicSSHUserPrivateKey"] for c in creds if "basicSSHUserPrivateKey" in c]
+    keys = {
+        c["basicSSHUserPrivateKey"]["id"]: c["basicSSHUserPrivateKey"] for c in creds if "basicSSHUserPrivateKey" in c
+    }
+    assert set(keys) == {
+        "GIT_KEY",
+        "JENKINS_AGENT_SSH_KEY",
+    }  # the repository's, and the agents' (the controller's host too)
+    key = keys["GIT_KEY"]
     assert (
         key["id"] == "GIT_KEY"
         and key["scope"] == "GLOBAL"
@@ -187,7 +200,7 @@ def test_a_manifest_without_hosts_never_waits_for_a_gpu_lock(tmp_path: Path) -> 
     assert any(line.startswith("lockable-resources:") for line in plugins.splitlines())  # `lock` always loads
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=root, check=True)
-    from mlci.affected import plan as release_plan
+    from mlci.release.affected import plan as release_plan
 
     # the built-in node has 0 GPUs in the plan: the library runs `auto` without a lock, never waits
     planned = release_plan(root, None, "HEAD")
@@ -204,7 +217,7 @@ def test_without_hosts_a_gpu_project_never_waits_for_a_gpu_node(tmp_path: Path) 
     (root / "mlci.yaml").write_text("version: 1\nname: solo\nrepository: {url: https://git.example/solo.git}\n")
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=root, check=True)
-    from mlci.affected import plan as release_plan
+    from mlci.release.affected import plan as release_plan
 
     planned = release_plan(root, None, "HEAD")
     assert planned.host_gpus == {"built-in": 0}

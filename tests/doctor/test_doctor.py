@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from mlci.cli import main
-from mlci.doctor import Check, docker_checks, jenkins_check, manifest_check, secrets_check
+from mlci.host.doctor import Check, docker_checks, jenkins_check, manifest_check, secrets_check
 from mlci.manifest import load_manifest
 from tests.jenkins.fake_jenkins import FakeJenkins
 
@@ -107,7 +107,7 @@ def jenkins_repo(tmp_path, monkeypatch):
 
 
 def test_jenkins_with_the_rendered_plugins(jenkins_repo):
-    from mlci.jenkins import connect
+    from mlci.release.jenkins import connect
 
     root, fake = jenkins_repo
     (root / "jenkins").mkdir()
@@ -124,7 +124,7 @@ def test_jenkins_with_the_rendered_plugins(jenkins_repo):
 
 
 def test_jenkins_bad_token(jenkins_repo, monkeypatch):
-    from mlci.jenkins import connect
+    from mlci.release.jenkins import connect
 
     root, _ = jenkins_repo
     monkeypatch.setenv("MLCI_TEST_JENKINS", "not-the-token")
@@ -134,7 +134,7 @@ def test_jenkins_bad_token(jenkins_repo, monkeypatch):
 
 
 def test_jenkins_skipped_without_token(jenkins_repo, monkeypatch, tmp_path):
-    from mlci.jenkins import connect
+    from mlci.release.jenkins import connect
 
     root, fake = jenkins_repo
     monkeypatch.delenv("MLCI_TEST_JENKINS")

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from mlci.cli import main
-from mlci.doctor import Check, expected_gpus
-from mlci.doctor_gpu import container_check, gpu_checks, library_version, module_version, query_smi
+from mlci.host.doctor import Check, expected_gpus
+from mlci.host.gpu_checks import container_check, gpu_checks, library_version, module_version, query_smi
 from mlci.manifest import load_manifest
 
 H100 = "NVIDIA H100 80GB HBM3"

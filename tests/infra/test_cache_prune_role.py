@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from infra_checkout import ANSIBLE_DIR, ansible_tool
 
 
@@ -43,14 +44,34 @@ def test_timer_and_service_carry_the_settings(tmp_path):
     assert "OnCalendar=daily" in out and "WantedBy=timers.target" in out
 
 
-def test_settings_that_are_not_values_are_refused(tmp_path):
-    done = _check_run(tmp_path, {"mlci_cache_prune_older_than": "30d; rm -rf /"})
+def test_the_settings_take_mlcis_size_and_duration_grammar(tmp_path):
+    done = _check_run(tmp_path, {"mlci_cache_prune_older_than": "1d12h", "mlci_cache_prune_max_size": "1.5TiB"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "\n+ExecStart=/usr/local/bin/mlci cache prune --older-than 1d12h --max-size 1.5TiB\n" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"mlci_cache_prune_older_than": "30d; rm -rf /"},
+        {"mlci_cache_prune_older_than": "30d\nExecStartPost=/bin/true"},
+        {"mlci_cache_prune_older_than": "30d\n"},
+        {"mlci_cache_prune_max_size": "200G\n"},
+        {"mlci_cache_prune_on_calendar": "daily\n"},
+    ],
+)
+def test_settings_that_are_not_values_are_refused(tmp_path, bad):
+    done = _check_run(tmp_path, bad)
     assert done.returncode != 0
     assert "older_than like 30d" in done.stdout
 
 
 def test_a_user_or_command_that_would_add_unit_lines_is_refused(tmp_path):
-    for bad in ({"mlci_cache_prune_user": "mlci-agent\nExecStartPre=/bin/true"}, {"mlci_cache_prune_command": "mlci"}):
+    for bad in (
+        {"mlci_cache_prune_user": "mlci-agent\nExecStartPre=/bin/true"},
+        {"mlci_cache_prune_user": "mlci-agent\n"},
+        {"mlci_cache_prune_command": "mlci"},
+    ):
         done = _check_run(tmp_path, bad)
         assert done.returncode != 0, bad
         assert "user a user name, command an absolute path" in done.stdout

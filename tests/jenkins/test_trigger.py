@@ -6,7 +6,7 @@ import pytest
 
 from mlci.cli import main
 from mlci.errors import MlciError
-from mlci.jenkins import JenkinsClient
+from mlci.release.jenkins import JenkinsClient
 
 from .fake_jenkins import FakeJenkins, Job
 

@@ -1,5 +1,5 @@
 """The harness itself behaves like Jenkins where the library depends on it: a stub that accepted
-anything, never interrupted, never expired and never queued would let the defects of issue 11 pass."""
+anything, never interrupted, never expired and never queued would let library defects pass."""
 
 from __future__ import annotations
 

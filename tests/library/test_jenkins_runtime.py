@@ -1,5 +1,5 @@
-"""The release under the Jenkins behaviour the old stubs hid (issue 11): each test here failed on
-the library before it: secrets, job ids, time limits, abort, approval, disk, locks, GPU nodes."""
+"""The release under the Jenkins behaviour a permissive stub would hide: secrets, job ids, time limits,
+abort, approval, disk, locks, GPU nodes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run records on the host (issue 11): with MLCI_RUNS_DIR on the node, mlciTrain reads the record
+"""Run records on the host: with MLCI_RUNS_DIR on the node, mlciTrain reads the record
 there, copies it without the model outputs into the workspace to archive it, and a publish after
 approval comes back to the node that holds the record instead of stashing model weights."""
 

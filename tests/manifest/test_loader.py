@@ -8,7 +8,7 @@ import pytest
 
 from mlci.errors import ConfigError, UsageError
 from mlci.manifest import load_all, load_manifest, load_project
-from mlci.manifest.schema import DEFAULT_BASE_IMAGE, parse_duration
+from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 from mlci.manifest.yamlsource import format_path, parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,17 +25,6 @@ def test_duplicate_keys_are_problems_not_silently_overwritten():
     with pytest.raises(ConfigError) as info:
         parse_yaml("a: 1\nb: 2\na: 3\n", "x.yaml")
     assert str(info.value) == "x.yaml:3:1: a: duplicate key — keep only one of them"
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("1h30m", 5400), ("45s", 45), (90, 90), ("1d", 86400)])
-def test_durations(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("bad", ["2 hours", "", "h", 0, -5, True])
-def test_bad_durations_are_rejected(bad):
-    with pytest.raises(ValueError):
-        parse_duration(bad)
 
 
 def test_missing_manifest_means_embedded_defaults(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from mlci.cli import main
-from mlci.manifest import schema
+from mlci.manifest import fields, schema
 
 
 def _patterns(annotation: typing.Any) -> typing.Iterator[str]:
@@ -41,16 +41,16 @@ def test_every_schema_pattern_is_anchored_at_the_very_end():
 
 @pytest.mark.parametrize(
     "pattern",
-    [schema.NAME_RE, schema.SECRET_RE, schema.STAGE_RE, schema.HOSTNAME_RE, schema.URL_RE, schema.LABEL_RE],
+    [fields.NAME_RE, fields.SECRET_RE, fields.STAGE_RE, fields.HOSTNAME_RE, fields.URL_RE, fields.LABEL_RE],
 )
 def test_named_patterns_refuse_a_trailing_newline(pattern):
     sample = {
-        schema.NAME_RE: "acme",
-        schema.SECRET_RE: "HF_TOKEN",
-        schema.STAGE_RE: "train",
-        schema.HOSTNAME_RE: "gpu-01.example.com",
-        schema.URL_RE: "https://example.com/x.git",
-        schema.LABEL_RE: "gpu",
+        fields.NAME_RE: "acme",
+        fields.SECRET_RE: "HF_TOKEN",
+        fields.STAGE_RE: "train",
+        fields.HOSTNAME_RE: "gpu-01.example.com",
+        fields.URL_RE: "https://example.com/x.git",
+        fields.LABEL_RE: "gpu",
     }[pattern]
     assert re.match(pattern, sample)
     assert not re.match(pattern, sample + "\n")

@@ -7,8 +7,9 @@ import socket
 import pytest
 
 from mlci.cli import main
-from mlci.pipeline import judge
-from mlci.records import RunRecord
+from mlci.record.model import RunStatus
+from mlci.run.gate import judge
+from tests.record_support import finished_run
 
 from .fake_slack import FakeSlack
 
@@ -28,24 +29,17 @@ def repo(tmp_path, slack, monkeypatch):
     )
     monkeypatch.setenv("MLCI_TEST_SLACK", slack.url)
     monkeypatch.setenv("BUILD_URL", BUILD_URL)
-    monkeypatch.setattr("mlci.stores.retry._sleep", lambda s: None)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", lambda s: None)
     return tmp_path
 
 
-def run(root, job, *, created, status="Succeeded", metrics=None, published=None, **extra):
-    record = RunRecord.create(root, "digits", job, overallStatus=status, **extra)
-    record.data.update(
-        {
-            "createdAt": created,
-            "metrics": metrics or {},
-            "commit": "0123456789abcdef0123",
-            "attempts": [{"n": 1, "status": "Failed"}, {"n": 2, "status": status}],
-            "gate": {"metric": "accuracy", "op": ">=", "threshold": 0.9, "value": 0.93, "passed": True, "attempt": 2},
-        }
-    )
+def run(root, job, *, created, status="Succeeded", metrics=None, published=None, error=None):
+    record = finished_run(root, "digits", job, values=(0.85, 0.93), close=False)
+    state = record.state
+    state.created_at, state.metrics = created, metrics or {}
     if published:
-        record.data["publish"] = {"store": "hub", "url": published, "publishedAt": created}
-        record.data["run"]["artifactUrl"] = published
+        state.published("hub", published)
+    state.close(RunStatus(status), error)
     record.save()
     return record
 
@@ -188,7 +182,7 @@ def test_bad_event_is_a_usage_error(repo):
 
 def test_gate_less_runs_show_no_gate(repo, slack):
     record = run(repo, "job-1", created="2026-11-20T10:00:00.000Z", metrics={"loss": 0.2})
-    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
+    record.state.gate = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
     record.save()
     assert main(["--root", str(repo), "notify", "--event", "succeeded", "digits"]) == 0
     body = texts(slack.posts[0]["json"])
@@ -196,8 +190,8 @@ def test_gate_less_runs_show_no_gate(repo, slack):
 
 
 def test_a_cancelled_run_is_announced_as_cancelled():
-    from mlci.notify import EVENTS, build_message
+    from mlci.release.notify import EVENTS, build_message
 
-    assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted (issue 11)
+    assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted
     payload = build_message("cancelled", "digits", None, None, job="job-1", build_url=None)
     assert payload["text"] == "⏹️ digits run job-1 was cancelled"

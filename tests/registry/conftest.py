@@ -96,12 +96,13 @@ def forget_image(client, image_id: str) -> None:
 
 @pytest.fixture
 def make_record(tmp_path):
-    from mlci.records import RunRecord
+    from mlci.record.store import RunRecord
+    from tests.record_support import finished_run
 
     def make(project: str, image_id: str | None, job: str | None = None) -> RunRecord:
         job = job or f"job-{uuid.uuid4().hex[:6]}"
-        record = RunRecord.create(tmp_path, project, job, overallStatus="Succeeded")
-        record.data["build"].update({"imageUri": f"mlci/{project}:{job}", "imageId": image_id, "cacheHit": False})
+        record = finished_run(tmp_path, project, job, values=(0.95,))
+        record.state.build.image_uri, record.state.build.image_id = f"mlci/{project}:{job}", image_id
         record.save()
         return record
 

@@ -8,8 +8,9 @@ import pytest
 
 from mlci.cli import main
 from mlci.errors import MlciError, UsageError
-from mlci.records import RunRecord
-from mlci.registry import push_image, resolve_image
+from mlci.publish.registry import push_image, resolve_image
+from mlci.record.store import RunRecord
+from tests.record_support import finished_run
 
 pytestmark = pytest.mark.docker
 
@@ -31,9 +32,9 @@ def test_push_records_the_digest_the_registry_serves(docker_client, registry, ti
 
     served = registry_digest(registry, "demo", "20261123-001")
     assert reference == f"{registry}/demo@{served}"
-    saved = RunRecord.load(record.dir).data["build"]
-    assert saved["digest"] == served
-    assert saved["repoDigest"] == reference
+    saved = RunRecord.load(record.dir).state.build
+    assert saved.digest == served
+    assert saved.repo_digest == reference
 
 
 def test_pull_by_digest_reproduces_the_exact_image(docker_client, registry, tiny_image, make_record, forget_image):
@@ -65,40 +66,33 @@ def test_unreachable_registry_retries_then_fails(docker_client, tiny_image, make
     with pytest.raises(MlciError, match=r"push of .* failed"):
         push_image(docker_client, record, f"127.0.0.1:{closed_port}")
     assert len(no_backoff) == 4  # connection refused is transient: 5 tries in all
-    assert "digest" not in RunRecord.load(record.dir).data["build"]
+    assert RunRecord.load(record.dir).state.build.digest is None
 
 
 def test_push_command_pushes_the_latest_run(tmp_path, docker_client, registry, tiny_image, capsys):
     (tmp_path / "mlci.yaml").write_text(f"version: 1\nname: t\nbuild: {{registry: '{registry}/team'}}\n")
-    record = RunRecord.create(tmp_path, "demo", "job-7", overallStatus="Succeeded")
-    record.data["build"]["imageId"] = tiny_image.id
-    record.save()
+    record = finished_run(tmp_path, "demo", "job-7", values=(0.95,), image_id=tiny_image.id)
 
     assert main(["--root", str(tmp_path), "push", "demo"]) == 0
 
-    saved = RunRecord.load(record.dir).data["build"]
-    assert saved["repoDigest"] == f"{registry}/team/demo@{registry_digest(registry, 'team/demo', 'job-7')}"
-    assert saved["repoDigest"] in capsys.readouterr().out
+    saved = RunRecord.load(record.dir).state.build
+    assert saved.repo_digest == f"{registry}/team/demo@{registry_digest(registry, 'team/demo', 'job-7')}"
+    assert saved.repo_digest in capsys.readouterr().out
 
 
 def test_push_command_without_registry_says_how_to_set_it(tmp_path, capsys):
     (tmp_path / "mlci.yaml").write_text("version: 1\nname: t\n")
-    RunRecord.create(tmp_path, "demo", "job-1", overallStatus="Succeeded")
+    finished_run(tmp_path, "demo", "job-1", values=(0.95,))
     assert main(["--root", str(tmp_path), "push", "demo"]) == 2
     assert "build.registry is not set" in capsys.readouterr().err
 
 
 def test_publish_push_records_the_digest_before_publishing(tmp_path, docker_client, registry, tiny_image, capsys):
     (tmp_path / "mlci.yaml").write_text(f"version: 1\nname: t\nbuild: {{registry: '{registry}'}}\n")
-    record = RunRecord.create(tmp_path, "demo", "job-9", overallStatus="Succeeded")
-    (record.dir / "attempt-1" / "out").mkdir(parents=True)
-    (record.dir / "attempt-1" / "out" / "model.bin").write_bytes(b"w")
-    record.data["build"]["imageId"] = tiny_image.id
-    record.data["run"]["outputDir"] = "attempt-1/out"
-    record.save()
+    record = finished_run(tmp_path, "demo", "job-9", values=(0.95,), files={"model.bin": b"w"}, image_id=tiny_image.id)
 
     assert main(["--root", str(tmp_path), "publish", "demo", "--push"]) == 0
 
-    data = RunRecord.load(record.dir).data
-    assert data["build"]["repoDigest"] == f"{registry}/demo@{registry_digest(registry, 'demo', 'job-9')}"
-    assert data["publish"]["url"].startswith("file://")
+    state = RunRecord.load(record.dir).state
+    assert state.build.repo_digest == f"{registry}/demo@{registry_digest(registry, 'demo', 'job-9')}"
+    assert state.publish is not None and state.publish.url.startswith("file://")

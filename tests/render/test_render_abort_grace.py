@@ -1,6 +1,6 @@
 """On abort Jenkins sends SIGTERM and, SoftKillWaitSeconds later (5 by default), SIGKILL. mlci needs
 longer than that to stop the stage container (its own SIGTERM grace) and write a Cancelled record,
-so the controller and every SSH agent run with a longer soft-kill wait (issue 11)."""
+so the controller and every SSH agent run with a longer soft-kill wait."""
 
 from __future__ import annotations
 

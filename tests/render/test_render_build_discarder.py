@@ -1,4 +1,4 @@
-"""Every job Jenkins gets has a build discarder from mlci.yaml (issue 11): without one, every build's
+"""Every job Jenkins gets has a build discarder from mlci.yaml: without one, every build's
 log and archived run record stays in JENKINS_HOME forever."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A project's secrets become Jenkins credentials (issue 11): casc.yaml string credential, Docker
+"""A project's secrets become Jenkins credentials: casc.yaml string credential, Docker
 secret of the Jenkins service, and a secret file Ansible installs — the same chain as the manifest's
 own secrets, so `secrets: [HF_TOKEN]` works on the host as it does on a laptop."""
 

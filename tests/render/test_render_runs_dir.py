@@ -1,4 +1,4 @@
-"""Run records on the host, not in the job workspace (issue 11): every node Jenkins builds on gets
+"""Run records on the host, not in the job workspace: every node Jenkins builds on gets
 MLCI_RUNS_DIR = jenkins.runs_dir, the controller mounts it at the same path (stage containers are
 started on the host's engine with host paths), Ansible creates it; a relative local store, which on
 Jenkins would land in the workspace, makes `mlci validate` warn."""

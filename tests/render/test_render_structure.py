@@ -67,9 +67,10 @@ def test_the_schema_check_catches_a_broken_file() -> None:
 def test_frpc_exposes_only_the_webhook_paths(scenario: Path) -> None:
     files = rendered(scenario)
     facts = load_for_render(scenario)
+    services = parse(files["compose/docker-compose.yml"])["services"]
     if facts.manifest.webhook.frp is None:
         assert "compose/frpc.toml" not in files
-        assert "frpc" not in parse(files["compose/docker-compose.yml"])["services"]
+        assert "frpc" not in services and "webhook-filter" not in services
         return
     frpc = parse(files["compose/frpc.toml"])
     assert frpc["auth"] == {"method": "token", "token": f"{{{{ .Envs.{facts.manifest.webhook.frp.token} }}}}"}
@@ -77,7 +78,25 @@ def test_frpc_exposes_only_the_webhook_paths(scenario: Path) -> None:
     (proxy,) = frpc["proxies"]
     assert proxy["locations"] == list(WEBHOOK_PATHS)
     assert proxy["customDomains"] == [facts.webhook_domain]
-    assert (proxy["localIP"], proxy["localPort"]) == ("jenkins", 8080)
+    # frpc reaches the webhook filter only, on a network Jenkins is not on; the filter reaches Jenkins.
+    assert (proxy["localIP"], proxy["localPort"]) == ("webhook-filter", 8081)
+    assert services["frpc"]["networks"] == ["webhook"]
+    assert services["frpc"]["depends_on"] == ["webhook-filter"]
+    assert "webhook" not in services["jenkins"].get("networks", ["default"])
+    webhook_filter = services["webhook-filter"]
+    assert webhook_filter["image"] == services["jenkins"]["image"]  # built once, never pulled
+    argv = webhook_filter["entrypoint"]
+    assert argv[:3] == ["/opt/mlci/bin/python", "-m", "mlci.webhook"]
+    options = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert options == {
+        "--listen": "0.0.0.0:8081",
+        "--upstream": "jenkins:8080",
+        "--host": facts.webhook_domain,
+        "--token-file": f"/run/secrets/{facts.manifest.webhook.token}",
+    }
+    assert webhook_filter["secrets"] == [facts.manifest.webhook.token]
+    assert webhook_filter["read_only"] is True and webhook_filter["cap_drop"] == ["ALL"]
+    assert "ports" not in webhook_filter  # reachable only inside the stack
     allowed = {"name", "type", "localIP", "localPort", "customDomains", "locations"}
     assert set(proxy) == allowed  # nothing (e.g. subdomain, routeByHTTPUser) widens the route
 
@@ -180,7 +199,8 @@ def test_compose_runs_jenkins_with_docker_out_of_docker(scenario: Path) -> None:
     assert jenkins["restart"] == "unless-stopped" and "healthcheck" in jenkins
     for service in compose["services"].values():
         image = service.get("image", "")
-        assert "build" in service or re.search(r":[0-9][\w.-]*$|:v[0-9][\w.-]*$", image), image  # pinned
+        built_here = image == jenkins["image"]  # the webhook filter runs from the image built for jenkins
+        assert "build" in service or built_here or re.search(r":[0-9][\w.-]*$|:v[0-9][\w.-]*$", image), image  # pinned
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=ids)

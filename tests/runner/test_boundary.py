@@ -12,7 +12,7 @@ import pytest
 from mlci.boundary import BoundaryError, check_input_file, copy_outputs, read_small_file, scan_outputs
 from mlci.errors import UsageError
 from mlci.manifest.schema import Gate
-from mlci.pipeline import judge, read_metrics
+from mlci.run.gate import judge, read_metrics
 
 
 @pytest.fixture
@@ -142,17 +142,17 @@ GATE = Gate(metric="accuracy", min=0.5)
 def test_unusable_metrics_are_named_precisely(tmp_path, content, reason):
     (tmp_path / "metrics.json").write_text(content)
     verdict = judge(GATE, *read_metrics(tmp_path))
-    assert verdict["passed"] is False
-    assert verdict["reason"].startswith(reason), verdict["reason"]
-    assert "no metrics.json written" not in verdict["reason"]
+    assert verdict.passed is False
+    assert verdict.reason.startswith(reason), verdict.reason
+    assert "no metrics.json written" not in verdict.reason
 
 
 def test_metrics_json_that_is_a_directory_or_a_link_is_named(tmp_path):
     (tmp_path / "metrics.json").mkdir()
-    assert "metrics.json is a directory" in judge(GATE, *read_metrics(tmp_path))["reason"]
+    assert "metrics.json is a directory" in judge(GATE, *read_metrics(tmp_path)).reason
     (tmp_path / "metrics.json").rmdir()
     (tmp_path / "metrics.json").symlink_to("/etc/passwd")
-    assert "metrics.json is a symbolic link" in judge(GATE, *read_metrics(tmp_path))["reason"]
+    assert "metrics.json is a symbolic link" in judge(GATE, *read_metrics(tmp_path)).reason
 
 
 def test_metric_names_with_control_characters_are_rejected_not_printed(tmp_path):

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from mlci.runner import resources
-from mlci.runner.container import StageSpec
+from mlci.runner.stage_spec import StageSpec
 from tests.conftest import mlci, write_project
 
 pytestmark = [pytest.mark.docker]
@@ -34,6 +34,14 @@ def test_cpu_stage_gets_a_large_shm_the_stack_limit_and_the_cuda_env(monorepo, b
     assert "order=PCI_BUS_ID uuids=[]" in result.stdout
     assert f"ipc={os.readlink('/proc/self/ns/ipc')}" not in result.stdout  # private by default
     assert _status(monorepo, "shm", "defaults")["gpus"]["uuids"] == []
+
+
+def test_shm_size_in_the_size_grammar_reaches_the_container(monorepo, base_image):
+    write_project(monorepo, "shmset", f"gpus: none\nshm_size: 0.25GiB\nstages: [{{name: train, run: '{PROBE}'}}]\n")
+    result = mlci(monorepo, "run", "shmset", "--job-id", "shmset")
+    assert result.returncode == 0, result.stderr
+    shm_kib = int(next(line for line in result.stdout.splitlines() if line.startswith("shm")).split()[1])
+    assert shm_kib == 256 * 1024  # 0.25 GiB, read by mlci/manifest/units.py, given to the engine in bytes
 
 
 def test_project_settings_host_ipc_and_memlock(monorepo, base_image):

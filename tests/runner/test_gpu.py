@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mlci.doctor_gpu import TOOLKIT_FIX, nvml_fix
+from mlci.host.gpu_checks import TOOLKIT_FIX, nvml_fix
 from tests.conftest import mlci, write_project
 
 pytestmark = [pytest.mark.gpu, pytest.mark.docker]

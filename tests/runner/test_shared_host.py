@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mlci import records
 from mlci.errors import UsageError
+from mlci.record import store as records
+from mlci.record.owner import current_owner, owner_alive
 from tests.conftest import commit_all, mlci, write_project
 
 SLEEPY = """\
@@ -48,11 +49,11 @@ def test_concurrent_claims_get_distinct_ids_and_never_raise(tmp_path):
 
 
 def test_a_dead_owner_is_detected_by_pid_start_time_and_boot():
-    me = records.current_owner()
-    assert records.owner_alive(me)
-    assert not records.owner_alive({**me, "startTicks": (me["startTicks"] or 0) + 1})  # a reused pid
-    assert not records.owner_alive({**me, "boot": "another-boot"})
-    assert records.owner_alive({**me, "host": "another-host", "pid": 1})  # cannot check: not dead
+    me = current_owner()
+    assert owner_alive(me)
+    assert not owner_alive(me.model_copy(update={"start_ticks": (me.start_ticks or 0) + 1}))  # a reused pid
+    assert not owner_alive(me.model_copy(update={"boot": "another-boot"}))
+    assert owner_alive(me.model_copy(update={"host": "another-host", "pid": 1}))  # cannot check: not dead
 
 
 def _checkout(tmp_path: Path, name: str) -> Path:

@@ -10,10 +10,14 @@ import time
 
 import pytest
 
-from mlci import records
+from mlci.contract import RUNS_DIR_ENV
 from mlci.errors import MlciError, UsageError
 from mlci.manifest.schema import Gate
-from mlci.pipeline import judge, read_metrics
+from mlci.record import store as records
+from mlci.record.model import RunStatus
+from mlci.record.owner import process_start_ticks
+from mlci.record.readers import find_record, iter_records
+from mlci.run.gate import judge, read_metrics
 from mlci.runner.gpus import Gpu, cdi_requested, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
 from mlci.runner.image import context_hash
 
@@ -108,12 +112,12 @@ def test_context_hash_follows_content_and_dockerignore(tmp_path):
 
 def test_gate_verdicts(tmp_path):
     gate = Gate(metric="accuracy", min=0.9)
-    assert judge(gate, {"accuracy": 0.95}, None)["passed"] is True
+    assert judge(gate, {"accuracy": 0.95}, None).passed is True
     failed = judge(gate, {"accuracy": 0.5}, None)
-    assert failed["passed"] is False and failed["reason"] == "accuracy = 0.5 not >= 0.9"
-    assert judge(Gate(metric="loss", max=0.1), {"loss": 0.05}, None)["passed"] is True
-    assert "missing" in judge(gate, {"f1": 1.0}, None)["reason"]
-    assert judge(None, {}, None)["passed"] is True
+    assert failed.passed is False and failed.reason == "accuracy = 0.5 not >= 0.9"
+    assert judge(Gate(metric="loss", max=0.1), {"loss": 0.05}, None).passed is True
+    assert "missing" in judge(gate, {"f1": 1.0}, None).reason
+    assert judge(None, {}, None).passed is True
     (tmp_path / "metrics.json").write_text('{"accuracy": 0.9, "note": "text", "flag": true, "n": 3}')
     assert read_metrics(tmp_path) == (
         {"accuracy": 0.9, "n": 3.0},
@@ -126,52 +130,55 @@ def test_gate_verdicts(tmp_path):
 
 def test_records_are_atomic_and_detect_dead_owners(tmp_path):
     record = records.RunRecord.create(tmp_path, "p", "job-1")
-    assert record.status == records.QUEUED  # we own it and we are alive
+    assert record.status == RunStatus.QUEUED  # we own it and we are alive
     assert not list(record.dir.glob(".*.tmp"))
     loaded = records.RunRecord.load(record.dir)
-    assert loaded.data["owner"]["pid"] == os.getpid()
+    assert loaded.state.owner is not None and loaded.state.owner.pid == os.getpid()
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    loaded.data["owner"] = {
-        **loaded.data["owner"],
-        "pid": child.pid,
-        "startTicks": records.process_start_ticks(child.pid),
-    }
+    owner = loaded.state.owner
+    loaded.state.owner = owner.model_copy(update={"pid": child.pid, "start_ticks": process_start_ticks(child.pid)})
     loaded.save()
-    assert records.RunRecord.load(record.dir).status == records.QUEUED
+    assert records.RunRecord.load(record.dir).status == RunStatus.QUEUED
     child.kill()
     child.wait()
-    assert records.RunRecord.load(record.dir).status == records.INTERRUPTED
+    assert records.RunRecord.load(record.dir).status == RunStatus.INTERRUPTED
     # a reused pid (same number, different start time) is not mistaken for the owner
-    loaded.data["owner"]["pid"] = os.getpid()
+    loaded.state.owner = loaded.state.owner.model_copy(update={"pid": os.getpid()})
     loaded.save()
-    assert records.RunRecord.load(record.dir).status == records.INTERRUPTED
+    assert records.RunRecord.load(record.dir).status == RunStatus.INTERRUPTED
 
 
-def test_atomic_write_leaves_the_old_file_when_serialisation_fails(tmp_path):
-    target = tmp_path / "status.json"
-    records.write_json_atomic(target, {"ok": 1})
-    with pytest.raises(TypeError):
-        records.write_json_atomic(target, {"bad": object()})
-    assert json.loads(target.read_text()) == {"ok": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+def test_a_record_that_cannot_be_saved_leaves_the_old_file(tmp_path, monkeypatch):
+    record = records.RunRecord.create(tmp_path, "p", "job-1")
+    before = (record.dir / "status.json").read_text()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("mlci.atomic.os.fdopen", full_disk)
+    record.state.begin_build()
+    with pytest.raises(records.RecordWriteError, match=r"cannot write the run record .*status.json: No space left"):
+        record.save()
+    assert (record.dir / "status.json").read_text() == before
+    assert [p.name for p in record.dir.iterdir()] == ["status.json"]
 
 
 def test_iter_records_is_newest_first(tmp_path):
     records.RunRecord.create(tmp_path, "p", "old")
     time.sleep(0.01)
     records.RunRecord.create(tmp_path, "p", "new")
-    assert [r.job_id for r in records.iter_records(tmp_path, "p")] == ["new", "old"]
-    assert records.find_record(tmp_path, "p").job_id == "new"
+    assert [r.job_id for r in iter_records(tmp_path, "p")] == ["new", "old"]
+    assert find_record(tmp_path, "p").job_id == "new"
     with pytest.raises(UsageError, match="no run 'nope'"):
-        records.find_record(tmp_path, "p", "nope")
+        find_record(tmp_path, "p", "nope")
 
 
 def test_runs_dir_follows_mlci_runs_dir(tmp_path, monkeypatch):
     checkout, host_runs = tmp_path / "checkout", tmp_path / "srv" / "runs"
-    monkeypatch.delenv(records.RUNS_DIR_ENV, raising=False)
+    monkeypatch.delenv(RUNS_DIR_ENV, raising=False)
     assert records.runs_dir(checkout, "p") == checkout / ".mlci" / "runs" / "p"
-    monkeypatch.setenv(records.RUNS_DIR_ENV, str(host_runs))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(host_runs))
     assert records.runs_dir(checkout) == host_runs
     # every way a record is made or found goes through it: create, claim, find, iterate
     created = records.RunRecord.create(checkout, "p", "made")
@@ -179,9 +186,9 @@ def test_runs_dir_follows_mlci_runs_dir(tmp_path, monkeypatch):
     records.RunRecord.create(checkout, "p", job, claimed=True)
     assert created.dir == host_runs / "p" / "made" and claimed == host_runs / "p" / "claimed"
     assert not (checkout / ".mlci").exists()
-    assert records.find_record(checkout, "p", "made").dir == created.dir
-    assert sorted(r.job_id for r in records.iter_records(checkout)) == ["claimed", "made"]
-    monkeypatch.setenv(records.RUNS_DIR_ENV, "")  # empty is unset, as in a shell
+    assert find_record(checkout, "p", "made").dir == created.dir
+    assert sorted(r.job_id for r in iter_records(checkout)) == ["claimed", "made"]
+    monkeypatch.setenv(RUNS_DIR_ENV, "")  # empty is unset, as in a shell
     assert records.runs_dir(checkout) == checkout / ".mlci" / "runs"
 
 
@@ -189,7 +196,7 @@ def test_runs_dir_follows_mlci_runs_dir(tmp_path, monkeypatch):
     "value", ["relative/runs", "./runs", "~/runs", "/", "//", "/srv/../etc", "/srv/runs\n", "/a b"]
 )
 def test_runs_dir_refuses_relative_or_unsafe_values(tmp_path, monkeypatch, value):
-    monkeypatch.setenv(records.RUNS_DIR_ENV, value)
+    monkeypatch.setenv(RUNS_DIR_ENV, value)
     with pytest.raises(UsageError, match=r"MLCI_RUNS_DIR=.* is not usable as the runs directory") as err:
         records.runs_dir(tmp_path, "p")
     assert "absolute path" in str(err.value)
@@ -199,16 +206,16 @@ def test_status_cli_reads_the_runs_dir_and_refuses_a_bad_one(tmp_path, monkeypat
     checkout, host_runs = tmp_path / "checkout", tmp_path / "runs"
     (checkout / "projects" / "p").mkdir(parents=True)
     (checkout / "projects" / "p" / "project.yaml").write_text("{}\n")
-    env = {**os.environ, "MLCI_ROOT": str(checkout), records.RUNS_DIR_ENV: str(host_runs)}
-    monkeypatch.setenv(records.RUNS_DIR_ENV, str(host_runs))
-    records.RunRecord.create(checkout, "p", "from-jenkins").close(records.SUCCEEDED, None)
+    env = {**os.environ, "MLCI_ROOT": str(checkout), RUNS_DIR_ENV: str(host_runs)}
+    monkeypatch.setenv(RUNS_DIR_ENV, str(host_runs))
+    records.RunRecord.create(checkout, "p", "from-jenkins").close(RunStatus.SUCCEEDED, None)
     mlci = [sys.executable, "-m", "mlci"]
     shown = subprocess.run([*mlci, "status", "--json"], env=env, capture_output=True, text=True, check=True)
     rows = json.loads(shown.stdout)
     assert [(r["jobId"], r["status"], r["record"]) for r in rows] == [
-        ("from-jenkins", records.SUCCEEDED, str(host_runs / "p" / "from-jenkins"))
+        ("from-jenkins", "Succeeded", str(host_runs / "p" / "from-jenkins"))
     ]
-    env[records.RUNS_DIR_ENV] = "runs"
+    env[RUNS_DIR_ENV] = "runs"
     bad = subprocess.run([*mlci, "status"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "MLCI_RUNS_DIR='runs' is not usable" in bad.stderr
     assert "Traceback" not in bad.stderr

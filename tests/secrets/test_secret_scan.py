@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
+from mlci.record.model import RunStatus
 from tests.jenkins.fake_jenkins import FakeJenkins, Job
 from tests.notify.fake_slack import FakeSlack
+from tests.record_support import finished_run
 from tests.stores.fake_hub import FakeHub
 
 SECRETS = {
@@ -25,7 +26,7 @@ def world(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.setattr("mlci.stores.retry._sleep", lambda s: None)
+    monkeypatch.setattr("mlci.publish.stores.retry._sleep", lambda s: None)
     with FakeHub() as hub, FakeSlack() as slack, FakeJenkins(token=SECRETS["SCAN_JENKINS_TOKEN"]) as jenkins:
         values = {**SECRETS, "SCAN_SLACK": slack.url}
         for name, value in values.items():
@@ -49,13 +50,10 @@ def snapshot(root):
 
 
 def make_run(root, job, status="Succeeded", error=None):
-    record = RunRecord.create(root, "digits", job, overallStatus=status)
-    out = record.dir / "attempt-1" / "out"
-    out.mkdir(parents=True)
-    (out / "metrics.json").write_text('{"accuracy": 0.95}')
-    record.data["run"]["outputDir"] = "attempt-1/out"
-    record.data["metrics"] = {"accuracy": 0.95}
-    record.data["error"] = error
+    record = finished_run(
+        root, "digits", job, values=(0.95,), files={"metrics.json": b'{"accuracy": 0.95}'}, close=False
+    )
+    record.state.close(RunStatus(status), error)
     record.save()
     return record
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
+from tests.record_support import finished_run
 
 
 def free_port() -> int:
@@ -34,35 +35,11 @@ def make_run(tmp_path):
         root: Path = tmp_path,
     ) -> RunRecord:
         job = job or f"20261123-{uuid.uuid4().hex[:6]}"
-        record = RunRecord.create(root, project, job)
-        out = record.dir / "attempt-2" / "out"
-        for name, content in (files or {"model.bin": b"weights", "metrics.json": b'{"accuracy": 0.93}'}).items():
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            (out / name).write_bytes(content)
-        passed = status == "Succeeded"
-        record.data.update(
-            {
-                "overallStatus": status,
-                "commit": "0123456789abcdef0123456789abcdef01234567",
-                "metrics": {"accuracy": 0.93 if passed else 0.71, "loss": 0.25},
-                "attempts": [
-                    {"n": 1, "status": "Failed", "metrics": {"accuracy": 0.85}, "gate": {"passed": False}},
-                    {"n": 2, "status": status, "metrics": {"accuracy": 0.93}, "gate": {"passed": passed}},
-                ],
-                "gate": {
-                    "metric": "accuracy",
-                    "op": ">=",
-                    "threshold": 0.9,
-                    "value": 0.93 if passed else 0.71,
-                    "passed": passed,
-                    "attempt": 2,
-                },
-            }
+        passed = status != "Failed"
+        record = finished_run(
+            root, project, job, values=(0.85, 0.93 if passed else 0.71), files=files, close=status != "Running"
         )
-        record.data["build"].update(
-            {"imageUri": f"mlci/{project}:abc123", "imageId": "sha256:" + "ab" * 32, "cacheHit": True}
-        )
-        record.data["run"].update({"status": status, "outputDir": "attempt-2/out"})
+        record.state.metrics["loss"] = 0.25
         record.save()
         return record
 

@@ -7,12 +7,12 @@ import hashlib
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
 
 pytest.importorskip("huggingface_hub")
 
-from mlci.pipeline import judge
-from mlci.stores.huggingface import HubStore
+from mlci.publish.stores.huggingface import HubStore
+from mlci.run.gate import judge
 
 from .fake_hub import FakeHub, decoded_files
 
@@ -70,15 +70,15 @@ def test_publish_is_one_commit_on_the_job_revision_then_a_tag(hub, make_run):
 
 def test_model_card_describes_metrics_gate_and_provenance(hub, make_run):
     record = make_run()
-    record.data["build"]["digest"] = "sha256:" + "cd" * 32
-    record.data["configHash"] = "sha256:" + "ef" * 32
+    record.state.build.pushed("sha256:" + "cd" * 32, "registry.example/digits@sha256:" + "cd" * 32)
+    record.state.config_hash = "sha256:" + "ef" * 32
     make_store(hub).publish(record, record.dir / "attempt-2/out")
 
     card = decoded_files(hub.state.find("POST", r"/commit/")[0])["README.md"].decode()
     assert card.startswith("---\nlibrary_name: mlci\ntags:\n- mlci\n- digits\n---\n")
     assert "| accuracy | 0.93 |" in card and "| loss | 0.25 |" in card
     assert "`accuracy >= 0.9`: 0.93 — passed on attempt 2 of 2." in card
-    assert f"source commit: `{record.data['commit']}`" in card
+    assert f"source commit: `{record.state.commit}`" in card
     assert f"image digest: `sha256:{'cd' * 32}`" in card
     assert f"config hash: `sha256:{'ef' * 32}`" in card
 
@@ -104,7 +104,7 @@ def test_republishing_a_tagged_job_commits_nothing(hub, make_run):
 
 
 def test_different_outputs_under_a_published_job_id_are_refused(hub, make_run, tmp_path):
-    from mlci.stores.base import RepublishConflict
+    from mlci.publish.stores.base import RepublishConflict
 
     job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
     (tmp_path / "a").mkdir()
@@ -148,16 +148,16 @@ def test_publish_command_with_a_hub_store(tmp_path, hub, make_run, monkeypatch, 
 
     assert main(["--root", str(tmp_path), "publish", "digits", record.job_id, "--store", "hub"]) == 0
 
-    data = RunRecord.load(record.dir).data
-    assert data["run"]["artifactUrl"] == f"{hub.endpoint}/acme/models/tree/digits-{record.job_id}"
-    assert data["publish"]["store"] == "hub"
+    state = RunRecord.load(record.dir).state
+    assert state.run.artifact_url == f"{hub.endpoint}/acme/models/tree/digits-{record.job_id}"
+    assert state.publish is not None and state.publish.store == "hub"
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err + (record.dir / "status.json").read_text()
 
 
 def test_model_card_of_a_gate_less_project(hub, make_run):
     record = make_run()
-    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
+    record.state.gate = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
     make_store(hub).publish(record, record.dir / "attempt-2/out")
     card = decoded_files(hub.state.find("POST", r"/commit/")[0])["README.md"].decode()
     assert "No gate: every run passes." in card and "None" not in card

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mlci.cli import main
-from mlci.pipeline import judge
-from mlci.records import RunRecord
+from mlci.record.store import RunRecord
+from mlci.run.gate import judge
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_refuses_a_run_whose_gate_failed(repo, make_run, capsys):
     assert f"refusing to publish digits run {record.job_id}: its status is Failed" in err
     assert "gate accuracy >= 0.9: 0.71" in err
     assert not (repo / "shelf").exists()
-    assert RunRecord.load(record.dir).data["publish"] is None
+    assert RunRecord.load(record.dir).state.publish is None
 
 
 def test_refuses_a_run_that_is_still_running(repo, make_run, capsys):
@@ -45,10 +45,11 @@ def test_publishes_to_the_default_store_and_records_the_url(repo, make_run, caps
     target = repo / "shelf" / "digits" / record.job_id
     assert (target / "model.bin").read_bytes() == b"w"
     assert (repo / "shelf" / "digits" / "latest").resolve() == target.resolve()
-    data = RunRecord.load(record.dir).data
-    assert data["publish"]["store"] == "shelf"
-    assert data["publish"]["url"] == data["run"]["artifactUrl"] == target.resolve().as_uri()
-    assert data["publish"]["publishedAt"]
+    state = RunRecord.load(record.dir).state
+    assert state.publish is not None and state.publish.store == "shelf"
+    assert state.publish.url == state.run.artifact_url == target.resolve().as_uri()
+    assert state.publish.published_at
+    assert state.publish.digest and state.publish.digest.startswith("sha256:")
     assert target.resolve().as_uri() in capsys.readouterr().out
 
 
@@ -60,7 +61,8 @@ def test_project_publish_store_is_used_unless_store_is_given(repo, make_run):
     first = make_run(root=repo)
     assert publish(repo, "digits", first.job_id) == 0
     assert (repo / "other" / "digits" / first.job_id).is_dir()
-    assert RunRecord.load(first.dir).data["configHash"].startswith("sha256:")
+    publication = RunRecord.load(first.dir).state.publish
+    assert publication is not None and publication.config_hash and publication.config_hash.startswith("sha256:")
 
     second = make_run(root=repo)
     assert publish(repo, "digits", second.job_id, "--store", "shelf") == 0
@@ -75,7 +77,7 @@ def test_unknown_store_lists_the_choices(repo, make_run, capsys):
 
 def test_missing_outputs_are_an_error_not_an_empty_publish(repo, make_run, capsys):
     record = make_run(root=repo)
-    record.data["run"]["outputDir"] = "attempt-9/out"
+    record.state.run.output_dir = "attempt-9/out"
     record.save()
     assert publish(repo, "digits") == 1
     assert "outputs attempt-9/out are missing" in capsys.readouterr().err
@@ -83,8 +85,8 @@ def test_missing_outputs_are_an_error_not_an_empty_publish(repo, make_run, capsy
 
 def test_refusal_of_a_gate_less_failure_gives_the_error(repo, make_run, capsys):
     record = make_run(root=repo, status="Failed")
-    record.data["gate"] = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
-    record.data["error"] = "stage train exited 1"
+    record.state.gate = judge(None, {}, None)  # the verdict mlci run records for a project without a gate
+    record.state.error = "stage train exited 1"
     record.save()
     assert publish(repo, "digits") == 1
     assert "its status is Failed (stage train exited 1)" in capsys.readouterr().err

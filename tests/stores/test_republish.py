@@ -1,13 +1,13 @@
-"""Stores refuse to re-publish different content under an existing job id (issue 11): before, the
-second publish of a colliding id returned the old URL, never moved `latest`, and the build said
+"""Stores refuse to re-publish different content under an existing job id: otherwise the second
+publish of a colliding id would return the old URL, never move `latest`, and the build would say
 "published" while the store kept the older model. The same content stays an idempotent success."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlci.stores.base import RepublishConflict
-from mlci.stores.local import LocalStore
+from mlci.publish.stores.base import RepublishConflict
+from mlci.publish.stores.local import LocalStore
 
 JOB = "3f2a9c1d5e7b-mlci-release-12"
 

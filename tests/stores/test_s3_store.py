@@ -11,8 +11,8 @@ import json
 import pytest
 
 from mlci.cli import main
-from mlci.records import RunRecord
-from mlci.stores.s3 import MANIFEST_NAME, S3Store, make_client
+from mlci.publish.stores.s3 import MANIFEST_NAME, S3Store, make_client
+from mlci.record.store import RunRecord
 
 pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -85,7 +85,7 @@ def test_publish_uploads_outputs_then_manifest_then_latest(client, make_run):
     }
     manifest = read_json(client, f"{base}/{MANIFEST_NAME}")
     assert [f["path"] for f in manifest["files"]] == ["eval/report.txt", "model.bin"]
-    assert manifest["commit"] == record.data["commit"]
+    assert manifest["commit"] == record.state.commit
     assert read_json(client, "team/models/digits/latest.json")["jobId"] == record.job_id
 
 
@@ -162,9 +162,9 @@ def test_publish_command_uses_manifest_secrets_and_records_the_url(
     assert main(["--root", str(tmp_path), "publish", "digits"]) == 0
 
     url = f"s3://{BUCKET}/runs/digits/{record.job_id}/"
-    data = RunRecord.load(record.dir).data
-    assert data["publish"]["store"] == "s3" and data["publish"]["url"] == url
-    assert data["run"]["artifactUrl"] == url
+    state = RunRecord.load(record.dir).state
+    assert state.publish is not None and state.publish.store == "s3" and state.publish.url == url
+    assert state.run.artifact_url == url
     assert f"runs/digits/{record.job_id}/{MANIFEST_NAME}" in keys(client)
     out = capsys.readouterr()
     assert url in out.out
@@ -173,7 +173,7 @@ def test_publish_command_uses_manifest_secrets_and_records_the_url(
 
 def test_republishing_an_older_run_leaves_latest_on_the_newer_one(client, make_run):
     older, newer = make_run(job="job-old"), make_run(job="job-new")
-    older.data["createdAt"], newer.data["createdAt"] = "2026-11-20T00:00:00.000Z", "2026-11-21T00:00:00.000Z"
+    older.state.created_at, newer.state.created_at = "2026-11-20T00:00:00.000Z", "2026-11-21T00:00:00.000Z"
     store = S3Store("s3", client, BUCKET)
     store.publish(newer, newer.dir / "attempt-2/out")
     store.publish(older, older.dir / "attempt-2/out")
@@ -181,7 +181,7 @@ def test_republishing_an_older_run_leaves_latest_on_the_newer_one(client, make_r
 
 
 def test_a_different_republish_under_a_published_id_is_refused(client, make_run, tmp_path):
-    from mlci.stores.base import RepublishConflict
+    from mlci.publish.stores.base import RepublishConflict
 
     job = "3f2a9c1d5e7b-mlci-release-12"  # one id, two runs: as when Jenkins job ids collided
     (tmp_path / "a").mkdir()

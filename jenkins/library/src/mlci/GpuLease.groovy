@@ -3,7 +3,8 @@ package mlci
 /**
  * Turns the lockable resources a `lock` step granted (`<host>-gpu<i>`, comma-separated in the
  * lock's variable) into the device indexes `mlci run --gpus` expects: "0,1", or "device=0" for one
- * GPU (a bare number would be read as a count, as Docker and project.yaml read it).
+ * GPU (`mlci run` refuses a bare number: Docker and project.yaml read `2` as a count, so the CLI
+ * asks for `count=N` or `device=N`).
  */
 class GpuLease implements Serializable {
     static String label(String host) {

@@ -1,0 +1,1 @@
+"""Adopting mlci in a repository: `mlci init` and `mlci new`."""

@@ -1,0 +1,90 @@
+"""What every artifact store provides."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
+from mlci.errors import MlciError
+from mlci.record.store import RunRecord
+
+MB = 1024 * 1024
+
+
+class ArtifactStore(ABC):
+    # what a store copies or uploads passes mlci.boundary; open_store sets runner.max_output_size
+    max_output_bytes: int = DEFAULT_MAX_BYTES
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @abstractmethod
+    def publish(self, record: RunRecord, outputs: Path) -> str:
+        """Publish `outputs` of `record`'s run completely or not at all; return the artifact URL.
+
+        Publishing the same job again with the same content is idempotent: it returns the existing
+        URL. Different content under an existing job id is refused (RepublishConflict): the store
+        would otherwise report success while keeping the older model.
+        """
+
+
+class RepublishConflict(MlciError):
+    """The store already holds different outputs under this project and job id."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(MB), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_files(outputs: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Path]:
+    """Regular files under `outputs`, sorted; a link, special or sparse file, or too much data
+    refuses the whole publish (mlci.boundary), so nothing is silently left out or leaked."""
+    return [item.path for item in scan_outputs(outputs, max_bytes=max_bytes)]
+
+
+def content_entries(outputs: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict[str, object]]:
+    """What identifies a run's outputs: each file's relative path, size and sha256, sorted by path."""
+    return [
+        {"path": p.relative_to(outputs).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in output_files(outputs, max_bytes)
+    ]
+
+
+def content_digest(entries: list[dict[str, object]]) -> str:
+    """One sha256 over a run's content entries: what a store can keep when it cannot list files."""
+    text = "\n".join(f"{e['path']}\0{e['size']}\0{e['sha256']}" for e in sorted(entries, key=lambda e: str(e["path"])))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def refuse_different(store: str, record: RunRecord, existing: list[dict], new: list[dict], where: str) -> None:
+    """Raise RepublishConflict unless `existing` and `new` describe the same files."""
+
+    def key(entries: list[dict]) -> dict[str, tuple[object, object]]:
+        return {str(e.get("path")): (e.get("size"), e.get("sha256")) for e in entries}
+
+    old, now = key(existing), key(new)
+    if old == now:
+        return
+    changed = sorted(p for p in old.keys() & now.keys() if old[p] != now[p])
+    only_old, only_new = sorted(old.keys() - now.keys()), sorted(now.keys() - old.keys())
+    detail = "; ".join(
+        part
+        for part in (
+            f"changed: {', '.join(changed[:3])}" if changed else "",
+            f"only in the store: {', '.join(only_old[:3])}" if only_old else "",
+            f"only in this run: {', '.join(only_new[:3])}" if only_new else "",
+        )
+        if part
+    )
+    raise RepublishConflict(
+        f"store '{store}' already has different outputs for {record.project} job {record.job_id} at {where} "
+        f"({detail}); nothing was published",
+        hint="a job id must never be reused for other outputs: publish this run under a new job id "
+        "(Jenkins ids are <commit>-<job>-<build>)",
+    )

@@ -1,0 +1,53 @@
+"""A directory tree `<path>/<project>/<job-id>/`, made visible by one atomic rename, with a
+`latest` symlink switched (also atomically) only after the copy is complete. Only what
+mlci.boundary lets cross is copied: regular files, never through a link."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mlci.boundary import copy_outputs, scan_outputs
+from mlci.publish.stores.base import ArtifactStore, content_entries, refuse_different
+from mlci.record.store import RunRecord
+
+
+class LocalStore(ArtifactStore):
+    def __init__(self, name: str, path: Path):
+        super().__init__(name)
+        self.path = path
+
+    def publish(self, record: RunRecord, outputs: Path) -> str:
+        project_dir = self.path / record.project
+        final = project_dir / record.job_id
+        project_dir.mkdir(parents=True, exist_ok=True)
+        if final.exists():  # idempotent re-publish: same URL, and `latest` never moves back
+            refuse_different(
+                self.name,
+                record,
+                content_entries(final, self.max_output_bytes),
+                content_entries(outputs, self.max_output_bytes),
+                str(final),
+            )
+            if not (project_dir / "latest").is_symlink():
+                self._point_latest(project_dir, record.job_id)
+            return final.resolve().as_uri()
+        staging = Path(tempfile.mkdtemp(prefix=f".{record.job_id}.partial-", dir=project_dir))
+        try:
+            copy_outputs(scan_outputs(outputs, max_bytes=self.max_output_bytes), staging)
+            staging.chmod(0o755)
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self._point_latest(project_dir, record.job_id)
+        return final.resolve().as_uri()
+
+    @staticmethod
+    def _point_latest(project_dir: Path, job_id: str) -> None:
+        tmp = project_dir / f".latest.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(job_id)
+        os.replace(tmp, project_dir / "latest")
