@@ -253,6 +253,13 @@ def _pattern_message(path: KeyPath, err: dict[str, Any]) -> str:
         "address": "use a hostname or an IP address",
         "server": "use a hostname or an IP address",
         "bind": "use an IP address such as 127.0.0.1",
+        # jenkins.plugins: URLs jenkins-plugin-cli fetches
+        "update_center": "use an http(s) URL such as https://mirror.example/update-center.json, without quotes,"
+        " spaces, $, `, { or }",
+        "plugin_info": "use an http(s) URL such as https://mirror.example/plugin-versions.json, without quotes,"
+        " spaces, $, `, { or }",
+        "mirror": "use an http(s) URL such as https://mirror.example/download/plugins, without quotes, spaces,"
+        " $, `, { or }",
     }
     if key in by_key:
         hint = by_key[key]

@@ -131,6 +131,39 @@ class BuildDiscarder(Strict):
     builds: Annotated[int, Field(ge=1, le=10000)] = 100
 
 
+HttpUrl = Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+\Z")]
+
+
+class JenkinsPlugins(Strict):
+    """Where the controller image's plugins come from (jenkins-plugin-cli reads no HTTP(S)_PROXY and no
+    mirror by itself): a mirror of the update center, or a bundle made on a connected machine."""
+
+    update_center: HttpUrl | None = Field(
+        None, description="URL of an update-center.json mirror (jenkins-plugin-cli --jenkins-update-center)"
+    )
+    plugin_info: HttpUrl | None = Field(
+        None, description="URL of a plugin-versions.json mirror (jenkins-plugin-cli --jenkins-plugin-info)"
+    )
+    mirror: HttpUrl | None = Field(
+        None,
+        description="base URL plugins are downloaded from, as <mirror>/<id>/<version>/<id>.hpi"
+        " (JENKINS_UC_DOWNLOAD_URL)",
+    )
+    bundle: SafePath | None = Field(
+        None,
+        description="air-gapped: a directory of the .jpi files jenkins-plugin-cli downloaded on a connected"
+        " machine (relative to the checkout, or absolute on the machine running Ansible); installed without network",
+    )
+
+    @model_validator(mode="after")
+    def _bundle_or_network(self) -> JenkinsPlugins:
+        if self.bundle and (self.update_center or self.plugin_info or self.mirror):
+            raise ValueError(
+                "bundle installs without network: drop update_center, plugin_info and mirror, or drop bundle"
+            )
+        return self
+
+
 class Jenkins(Strict):
     url: Url | None = None
     executors: Annotated[int, Field(ge=0, le=64)] = 2
@@ -165,6 +198,7 @@ class Jenkins(Strict):
                 f"approvers: {self.admin_user} is jenkins.admin_user, who may approve anything already — remove it"
             )
         return self
+    plugins: JenkinsPlugins = JenkinsPlugins()
 
 
 class Frp(Strict):

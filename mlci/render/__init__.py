@@ -57,6 +57,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("jenkins/plugins.txt", jenkins.render_plugins(facts)),
         RenderedFile("jenkins/Dockerfile", jenkins.render_dockerfile(facts)),
         RenderedFile("jenkins/.dockerignore", jenkins.render_dockerignore(facts)),
+        RenderedFile(f"jenkins/{jenkins.INSTALL_PLUGINS}", jenkins.render_install_plugins(facts)),
         RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]

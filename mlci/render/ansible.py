@@ -92,6 +92,8 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
         "mlci_ca_bundle": m.build.ca_bundle,
+        # air-gapped plugins (jenkins.plugins.bundle): copied into the image's build context as plugin-bundle/
+        "mlci_plugin_bundle": m.jenkins.plugins.bundle,
         "mlci_pip_index_url": m.build.pip_index_url,
         # mlci's offline default is built on each host (`mlci base-image build`); any other is pulled.
         "mlci_base_image_build": m.build.base_image == DEFAULT_BASE_IMAGE,

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from mlci.render import pins
-from mlci.render.model import JENKINS_PORT, SECRETS_DIR, WEBHOOK_PATHS, Facts
+from mlci.render.model import CONTROLLER_SELF_ADDRESS, JENKINS_PORT, SECRETS_DIR, WEBHOOK_PATHS, Facts
 from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, escape_strings
 
 FRPC_CONFIG = "/etc/frp/frpc.toml"
+JENKINS_USER_HOME = "/var/jenkins_home"  # the jenkins user's HOME in the official image
+JENKINS_USER_HOME_VOLUME = "jenkins_user_home"
 # The webhook filter (python -m mlci.webhook): frpc's only target, and the only path from frpc to Jenkins.
 WEBHOOK_FILTER = "webhook-filter"
 WEBHOOK_FILTER_PORT = 8081
@@ -49,10 +51,15 @@ def render_compose(facts: Facts) -> str:
                 # Same path inside and out, so paths in `docker run -v` from builds resolve on the host.
                 f"{home}:{home}",
                 f"{runs}:{runs}",
-                # local stores on the host: a publish on the controller must land there, not in the container
-                *(f"{path}:{path}" for path in facts.local_store_dirs()),
+                # local stores on the host, when builds (and so publishes) run in this container: only
+                # without hosts; with hosts every publish runs on an agent, which Ansible gives the stores
+                *(f"{path}:{path}" for path in (facts.local_store_dirs() if facts.controller_runs_builds else [])),
+                # The jenkins user's HOME (the image's /var/jenkins_home, a VOLUME): named, so registry
+                # logins and git config of the controller's own steps survive a recreate.
+                f"{JENKINS_USER_HOME_VOLUME}:{JENKINS_USER_HOME}",
             ],
             "secrets": jenkins_secrets,
+            **_self_agent(facts),
             "healthcheck": {
                 "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{JENKINS_PORT}/login"],
                 "interval": "30s",
@@ -62,7 +69,7 @@ def render_compose(facts: Facts) -> str:
             },
         }
     }
-    volumes: dict[str, Any] = {}
+    volumes: dict[str, Any] = {JENKINS_USER_HOME_VOLUME: {}}
     if m.portainer.enabled:
         password = m.portainer.admin_password
         services["portainer"] = {
@@ -98,9 +105,7 @@ def render_compose(facts: Facts) -> str:
         networks[WEBHOOK_NETWORK] = {}
     # No top-level `name:`: compose v1 (Debian 12's docker-compose) rejects it. The project name
     # comes from COMPOSE_PROJECT_NAME in .env, which Ansible writes (mlci_project_name).
-    data: dict[str, Any] = {"services": services}
-    if volumes:
-        data["volumes"] = volumes
+    data: dict[str, Any] = {"services": services, "volumes": volumes}
     if networks:
         data["networks"] = networks
     data["secrets"] = {s.name: {"file": f"../{SECRETS_DIR}/{s.filename}"} for s in facts.secrets}
@@ -148,6 +153,14 @@ def _webhook_filter(facts: Facts) -> dict[str, Any]:
 
 def _bind(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+def _self_agent(facts: Facts) -> dict[str, Any]:
+    """The controller's host is also an SSH agent: the container reaches its sshd by this name, which
+    Docker (20.10+) resolves to the host's address on the default bridge (`host-gateway`)."""
+    if not facts.controller_is_agent:
+        return {}
+    return {"extra_hosts": [f"{CONTROLLER_SELF_ADDRESS}:host-gateway"]}
 
 
 def _jenkins_build(facts: Facts) -> dict[str, Any]:

@@ -72,6 +72,8 @@ def render_project_jenkinsfile(facts: Facts) -> str:
 # ---- controller image: its own build context, the pinned mlci, CA bundle, base images as args
 
 CA_BUNDLE_FILE = "ca-bundle.crt"  # jenkins/ca-bundle.crt: build.ca_bundle, copied there by Ansible
+INSTALL_PLUGINS = "install-plugins.sh"  # jenkins/install-plugins.sh, run by the Dockerfile
+PLUGIN_BUNDLE_DIR = "plugin-bundle"  # jenkins/plugin-bundle/: jenkins.plugins.bundle, copied there by Ansible
 
 
 def render_dockerfile(facts: Facts) -> str:
@@ -93,6 +95,27 @@ def render_dockerfile(facts: Facts) -> str:
         ca_bundle=bool(m.build.ca_bundle),
         casc_path=CASC_PATH,
         soft_kill_wait_s=SOFT_KILL_WAIT_S,
+        install_plugins=INSTALL_PLUGINS,
+        plugin_bundle=PLUGIN_BUNDLE_DIR if m.jenkins.plugins.bundle else None,
+    )
+
+
+def render_install_plugins(facts: Facts) -> str:
+    """How the image gets its plugins: jenkins-plugin-cli with the mirror and the proxy build arguments
+    it would otherwise ignore, or (air-gapped) a check of the bundle the Dockerfile copied in."""
+    plugins = facts.manifest.jenkins.plugins
+
+    def quoted(url: str | None) -> str | None:
+        return shlex.quote(url) if url else None
+
+    return render_template(
+        "install-plugins.sh.j2",
+        header=HEADER,
+        bundle=bool(plugins.bundle),
+        jenkins_image=pins.JENKINS_IMAGE,
+        update_center=quoted(plugins.update_center),
+        plugin_info=quoted(plugins.plugin_info),
+        mirror=quoted(plugins.mirror),
     )
 
 
@@ -100,7 +123,8 @@ def render_dockerignore(facts: Facts) -> str:
     """The build context is jenkins/ alone: admit only what the Dockerfile copies. A `.dockerignore`
     at the context root is read by every builder (compose v1 ignores <Dockerfile>.dockerignore)."""
     dist = distribution(facts.manifest)
-    keep = ["plugins.txt", "casc.yaml"] + ([CA_BUNDLE_FILE] if facts.manifest.build.ca_bundle else [])
+    keep = ["plugins.txt", "casc.yaml", INSTALL_PLUGINS] + ([CA_BUNDLE_FILE] if facts.manifest.build.ca_bundle else [])
+    keep += [PLUGIN_BUNDLE_DIR] if facts.manifest.jenkins.plugins.bundle else []
     keep += [dist.wheel] if dist.from_checkout else []
     lines = [f"# {HEADER}", "*", *(f"!{path}" for path in keep)]
     return "\n".join(lines) + "\n"
@@ -110,16 +134,19 @@ def render_casc(facts: Facts) -> str:
     m = facts.manifest
     jenkins: dict[str, Any] = {
         "systemMessage": m.jenkins.system_message,
+        # With hosts, the built-in node runs no build: builds on it would die with the controller's
+        # container (a recreate SIGKILLs them, their stage containers keep the GPUs) and could read
+        # $JENKINS_HOME/secrets. EXCLUSIVE too, so no label expression can land there.
         "numExecutors": m.jenkins.executors if facts.controller_runs_builds else 0,
-        "mode": "NORMAL",
+        "mode": "NORMAL" if facts.controller_runs_builds else "EXCLUSIVE",
     }
-    if facts.controller:
-        jenkins["labelString"] = " ".join(facts.node_labels(facts.controller))
-    elif facts.controller_runs_builds:  # no hosts declared: a single-machine setup builds on the controller
+    if facts.controller_runs_builds:  # no hosts declared: a stack started by hand builds on the controller
         jenkins["labelString"] = f"{BUILD_LABEL} docker"
-    if facts.controller_runs_builds:
-        host = facts.controller.name if facts.controller else BUILT_IN_HOST
-        jenkins["nodeProperties"] = [_host_env(facts, host)]
+        jenkins["nodeProperties"] = [_host_env(facts, BUILT_IN_HOST)]
+    elif facts.controller_is_agent:  # its host's name belongs to its SSH agent (node('<host>') goes there)
+        jenkins["labelString"] = ""
+    elif facts.controller:
+        jenkins["labelString"] = facts.controller.name
     jenkins["securityRealm"] = {
         "local": {
             "allowsSignup": False,
@@ -187,7 +214,7 @@ def _ssh_node(facts: Facts, host: Any) -> dict[str, Any]:
             "nodeProperties": [_host_env(facts, host.name)],
             "launcher": {
                 "ssh": {
-                    "host": host.address,
+                    "host": facts.ssh_address(host),
                     "port": host.ssh_port,
                     "credentialsId": AGENT_SSH_KEY,
                     # as on the controller: time after SIGTERM for mlci to write its Cancelled record

@@ -19,6 +19,10 @@ CASC_PATH = "/etc/mlci/casc.yaml"
 RELEASE_JOB = "mlci-release"
 PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
 BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists no hosts (it has no GPU locks)
+# How the controller's Jenkins, in its container, reaches the sshd of the host it runs on when that host
+# is also an agent: compose maps this name to the host (`extra_hosts: host-gateway`), so it works
+# whatever hosts[].address is (a public or NAT address the host cannot reach itself through).
+CONTROLLER_SELF_ADDRESS = "host.docker.internal"
 BUILD_LABEL = "mlci"  # the library runs its steps on `node('mlci')`
 # The endpoints the public side may reach, exactly (the webhook filter in the stack enforces it).
 WEBHOOK_PATHS = tuple(sorted(ALLOWED_TARGETS))
@@ -68,13 +72,26 @@ class Facts:
     manifest: Manifest
     projects: list[str]
     controller: Host | None
-    agents: list[Host]  # hosts with the agent role other than the controller: SSH agents
+    # Hosts with the agent role, the controller included: each is a Jenkins SSH agent (the controller's
+    # host too, reached from the container as CONTROLLER_SELF_ADDRESS), so no build runs in the
+    # controller's JVM container, where a recreate of the container would kill it.
+    agents: list[Host]
     credentials: list[Credential] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
 
     @property
     def controller_runs_builds(self) -> bool:
-        return self.controller is None or "agent" in self.controller.roles
+        """Whether Jenkins' built-in node has executors: only without `hosts:` (a stack started by hand,
+        with no host for Ansible to make an agent of); with hosts, every build runs on an SSH agent."""
+        return self.controller is None
+
+    def ssh_address(self, host: Host) -> str:
+        """The address the controller's container opens SSH agent connections to."""
+        return CONTROLLER_SELF_ADDRESS if host is self.controller else host.address
+
+    @property
+    def controller_is_agent(self) -> bool:
+        return self.controller is not None and self.controller in self.agents
 
     @property
     def webhook_domain(self) -> str | None:
@@ -95,7 +112,7 @@ class Facts:
         return sorted(p for p in paths if p.startswith("/") and p.strip("/"))
 
     def builds_on(self, host: Host) -> bool:
-        return host in self.agents or (host is self.controller and self.controller_runs_builds)
+        return host in self.agents
 
     def node_labels(self, host: Host) -> list[str]:
         labels = [host.name]
@@ -104,13 +121,13 @@ class Facts:
         return list(dict.fromkeys([*labels, *host.labels]))
 
     def gpu_hosts(self) -> list[Host]:
-        """Hosts whose GPUs Jenkins can hand out: the controller if it builds, and the agents."""
+        """Hosts whose GPUs Jenkins can hand out: the agents (the controller's host when it is one)."""
         return [h for h in self.manifest.hosts if h.gpus and self.builds_on(h)]
 
 
 def derive(manifest: Manifest, projects: list[str]) -> Facts:
     controller = next((h for h in manifest.hosts if "controller" in h.roles), None)
-    agents = [h for h in manifest.hosts if "agent" in h.roles and h is not controller]
+    agents = [h for h in manifest.hosts if "agent" in h.roles]
     facts = Facts(manifest, sorted(projects), controller, agents)
     facts.credentials = _credentials(manifest, bool(agents))
     jenkins_secrets = [manifest.jenkins.admin_password, *(c.id for c in facts.credentials)]

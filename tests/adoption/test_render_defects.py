@@ -79,7 +79,13 @@ def test_controller_build_context_is_jenkins_alone_for_every_compose(tmp_path: P
     # .dockerignore admits only the image's inputs
     assert build["context"] == "../jenkins" and build["dockerfile"] == "Dockerfile"
     assert "jenkins/Dockerfile.dockerignore" not in files
-    assert files["jenkins/.dockerignore"].splitlines()[1:] == ["*", "!plugins.txt", "!casc.yaml", "!ca-bundle.crt"]
+    assert files["jenkins/.dockerignore"].splitlines()[1:] == [
+        "*",
+        "!plugins.txt",
+        "!casc.yaml",
+        "!install-plugins.sh",
+        "!ca-bundle.crt",
+    ]
     assert set(build["args"]) == {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"}
 
 
@@ -166,7 +172,14 @@ def test_an_ssh_repository_gets_a_key_credential_and_a_host_key_policy(tmp_path:
     )
     casc = yaml.safe_load(rendered(team_repo(tmp_path, manifest))["jenkins/casc.yaml"])
     creds = casc["credentials"]["system"]["domainCredentials"][0]["credentials"]
-    (key,) = [c["basicSSHUserPrivateKey"] for c in creds if "basicSSHUserPrivateKey" in c]
+    keys = {
+        c["basicSSHUserPrivateKey"]["id"]: c["basicSSHUserPrivateKey"] for c in creds if "basicSSHUserPrivateKey" in c
+    }
+    assert set(keys) == {
+        "GIT_KEY",
+        "JENKINS_AGENT_SSH_KEY",
+    }  # the repository's, and the agents' (the controller's host too)
+    key = keys["GIT_KEY"]
     assert (
         key["id"] == "GIT_KEY"
         and key["scope"] == "GLOBAL"

@@ -50,12 +50,16 @@ services:
       - /srv/mlci/jenkins_home:/srv/mlci/jenkins_home
     environment:
       JENKINS_HOME: /srv/mlci/jenkins_home
-    secrets: [MLCI_TEST_GITHUB_TOKEN]
+    secrets: [MLCI_TEST_GITHUB_TOKEN, JENKINS_AGENT_SSH_KEY]
+    # as rendered when the controller's host is also an agent: Jenkins reaches its sshd by this name
+    extra_hosts: ["host.docker.internal:host-gateway"]
     labels:
       mlci.service: jenkins
 secrets:
   MLCI_TEST_GITHUB_TOKEN:
     file: /srv/mlci/secrets/MLCI_TEST_GITHUB_TOKEN
+  JENKINS_AGENT_SSH_KEY:
+    file: /srv/mlci/secrets/jenkins_agent_ssh_key
 """,
     "compose/frpc.toml": 'serverAddr = "frps.example.com"\nserverPort = 7000\nauth.token = "{{ .Envs.FRP_TOKEN }}"\n',
     "jenkins/casc.yaml": "jenkins:\n  systemMessage: mlci test fixture\n",

@@ -51,7 +51,7 @@ def test_check_lists_a_stale_file_with_a_unified_diff(repo: Path, capsys: pytest
     captured = capsys.readouterr()
     assert "stale: jenkins/casc.yaml" in captured.err
     assert "--- a/jenkins/casc.yaml\n+++ b/jenkins/casc.yaml" in captured.out
-    assert "-  numExecutors: 9\n+  numExecutors: 2" in captured.out
+    assert "-        numExecutors: 9\n+        numExecutors: 2" in captured.out  # the host's SSH agent
     assert "compose/docker-compose.yml" not in captured.out + captured.err  # only the drifted file
 
 

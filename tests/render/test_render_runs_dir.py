@@ -125,7 +125,9 @@ def _with_stores(tmp_path: Path, stores: dict) -> Path:
     return scenario
 
 
-def test_absolute_local_stores_are_mounted_in_the_controller_and_created_by_ansible(tmp_path: Path) -> None:
+def test_absolute_local_stores_are_created_by_ansible_on_agents_not_mounted_in_the_controller(tmp_path: Path) -> None:
+    # With hosts every build, and so every publish, runs on an SSH agent (the controller's host too):
+    # the controller's container never writes a store, so it does not mount one.
     scenario = _with_stores(
         tmp_path,
         {
@@ -136,8 +138,7 @@ def test_absolute_local_stores_are_mounted_in_the_controller_and_created_by_ansi
     )
     files = by_path(plan(scenario))
     volumes = parse(files["compose/docker-compose.yml"])["services"]["jenkins"]["volumes"]
-    assert "/srv/mlci/artifacts:/srv/mlci/artifacts" in volumes and "/data/models:/data/models" in volumes
-    assert not any(v.startswith("scratch") for v in volumes)
+    assert not any(v.startswith(("/srv/mlci/artifacts", "/data/models", "scratch")) for v in volumes)
     assert parse(files["ansible/group_vars/all.yml"])["mlci_local_store_dirs"] == [
         "/data/models",
         "/srv/mlci/artifacts",

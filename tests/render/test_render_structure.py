@@ -228,7 +228,9 @@ def test_plugins_are_pinned_and_dockerfile_uses_them(scenario: Path) -> None:
     dockerfile = files["jenkins/Dockerfile"].content
     assert re.search(r"^ARG JENKINS_IMAGE=jenkins/jenkins:[0-9.]+-lts-jdk17$", dockerfile, re.M)
     assert re.search(r"^FROM \$\{JENKINS_IMAGE\}$", dockerfile, re.M)
-    assert "jenkins-plugin-cli --latest false" in dockerfile and "runSetupWizard=false" in dockerfile
+    assert "RUN sh /usr/local/share/mlci/install-plugins.sh" in dockerfile and "runSetupWizard=false" in dockerfile
+    installer = files["jenkins/install-plugins.sh"].content
+    assert 'set -- --latest false --verbose --plugin-file "$PLUGIN_FILE"' in installer  # pinned versions only
     run_lines = [line.rstrip("\\") for line in dockerfile.splitlines() if "--index-url" in line]
     for line in run_lines:  # the index URL is one shell word, whatever it contains
         words = shlex.split(line)
