@@ -13,6 +13,7 @@ from mlci.manifest.schema import Stage
 from mlci.run.ownership import owner_labels
 from mlci.runner.container import StageSpec
 from mlci.runner.gpus import GpuPlan
+from mlci.track import tracking_uri
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def stage_spec(inputs: StageInputs, stage: Stage, attempt: int, out_dir: Path) -
         "MLCI_CACHE_DIR": contract.CONTAINER_CACHE,
         **inputs.secrets,
     }
+    if (mlflow := inputs.manifest.tracking.mlflow) is not None:  # where a stage may log its own runs
+        env["MLFLOW_TRACKING_URI"] = tracking_uri(mlflow)
     if inputs.config is not None:  # written by mlci from the checked project file (run/overrides.py)
         binds[str(inputs.config.resolve())] = {"bind": contract.CONTAINER_CONFIG, "mode": "ro"}
         env["MLCI_CONFIG"] = contract.CONTAINER_CONFIG
