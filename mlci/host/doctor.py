@@ -18,6 +18,7 @@ from typing import Any
 from mlci import secrets
 from mlci.errors import ConfigError, MlciError
 from mlci.host import gpu_checks as doctor_gpu
+from mlci.host.mlflow_check import mlflow_check
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
 DEFAULT_PLUGINS = ("configuration-as-code", "workflow-aggregator", "git", "credentials-binding", "job-dsl")
@@ -231,4 +232,7 @@ def run_checks(
 
             connect_jenkins = connect_jenkins_default
         checks.append(jenkins_check(manifest, root, connect_jenkins))
+        ok, detail, fix = mlflow_check(manifest)
+        if ok is not None:
+            checks.append(Check("MLflow", ok, detail, fix))
     return checks

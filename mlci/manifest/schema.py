@@ -384,7 +384,8 @@ class Mlflow(Strict):
     def _somewhere_to_send(self) -> Mlflow:
         if self.uri is None and not self.server.enabled:
             raise ValueError(
-                "needs `uri:` (the tracking server) or `server: {enabled: true}` (an MLflow service in the stack)"
+                "has nowhere to send runs — add `uri:` (the tracking server) or `server: {enabled: true}`"
+                " (an MLflow service in the stack)"
             )
         if self.password and not self.username:
             raise ValueError("`password:` needs `username:` too (HTTP basic auth) — add it")
