@@ -10,7 +10,7 @@ from typing import Any
 
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 from mlci.render import mlflow_server
-from mlci.render.distribution import controller_extras, distribution
+from mlci.render.distribution import agent_extras, controller_extras, distribution
 from mlci.render.model import (
     AGENT_USER,
     AGENT_WORKDIR,
@@ -93,6 +93,7 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_install_from_checkout": dist.from_checkout,
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
+        **({"mlci_agent_extras": agent_extras(m)} if agent_extras(m) else {}),
         "mlci_ca_bundle": m.build.ca_bundle,
         "mlci_pip_index_url": m.build.pip_index_url,
         # mlci's offline default is built on each host (`mlci base-image build`); any other is pulled.
