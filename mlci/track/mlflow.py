@@ -126,6 +126,8 @@ def _client_settings(settings: Mlflow) -> Iterator[None]:
     values = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, settings.timeout)),
+        # set_terminated would print "View run … at" to stdout (and fetch the run again for it)
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     }
     for name, secret in (
         ("MLFLOW_TRACKING_USERNAME", settings.username),
