@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mlci.host.mlflow_check import mlflow_check
 from mlci.manifest.schema import Manifest
 from mlci.render import plan
 from mlci.render.checks import adoption_warnings
+from tests.conftest import commit_all, mlci, write_project
 
 BASE = {
     "version": 1,
@@ -87,3 +89,28 @@ def test_doctor_tells_a_server_that_is_not_mlflow():
     finally:
         server.shutdown()
     assert ok is False and "'<html>a wiki</html>'" in detail and "is this an MLflow server?" in fix
+
+
+def test_the_trackers_credentials_are_jenkins_credentials_bound_around_mlci_run(monorepo):
+    """Jenkins credentials of the same names (JCasC), bound around `mlci run` by the plan the
+    library reads (mlciSecrets), so a run in Jenkins can authenticate to the tracker."""
+    (monorepo / "mlci.yaml").write_text(
+        yaml.safe_dump(
+            {
+                **BASE,
+                "tracking": {
+                    "mlflow": {"uri": "https://mlflow.example.com", "username": "MLF_USER", "password": "MLF_PASS"}
+                },
+            }
+        )
+    )
+    write_project(monorepo, "tiny", "secrets: [HF_TOKEN]\n")
+    commit_all(monorepo)
+    planned = json.loads(mlci(monorepo, "plan", "--force", "--json").stdout)
+    assert planned["projects"][0]["secrets"] == ["HF_TOKEN", "MLF_PASS", "MLF_USER"]
+    files = {f.path: f.content for f in plan(monorepo)}
+    casc = yaml.safe_load(files["jenkins/casc.yaml"])
+    ids = {
+        c["string"]["id"] for c in casc["credentials"]["system"]["domainCredentials"][0]["credentials"] if "string" in c
+    }
+    assert {"MLF_USER", "MLF_PASS"} <= ids
