@@ -82,7 +82,10 @@ def _send(uri: str, settings: Mlflow, record: RunRecord) -> Tracking:
         progress.experiment_id, progress.run_id = earlier.experiment_id, earlier.run_id
     if MlflowClient is None:
         return _tracking(uri, progress, INSTALL_HINT)
-    payload = build_payload(record, max_artifact_bytes=settings.artifacts.max_size)
+    try:
+        payload = build_payload(record, max_artifact_bytes=settings.artifacts.max_size)
+    except OSError as exc:  # the run's outputs became unreadable (permissions, a vanished file)
+        return _tracking(uri, progress, f"cannot read the run's outputs: {exc.strerror or exc}")
     experiment = settings.experiment or record.project
     try:
         with _client_settings(settings):
