@@ -297,8 +297,24 @@ def _log(client: Any, run_id: str, run: TrackedRun, parent_id: str | None = None
 
 
 def _send_artifacts(client: Any, progress: Progress, payload: Payload) -> None:
+    """The outputs under `outputs/`; a file the run already holds at the same size is not sent again
+    (a resend after a timeout uploads what is missing, not the whole model)."""
     artifacts = payload.artifacts
     assert artifacts.directory is not None and progress.run_id is not None
+    held = _held_sizes(client, progress.run_id, "outputs")
     for relative in artifacts.files:
+        local = artifacts.directory / relative
+        if held.get(f"outputs/{relative}") == local.stat().st_size:
+            continue
         folder = str(Path("outputs", relative).parent.as_posix())
-        client.log_artifact(progress.run_id, str(artifacts.directory / relative), artifact_path=folder)
+        client.log_artifact(progress.run_id, str(local), artifact_path=folder)
+
+
+def _held_sizes(client: Any, run_id: str, path: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            sizes.update(_held_sizes(client, run_id, info.path))
+        elif info.file_size is not None:
+            sizes[info.path] = info.file_size
+    return sizes

@@ -5,6 +5,7 @@ masking of secret values, an idempotent second send, and the down-server path.""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -87,10 +88,19 @@ def test_a_run_becomes_a_parent_with_one_child_per_attempt(tmp_path, client, mlf
 
 
 def test_sending_again_updates_the_same_runs(tmp_path, client, mlflow_server):
-    record = experiment_run(tmp_path, "again")
+    record = experiment_run(tmp_path, "again", files={"model.bin": b"weights", "sub/notes.txt": b"ok"})
     settings = manifest(mlflow_server.uri, experiment="mlci-test")
     first = track_run(tmp_path, settings, record)
+    stored = {
+        p.name: p for p in (mlflow_server.data / "artifacts").rglob("*") if first.run_id in str(p) and p.is_file()
+    }
+    assert sorted(stored) == ["model.bin", "notes.txt"]
+    for path in stored.values():  # mark the server's copies: a second upload would replace them
+        os.utime(path, (1, 1))
+    (record.path(record.state.attempts[-1].output_dir) / "sub" / "notes.txt").write_bytes(b"changed")
     second = track_run(tmp_path, settings, RunRecord.load(record.dir))
+    assert stored["model.bin"].stat().st_mtime == 1  # the same file at the same size: not sent again
+    assert stored["notes.txt"].read_bytes() == b"changed"
     assert (second.run_id, second.warning) == (first.run_id, None)
     found = runs_of(client, "mlci-test", "again")
     assert len(found) == 3  # the parent and its two attempts, once
