@@ -78,6 +78,18 @@ if [[ $WITH_TESTS -eq 1 ]] && ! compgen -G ".tools/npm/node_modules/npm-groovy-l
   npm install --silent --no-audit --no-fund --prefix .tools/npm npm-groovy-lint@16.2.0 >/dev/null
 fi
 
+if [[ $WITH_TESTS -eq 1 ]] && [[ ! -x .tools/mlflow-venv/bin/mlflow ]]; then
+  # The real MLflow server tests/track runs, in its own venv (about 850 MB): mlci itself only needs
+  # the lightweight client (the mlflow extra). 3.18.0 does not install from the index.
+  log "installing the MLflow server (mlflow==3.17.2) into $REPO/.tools/mlflow-venv"
+  python3 -m venv .tools/mlflow-venv
+  if ! .tools/mlflow-venv/bin/pip install -q mlflow==3.17.2 >.tools/mlflow-pip.log 2>&1; then
+    tail -n 40 .tools/mlflow-pip.log >&2
+    echo "pip install mlflow failed; full log: $REPO/.tools/mlflow-pip.log" >&2
+    exit 1
+  fi
+fi
+
 base_image=$(.venv/bin/python -c "from mlci.manifest import load_manifest; from pathlib import Path; print(load_manifest(Path('.')).build.base_image)")
 if ! docker image inspect "$base_image" >/dev/null 2>&1; then
   log "building the base image $base_image offline (debootstrap, about a minute)"

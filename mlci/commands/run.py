@@ -19,6 +19,7 @@ from mlci.run.overrides import parse_set
 from mlci.runner.engine import connect
 from mlci.runner.gpus import parse_cli_gpus
 from mlci.secrets import redact
+from mlci.track.mlflow import track_run
 
 
 def _raise_cancelled(signum: int, frame: object) -> None:
@@ -99,5 +100,8 @@ def run_and_report(ctx: click.Context, root: Path, manifest: Manifest, spec: Pro
     if url := state.run.artifact_url:
         click.echo(f"mlci: artifacts: {url}", err=True)
     click.echo(f"mlci: record: {record.dir / STATUS_FILE}", err=True)
+    if manifest.tracking.mlflow is not None:
+        tracking = track_run(root, manifest, record)
+        click.echo(f"mlci: MLflow: {tracking.warning or tracking.url}", err=True)
     if state.overall_status != RunStatus.SUCCEEDED:
         ctx.exit(1)

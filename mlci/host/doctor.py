@@ -18,14 +18,15 @@ from mlci import secrets
 from mlci.errors import ConfigError, MlciError
 from mlci.host import gpu_checks as doctor_gpu
 from mlci.host.checks import Check
+
+# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
+# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+from mlci.host.mlflow_check import mlflow_check
 from mlci.manifest import load_all
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
 from mlci.release.jenkins import connect as connect_jenkins_default
 from mlci.runner.engine import DockerUnreachable
 from mlci.runner.gpus import inventory_from_file
-
-# docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
-# commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
 
 MIN_DOCKER_API = (1, 41)  # device requests (--gpus) and the API mlci's runner speaks
 DEFAULT_PLUGINS = ("configuration-as-code", "workflow-aggregator", "git", "credentials-binding", "job-dsl")
@@ -213,4 +214,7 @@ def run_checks(
     if manifest is not None:
         checks.append(secrets_check(manifest.secret_names(), strict=strict))
         checks.append(jenkins_check(manifest, root, connect_jenkins or connect_jenkins_default))
+        ok, detail, fix = mlflow_check(manifest)
+        if ok is not None:
+            checks.append(Check("MLflow", ok, detail, fix))
     return checks

@@ -250,6 +250,7 @@ def _pattern_message(path: KeyPath, err: dict[str, Any]) -> str:
         "name": "use lowercase letters, digits and dashes, starting with a letter or digit (max 63)",
         "url": "use a plain URL such as https://host/path, without quotes, spaces, $, `, { or }",
         "endpoint_url": "use a plain URL such as https://host/path, without quotes, spaces, $, `, { or }",
+        "uri": "use a plain URL such as https://mlflow.example:5000, without quotes, spaces, $, `, { or }",
         "address": "use a hostname or an IP address",
         "server": "use a hostname or an IP address",
         "bind": "use an IP address such as 127.0.0.1",

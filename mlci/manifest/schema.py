@@ -31,6 +31,7 @@ from mlci.manifest.fields import (
     Strict,
     Url,
 )
+from mlci.manifest.tracking import Tracking
 
 # ---------------------------------------------------------------- mlci.yaml
 
@@ -198,6 +199,7 @@ class Jenkins(Strict):
                 f"approvers: {self.admin_user} is jenkins.admin_user, who may approve anything already — remove it"
             )
         return self
+
     plugins: JenkinsPlugins = JenkinsPlugins()
 
 
@@ -314,6 +316,7 @@ class Manifest(Strict):
     runner: Runner = Runner()
     artifacts: Artifacts = Artifacts()
     notifications: Notifications = Notifications()
+    tracking: Tracking = Tracking()
 
     @field_validator("hosts")
     @classmethod
@@ -346,4 +349,6 @@ class Manifest(Strict):
             names.add(self.notifications.slack.webhook)
         for store in self.artifacts.stores.values():
             names.update(n for n in (store.access_key_id, store.secret_access_key, store.token) if n)
+        if mlflow := self.tracking.mlflow:
+            names.update(n for n in (mlflow.username, mlflow.password) if n)
         return sorted(names)

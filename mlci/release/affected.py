@@ -60,7 +60,7 @@ class Planned:
     store: str
     timeout_s: int  # Jenkins' limit for `mlci run`: build_s + attempts × stages_s + slack_s
     publish_secrets: tuple[str, ...]  # Jenkins credential ids the store needs, bound around `mlci publish`
-    secrets: tuple[str, ...] = ()  # project.yaml's secrets, bound around `mlci run` only
+    secrets: tuple[str, ...] = ()  # project.yaml's secrets and the tracker's, bound around `mlci run` only
     build_s: int = BUILD_ALLOWANCE_S
     attempts: int = 1
     stages_s: int = 0  # the sum of the stages' timeouts: the longest one attempt may take
@@ -251,13 +251,19 @@ def planned(snap: Snapshot, name: str) -> Planned:
         publish_secrets=tuple(
             sorted(n for n in (stores[store].access_key_id, stores[store].secret_access_key, stores[store].token) if n)
         ),
-        secrets=tuple(sorted(set(project.secrets))),
+        secrets=tuple(sorted(set(project.secrets) | set(tracking_secrets(snap.manifest)))),
         build_s=BUILD_ALLOWANCE_S,
         attempts=attempts,
         stages_s=stages_s,
         slack_s=slack_s,
         gpu_node=needs_gpu_node(project.gpus, snap.manifest),
     )
+
+
+def tracking_secrets(manifest: Manifest) -> list[str]:
+    """The MLflow server's credentials: `mlci run` sends the run there when it ends (never to the stages)."""
+    mlflow = manifest.tracking.mlflow
+    return [n for n in (mlflow.username, mlflow.password) if n] if mlflow else []
 
 
 def needs_gpu_node(gpus: object, manifest: Manifest) -> bool:

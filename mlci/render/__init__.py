@@ -13,7 +13,7 @@ from mlci.errors import ConfigError
 from mlci.manifest.loader import MANIFEST_FILE, load_manifest, project_names, validate_source
 from mlci.manifest.schema import Manifest
 from mlci.manifest.yamlsource import YamlSource, load_yaml
-from mlci.render import ansible, compose, github, jenkins, webhook_proxy
+from mlci.render import ansible, compose, github, jenkins, mlflow_server, webhook_proxy
 from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
 from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
@@ -61,6 +61,9 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
+    if mlflow_server.server(facts) is not None:
+        files.append(RenderedFile(f"{mlflow_server.CONTEXT}/Dockerfile", mlflow_server.render_dockerfile(facts)))
+        files.append(RenderedFile(f"{mlflow_server.CONTEXT}/.dockerignore", mlflow_server.render_dockerignore(facts)))
     if facts.manifest.webhook.frp:
         files.append(RenderedFile("compose/frpc.toml", compose.render_frpc(facts)))
         # The team runs frps on its public machine: an example of that side, never copied to the host.

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
-from mlci.render.distribution import controller_extras, distribution
+from mlci.render import mlflow_server
+from mlci.render.distribution import agent_extras, controller_extras, distribution
 from mlci.render.model import (
     AGENT_USER,
     AGENT_WORKDIR,
@@ -63,6 +64,7 @@ def render_group_vars(facts: Facts, stack_files: list[str]) -> str:
         "mlci_portainer_bind": m.portainer.bind,
         "mlci_portainer_port": m.portainer.port,
         "mlci_frp_enabled": m.webhook.frp is not None,
+        **_mlflow_vars(facts),
         "mlci_build_base_image": m.build.base_image,
         # What mlci_stack copies from the checkout to the stack root: the rendered files only; the
         # controller image installs the pinned mlci itself.
@@ -91,10 +93,29 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_install_from_checkout": dist.from_checkout,
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
+        **({"mlci_agent_extras": agent_extras(m)} if agent_extras(m) else {}),
         "mlci_ca_bundle": m.build.ca_bundle,
         # air-gapped plugins (jenkins.plugins.bundle): copied into the image's build context as plugin-bundle/
         "mlci_plugin_bundle": m.jenkins.plugins.bundle,
         "mlci_pip_index_url": m.build.pip_index_url,
         # mlci's offline default is built on each host (`mlci base-image build`); any other is pulled.
         "mlci_base_image_build": m.build.base_image == DEFAULT_BASE_IMAGE,
+    }
+
+
+def _mlflow_vars(facts: Facts) -> dict[str, Any]:
+    """The stack's MLflow server (tracking.mlflow.server): its data directory on the host and the
+    user that owns it; absent from group_vars when the server is off, so other stacks render as before."""
+    server = mlflow_server.server(facts)
+    if server is None:
+        return {}
+    host = "127.0.0.1" if server.bind in ("0.0.0.0", "::") else server.bind
+    host = f"[{host}]" if ":" in host else host
+    return {
+        "mlci_mlflow_enabled": True,
+        "mlci_mlflow_data_dir": server.data_dir,
+        "mlci_mlflow_uid": mlflow_server.UID,
+        "mlci_mlflow_port": server.port,
+        # where Ansible waits for /health: the published address (loopback when published on all)
+        "mlci_mlflow_health_url": f"http://{host}:{server.port}/health",
     }

@@ -37,6 +37,13 @@ def render_problems(manifest: Manifest, source: YamlSource | None) -> list[Probl
                 f"must be an absolute path below / (got {value!r}) — e.g. {example};"
                 " it is mounted at the same path inside the container",
             )
+    mlflow = manifest.tracking.mlflow
+    if mlflow is not None and mlflow.server.enabled and not _absolute_below_root(mlflow.server.data_dir):
+        add(
+            ("tracking", "mlflow", "server", "data_dir"),
+            f"must be an absolute path below / (got {mlflow.server.data_dir!r}) — e.g. /srv/mlci/mlflow;"
+            " the MLflow server keeps its database and artifacts there on the host",
+        )
     for name, store in sorted(manifest.artifacts.stores.items()):
         path = store.path or ""
         # an absolute path is mounted at the same path in the controller; `..` has no place on a host
@@ -105,12 +112,18 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
     version = version_warning(manifest)
     if version:
         found.append((("mlci", "version") if manifest.mlci else (), version))
-    for section, bind in (("jenkins", manifest.jenkins.bind), ("portainer", manifest.portainer.bind)):
-        enabled = section == "jenkins" or manifest.portainer.enabled
+    mlflow = manifest.tracking.mlflow
+    published = [
+        ("jenkins", manifest.jenkins.bind, True),
+        ("portainer", manifest.portainer.bind, manifest.portainer.enabled),
+    ]
+    if mlflow is not None:
+        published.append(("tracking.mlflow.server", mlflow.server.bind, mlflow.server.enabled))
+    for section, bind, enabled in published:
         if enabled and bind not in LOOPBACK:
             found.append(
                 (
-                    (section, "bind"),
+                    (*section.split("."), "bind"),
                     f"{section} is published on {bind}, reachable beyond this host — keep 127.0.0.1 and use an"
                     " SSH tunnel (README: Reaching the stack), or firewall that address",
                 )

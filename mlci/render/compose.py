@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlci.render import pins
+from mlci.render import mlflow_server, pins
 from mlci.render.model import CONTROLLER_SELF_ADDRESS, JENKINS_PORT, SECRETS_DIR, WEBHOOK_PATHS, Facts
 from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, escape_strings
 
@@ -83,6 +83,13 @@ def render_compose(facts: Facts) -> str:
             "secrets": [password],
         }
         volumes["portainer_data"] = {}
+    if mlflow_server.server(facts) is not None:
+        mlflow = mlflow_server.server(facts)
+        services[mlflow_server.SERVICE] = mlflow_server.compose_service(facts, _bind(mlflow.bind))
+        # Jenkins' own runs (and `mlci track` in it) reach the server by its service name
+        services["jenkins"]["environment"]["MLFLOW_TRACKING_URI"] = (
+            m.tracking.mlflow.uri or f"http://{mlflow_server.SERVICE}:{mlflow_server.CONTAINER_PORT}"
+        )
     networks: dict[str, Any] = {}
     if m.webhook.frp:
         services[WEBHOOK_FILTER] = _webhook_filter(facts)

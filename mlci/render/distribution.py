@@ -45,7 +45,12 @@ def distribution(manifest: Manifest) -> Distribution:
 def controller_extras(manifest: Manifest) -> list[str]:
     """The controller runs `mlci publish/trigger`: the clients of every configured store, and Jenkins'."""
     extras = {STORE_EXTRAS[s.type] for s in manifest.artifacts.stores.values() if s.type in STORE_EXTRAS}
-    return sorted(extras | {"jenkins"})
+    return sorted(extras | {"jenkins"} | set(agent_extras(manifest)))
+
+
+def agent_extras(manifest: Manifest) -> list[str]:
+    """What every machine that runs `mlci run` needs beyond mlci: the MLflow client when runs are tracked."""
+    return ["mlflow"] if manifest.tracking.mlflow is not None else []
 
 
 def version_warning(manifest: Manifest) -> str | None:

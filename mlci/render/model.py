@@ -167,6 +167,10 @@ def _credentials(manifest: Manifest, has_agents: bool) -> list[Credential]:
         ):
             if secret:
                 add(Credential(secret, "string", f"Artifact store '{name}': {what}"))
+    if mlflow := manifest.tracking.mlflow:  # bound around `mlci run`/`mlci track`, which send runs to MLflow
+        for secret, what in ((mlflow.username, "user"), (mlflow.password, "password")):
+            if secret:
+                add(Credential(secret, "string", f"MLflow tracking server: {what}"))
     if has_agents:
         add(Credential(AGENT_SSH_KEY, "sshKey", "SSH key the controller uses to start agents", username=AGENT_USER))
     return list(creds.values())

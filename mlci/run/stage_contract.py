@@ -17,6 +17,7 @@ from mlci.run.ownership import owner_labels
 from mlci.runner.container import StageSpec
 from mlci.runner.gpus import GpuPlan
 from mlci.runner.sidecars import SidecarSpec
+from mlci.track.uri import tracking_uri
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ def stage_spec(
         scan_outputs(feedback.out_dir, max_bytes=inputs.manifest.runner.max_output_size)
         binds[str(feedback.out_dir.resolve())] = {"bind": contract.CONTAINER_PREVIOUS, "mode": "ro"}
         env.update(feedback_env(feedback))
+    if (mlflow := inputs.manifest.tracking.mlflow) is not None:  # where a stage may log its own runs
+        env["MLFLOW_TRACKING_URI"] = tracking_uri(mlflow)
     if inputs.config is not None:  # written by mlci from the checked project file (run/overrides.py)
         binds[str(inputs.config.resolve())] = {"bind": contract.CONTAINER_CONFIG, "mode": "ro"}
         env["MLCI_CONFIG"] = contract.CONTAINER_CONFIG
