@@ -15,15 +15,17 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from mlci.errors import MlciError
-from mlci.record.readers import find_record, iter_records
+from mlci.record.readers import find_record
 from mlci.record.store import RunRecord
 from mlci.web import i18n, logs, overview, plot
 from mlci.web.auth import COOKIE, Auth
+from mlci.web.cache import RecordCache
 from mlci.web.compare import compare
 from mlci.web.messages import Lang
 
@@ -82,10 +84,8 @@ def create_app(settings: Settings) -> Starlette:
         )
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
-    def load_records() -> tuple[list[RunRecord], list[str]]:
-        unreadable: list[str] = []
-        records = list(iter_records(settings.root, report=unreadable.append))
-        return records, unreadable
+    cache = RecordCache(settings.root)
+    load_records = cache.records
 
     def not_found(request: Request, why: str) -> HTMLResponse:
         return render(request, "not_found.html", status_code=404, why=why)
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
     def record_of(request: Request) -> RunRecord:
         return find_record(settings.root, request.path_params["project"], request.path_params["job"])
 
-    async def index(request: Request) -> Response:
+    def index(request: Request) -> Response:
         records, unreadable = load_records()
         query = request.query_params
         filters = overview.Filters(
@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> Starlette:
             unreadable=unreadable,
         )
 
-    async def project_page(request: Request) -> Response:
+    def project_page(request: Request) -> Response:
         name = request.path_params["project"]
         records = [r for r in load_records()[0] if r.project == name]
         if not records:
@@ -125,7 +125,7 @@ def create_app(settings: Settings) -> Starlette:
             request, "project.html", project=name, plots=plot.plots(records), runs=records[:50], total=len(records)
         )
 
-    async def run_page(request: Request) -> Response:
+    def run_page(request: Request) -> Response:
         try:
             record = record_of(request)
         except MlciError as exc:
@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> Starlette:
         refs = logs.log_refs(record)
         tails = {ref.key: logs.read_chunk(record, ref, None) for ref in refs}
         current = logs.current_ref(record)
-        others = [r for r in iter_records(settings.root, record.project, report=None) if r.job_id != record.job_id]
+        others = [r for r in load_records()[0] if r.project == record.project and r.job_id != record.job_id]
         queued = request.query_params.get("queued", "")
         return render(
             request,
@@ -151,7 +151,7 @@ def create_app(settings: Settings) -> Starlette:
             queued=queued if queued.isdigit() else "",
         )
 
-    async def log_range(request: Request) -> Response:
+    def log_range(request: Request) -> Response:
         """A bounded piece of one log: ?offset= (default: the tail) and ?length= (at most MAX_CHUNK)."""
         try:
             record = record_of(request)
@@ -166,7 +166,7 @@ def create_app(settings: Settings) -> Starlette:
         headers["X-Log-Size"] = str(chunk.size)
         return PlainTextResponse(chunk.text, headers=headers)
 
-    async def live(request: Request) -> Response:
+    def live(request: Request) -> Response:
         """What a run page polls: the run's status and the current log from `offset` on. When the
         run moved to another stage, the answer names the new log and starts it from its top."""
         try:
@@ -192,7 +192,7 @@ def create_app(settings: Settings) -> Starlette:
         }
         return Response(json.dumps(body), media_type="application/json", headers=SECURITY_HEADERS)
 
-    async def compare_page(request: Request) -> Response:
+    def compare_page(request: Request) -> Response:
         project = request.path_params["project"]
         try:
             left = find_record(settings.root, project, request.query_params.get("a") or "")
@@ -233,14 +233,14 @@ def create_app(settings: Settings) -> Starlette:
                 request, "not_found.html", status_code=403, why=i18n.translate(lang_of(request), "error.csrf")
             )
         try:
-            record = record_of(request)
-            queue_id = settings.rerun(record.project)
+            record = await run_in_threadpool(record_of, request)
+            queue_id = await run_in_threadpool(settings.rerun, record.project)
         except MlciError as exc:
             return render(request, "not_found.html", status_code=502, why=str(exc))
         target = f"/r/{record.project}/{record.job_id}?queued={int(queue_id)}"
         return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
 
-    async def static(request: Request) -> Response:
+    def static(request: Request) -> Response:
         name = request.path_params["name"]
         types = {"dashboard.css": "text/css", "live.js": "text/javascript"}
         if name not in types:
