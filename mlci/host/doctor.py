@@ -231,4 +231,8 @@ def run_checks(
 
             connect_jenkins = connect_jenkins_default
         checks.append(jenkins_check(manifest, root, connect_jenkins))
+        if manifest.dashboard.enabled:
+            from mlci.host.dashboard_check import dashboard_check
+
+            checks.append(dashboard_check(manifest))
     return checks

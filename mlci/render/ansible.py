@@ -91,6 +91,16 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_install_from_checkout": dist.from_checkout,
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
+        # only with the service, so a stack without it renders as before (the role defaults to off)
+        **(
+            {
+                "mlci_dashboard_enabled": True,
+                "mlci_dashboard_port": m.dashboard.port,
+                "mlci_dashboard_bind": m.dashboard.bind,
+            }
+            if m.dashboard.enabled
+            else {}
+        ),
         "mlci_ca_bundle": m.build.ca_bundle,
         "mlci_pip_index_url": m.build.pip_index_url,
         # mlci's offline default is built on each host (`mlci base-image build`); any other is pulled.

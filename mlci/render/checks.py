@@ -104,8 +104,9 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
     version = version_warning(manifest)
     if version:
         found.append((("mlci", "version") if manifest.mlci else (), version))
-    for section, bind in (("jenkins", manifest.jenkins.bind), ("portainer", manifest.portainer.bind)):
-        enabled = section == "jenkins" or manifest.portainer.enabled
+    binds = (("jenkins", manifest.jenkins.bind), ("portainer", manifest.portainer.bind))
+    for section, bind in (*binds, ("dashboard", manifest.dashboard.bind)):
+        enabled = section == "jenkins" or getattr(manifest, section).enabled
         if enabled and bind not in LOOPBACK:
             found.append(
                 (

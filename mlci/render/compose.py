@@ -14,6 +14,7 @@ from mlci.render.model import JENKINS_PORT, SECRETS_DIR, WEBHOOK_PATHS, Facts
 from mlci.render.syntax import Verbatim, compose_escape, dump_toml, dump_yaml, escape_strings
 
 FRPC_CONFIG = "/etc/frp/frpc.toml"
+DASHBOARD_PORT = 8765  # inside its container; dashboard.port is the host's side
 
 
 def render_compose(facts: Facts) -> str:
@@ -72,6 +73,8 @@ def render_compose(facts: Facts) -> str:
             "secrets": [password],
         }
         volumes["portainer_data"] = {}
+    if m.dashboard.enabled:
+        services["dashboard"] = _dashboard_service(facts)
     if m.webhook.frp:
         token = m.webhook.frp.token
         services["frpc"] = {
@@ -102,6 +105,28 @@ def render_compose(facts: Facts) -> str:
 
 def _bind(address: str) -> str:
     return f"[{address}]" if ":" in address else address
+
+
+def _dashboard_service(facts: Facts) -> dict[str, Any]:
+    """`mlci dashboard` on the controller's image (built by the jenkins service) over the host's runs
+    directory, mounted read-only; published like Jenkins (loopback unless dashboard.bind says)."""
+    m = facts.manifest
+    runs, port = m.jenkins.runs_dir, DASHBOARD_PORT
+    return {
+        "image": f"mlci-{m.name}-jenkins:local",
+        "restart": "unless-stopped",
+        "depends_on": ["jenkins"],  # its image is the one the jenkins service builds
+        "entrypoint": ["mlci", "dashboard", "--bind", "0.0.0.0", "--port", str(port), "--runs-dir", runs],
+        "environment": {"MLCI_LANG": m.locale},
+        "ports": [f"{_bind(m.dashboard.bind)}:{m.dashboard.port}:{port}"],
+        "volumes": [f"{runs}:{runs}:ro"],
+        "healthcheck": {
+            "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{port}/"],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 3,
+        },
+    }
 
 
 def _jenkins_build(facts: Facts) -> dict[str, Any]:

@@ -141,3 +141,36 @@ def test_the_command_warns_when_bound_beyond_loopback():
 
     assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
     assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5")
+
+
+def test_doctor_says_whether_the_dashboard_answers(site):
+    from types import SimpleNamespace
+
+    from mlci.host.dashboard_check import dashboard_check
+
+    port = int(site.url.rsplit(":", 1)[1])
+    up = dashboard_check(SimpleNamespace(dashboard=SimpleNamespace(enabled=True, bind="127.0.0.1", port=port)))
+    assert up.ok is True and up.detail == f"http://127.0.0.1:{port}/ answers"
+    down = dashboard_check(SimpleNamespace(dashboard=SimpleNamespace(enabled=True, bind="0.0.0.0", port=_free_port())))
+    assert down.ok is False and "does not answer" in down.detail and not down.required
+    assert site.jenkins.url.startswith("http://127.0.0.1:")  # (another server on loopback: not a dashboard)
+    jenkins_port = int(site.jenkins.url.rstrip("/").rsplit(":", 1)[1])
+    other = dashboard_check(
+        SimpleNamespace(dashboard=SimpleNamespace(enabled=True, bind="127.0.0.1", port=jenkins_port))
+    )
+    assert other.ok is False
+
+
+def test_validate_warns_about_a_dashboard_beyond_loopback_and_locates_bad_values(tmp_path, capsys):
+    from mlci.cli import main
+
+    (tmp_path / "mlci.yaml").write_text("version: 1\nname: t\ndashboard: {enabled: true, bind: 192.168.1.5}\n")
+    assert main(["--root", str(tmp_path), "validate"]) == 0
+    assert "mlci.yaml:3:34: dashboard.bind: dashboard is published on 192.168.1.5, reachable beyond this host" in (
+        capsys.readouterr().err
+    )
+    (tmp_path / "mlci.yaml").write_text("version: 1\nname: t\ndashboard: {password: hunter2}\nlocale: fr\n")
+    assert main(["--root", str(tmp_path), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert "mlci.yaml:3:23: dashboard.password: invalid value 'hunter2' — name a secret" in err
+    assert "mlci.yaml:4:9: locale: must be one of 'en' or 'ja' — got 'fr'" in err
