@@ -14,18 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from mlci.record.model import Experiment, GpuUse, StageStatus
 from mlci.record.store import RunRecord
-from tests.conftest import BAD_RECORDS_MARKER
 from tests.jenkins.fake_jenkins import FakeJenkins, Job
-from tests.record_support import finished_run
+from tests.web.demo_records import HOSTILE_METRIC, HOSTILE_REASON, HOSTILE_URL, demo_site, finish_live
+
+__all__ = ["HOSTILE_METRIC", "HOSTILE_REASON", "HOSTILE_URL", "finish_live"]
 
 PASSWORD = "dashboard-password-value"
 JENKINS_TOKEN = "jenkins-api-token-value"
 BULK = 1200
-HOSTILE_METRIC = "<script>window.__pwned=1</script>"
-HOSTILE_REASON = '"\'><img src=x onerror="window.__pwned=2">'
-HOSTILE_URL = "javascript:window.__pwned=3"
 
 
 @dataclass
@@ -34,66 +31,6 @@ class Site:
     url: str
     jenkins: FakeJenkins
     live: RunRecord
-
-
-def _bulk(root: Path) -> None:
-    for i in range(BULK):
-        finished_run(root, "bulk", f"run-{i:04d}", values=(0.80 + (i % 20) / 100,), files={"m": b"x"})
-
-
-def _digits(root: Path) -> None:
-    for i, value in enumerate((0.91, 0.88, 0.95, 0.97)):
-        record = finished_run(root, "digits", f"d-{i}", values=(value,), extra_metrics={"loss": 1 - value})
-        if i == 2:
-            record.state.experiment = Experiment(name="lr-sweep", overrides={"train.lr": 0.01, "train.epochs": 3})
-        if i == 3:
-            record.state.published("hub", "https://huggingface.co/acme/digits/tree/d-3")
-            record.state.gpus = GpuUse(requested="1", devices="0", uuids=["GPU-0000"])
-        record.save()
-
-
-def _hostile(root: Path) -> None:
-    record = finished_run(root, "hostile", "h-1", values=(0.95,), extra_metrics={HOSTILE_METRIC: 1.0})
-    record.state.gate = record.state.gate.model_copy(update={"reason": HOSTILE_REASON})
-    record.state.published("hub", HOSTILE_URL)
-    record.save()
-    # a log that names a file outside the run's directory through a symlink
-    (record.dir / "attempt-1" / "train.log").symlink_to("/etc/hostname")
-    # a half-written record in a project of its own, marked for the suite's schema check
-    broken = record.dir.parent.parent / "damaged" / "half-written"
-    broken.mkdir(parents=True)
-    (broken.parent / BAD_RECORDS_MARKER).touch()
-    (broken / "status.json").write_text('{"jobId": "half-written", "project": "damaged", "overallSt')
-
-
-def _live(root: Path) -> RunRecord:
-    """A run in its train stage: the test appends to its log and finishes it while a page watches."""
-    record = RunRecord.create(root, "live", "live-1")
-    state = record.state
-    state.begin_build()
-    state.build.succeed(image_uri="mlci/live:1", image_id="sha256:" + "cd" * 32, cache_hit=False,
-                        context_hash="d" * 64, duration_s=2.0)  # fmt: skip
-    state.begin_running()
-    attempt = state.begin_attempt()
-    state.begin_stage(attempt, "train")
-    record.path("attempt-1").mkdir(exist_ok=True)
-    record.path("attempt-1/train.log").write_text("epoch 1 loss 0.9\n")
-    record.save()
-    return record
-
-
-def finish_live(record: RunRecord) -> None:
-    state = record.state
-    attempt = state.attempts[-1]
-    attempt.stages[-1].finish(StageStatus.SUCCEEDED, 0, 3.0, None)
-    attempt.accept_outputs(1, 1)
-    from tests.record_support import gate_verdict
-
-    attempt.judge(gate_verdict(0.95), {"accuracy": 0.95}, None)
-    state.adopt(attempt)
-    from mlci.record.model import RunStatus
-
-    record.close(RunStatus.SUCCEEDED, None)
 
 
 def _free_socket() -> socket.socket:
@@ -125,10 +62,7 @@ def site(tmp_path_factory):
             f"jenkins: {{url: '{jenkins.url}', api_user: admin, api_token: MLCI_TEST_JENKINS}}\n"
             "dashboard: {password: MLCI_TEST_DASHBOARD}\n"
         )
-        _bulk(root)
-        _digits(root)
-        _hostile(root)
-        live = _live(root)
+        live = demo_site(root, bulk_runs=BULK)
         sock = _free_socket()
         server = uvicorn.Server(uvicorn.Config(create_app(build_settings(root, "en")), log_level="warning"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
