@@ -5,6 +5,7 @@ Screenshots land in the session's pytest tmp dir (`screenshots/`), in English an
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -134,3 +135,66 @@ def test_rerun_button_only_after_login_and_it_queues_the_job(site, browser, shot
     button.click()
     wait_for(browser, lambda: browser.find_elements(By.ID, "rerun-queued"))
     assert site.jenkins.state.triggered[before:] == [("mlci-project-bulk", {})]
+
+
+HELD_TRAIN = """\
+import json, os, time
+tick = 0
+while not os.path.exists("/mlci/cache/release") and tick < 600:  # the test releases it
+    tick += 1
+    print(f"waiting tick {tick}", flush=True)
+    time.sleep(0.5)
+print("released", flush=True)
+json.dump({"accuracy": 0.96}, open(os.environ["MLCI_OUTPUT_DIR"] + "/metrics.json", "w"))
+"""
+
+
+@pytest.mark.docker
+def test_a_real_mlci_run_feeds_the_page_live(site, browser, base_image, tmp_path):
+    import subprocess
+    import sys
+
+    from mlci.record.readers import iter_records
+    from tests.conftest import commit_all, write_project
+
+    write_project(
+        site.root,
+        "realrun",
+        "gpus: none\nstages:\n  - {name: train, run: python -u train.py}\ngate: {metric: accuracy, min: 0.9}\n",
+        files={"train.py": HELD_TRAIN},
+    )
+    if not (site.root / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "main", str(site.root)], check=True)
+        (site.root / ".gitignore").write_text(".mlci/\n")
+    commit_all(site.root)
+    env = {**os.environ, "MLCI_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "--root", str(site.root), "run", "realrun", "--job-id", "real-1", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+
+        def training() -> bool:
+            assert proc.poll() is None, proc.communicate()
+            run = next(iter_records(site.root, "realrun", report=None), None)
+            return bool(run and run.state.attempts and run.state.attempts[-1].stages)
+
+        WebDriverWait(browser, 300, poll_frequency=0.2).until(lambda _: training())
+        browser.get(site.url + "/r/realrun/real-1")
+        status = browser.find_element(By.ID, "run-status")
+        assert status.get_attribute("data-status") == "Running"
+        live = browser.find_element(By.ID, "live-log")
+        first = live.text
+        wait_for(browser, lambda: live.text != first and "waiting tick" in live.text)  # it grows in the page
+        assert "released" not in live.text
+        (tmp_path / "cache" / "projects" / "realrun" / "release").touch()
+        wait_for(browser, lambda: "released" in live.text)
+        WebDriverWait(browser, 120, poll_frequency=0.2).until(
+            lambda _: status.get_attribute("data-status") == "Succeeded"
+        )
+        assert status.text == "Succeeded"
+        assert proc.wait(120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
