@@ -9,6 +9,7 @@ import re
 from markupsafe import escape
 
 from tests.record_support import finished_run
+from tests.web.demo_records import MLFLOW_URL
 
 from .conftest import BULK, HOSTILE_METRIC, HOSTILE_REASON, HOSTILE_URL, PASSWORD
 from .http_support import get, post
@@ -61,6 +62,8 @@ def test_run_page_shows_build_attempts_gate_metrics_publication_gpus_and_experim
     assert '<td class="metric-name">loss</td>' in body
     assert '<a href="https://huggingface.co/acme/digits/tree/d-3" rel="noopener noreferrer">' in body
     assert 'id="gpus">0 (1): GPU-0000<' in body
+    assert f'<a href="{MLFLOW_URL}" rel="noopener noreferrer">MLflow 9f1c</a>' in body
+    assert 'href="/r/digits/d-0' in get(site.url + "/r/digits/d-1").body  # the run it reruns
     experiment = get(site.url + "/r/digits/d-2").body
     assert 'id="experiment">lr-sweep<' in experiment
     assert "<td><code>train.lr</code></td><td><code>0.01</code></td>" in experiment
@@ -73,6 +76,7 @@ def test_hostile_record_text_is_escaped_and_a_javascript_url_is_no_link(site):
     assert HOSTILE_REASON not in page.body and str(escape(HOSTILE_REASON)) in page.body
     assert not re.search(r'href="\s*javascript:', page.body, re.I)
     assert f"<code>{HOSTILE_URL}</code>" in page.body
+    assert "&lt;b&gt;down&lt;/b&gt;" in page.body  # the tracker's warning, as text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     plot = get(site.url + "/p/hostile").body
     assert HOSTILE_METRIC not in plot and str(escape(HOSTILE_METRIC)) in plot
