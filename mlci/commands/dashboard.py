@@ -44,9 +44,10 @@ def build_settings(root: Path, lang):
 
     manifest = load_manifest(root) if (root / "mlci.yaml").is_file() else None
     password = None
+    if manifest is not None:
+        secrets.remember_all(manifest.secret_names())  # masked in whatever a page shows of an error
     if manifest is not None and manifest.dashboard.password:
         password = secrets.resolve(manifest.dashboard.password, purpose="the dashboard's login password")
-        secrets.remember_all(manifest.secret_names())
     return Settings(
         root=root,
         locale=manifest.locale if manifest is not None else lang,

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from mlci.errors import MlciError
 from mlci.record.readers import find_record
 from mlci.record.store import RunRecord
+from mlci.secrets import redact
 from mlci.web import i18n, logs, overview, plot
 from mlci.web.auth import COOKIE, Auth
 from mlci.web.cache import RecordCache
@@ -235,8 +236,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             record = await run_in_threadpool(record_of, request)
             queue_id = await run_in_threadpool(settings.rerun, record.project)
-        except MlciError as exc:
-            return render(request, "not_found.html", status_code=502, why=str(exc))
+        except MlciError as exc:  # Jenkins refused or is down: say so, never with a credential in it
+            return render(request, "not_found.html", status_code=502, why=redact(str(exc)))
         target = f"/r/{record.project}/{record.job_id}?queued={int(queue_id)}"
         return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
 

@@ -192,3 +192,16 @@ def test_rerun_needs_a_login_and_the_csrf_token_and_triggers_the_project_job(sit
     assert done.status == 303 and done.headers["location"].startswith(run + "?queued=")
     assert site.jenkins.state.triggered[before:] == [("mlci-project-bulk", {})]
     assert "Queued in Jenkins as queue item" in get(site.url + done.headers["location"]).body
+
+
+def test_a_rerun_jenkins_refuses_is_an_error_page_without_credentials(site):
+    from .conftest import JENKINS_TOKEN
+
+    login = post(site.url + "/login", {"password": PASSWORD})
+    cookie = login.headers["set-cookie"].split(";")[0]
+    page = get(site.url + "/r/digits/d-1", headers={"Cookie": cookie}).body  # failed; Jenkins has no such job
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    answer = post(site.url + "/r/digits/d-1/rerun", {"csrf": token}, cookie=cookie)
+    assert answer.status == 502
+    assert "mlci-project-digits" in answer.body
+    assert JENKINS_TOKEN not in answer.body and PASSWORD not in answer.body
