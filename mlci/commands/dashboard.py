@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import click
@@ -56,6 +57,21 @@ def build_settings(root: Path, lang):
     )
 
 
+def _listen(bind: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts, so a taken port is a usage error."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((bind, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {bind}:{port}: {exc.strerror or exc}", hint="pick another --port or --bind"
+        ) from None
+    return sock
+
+
 @click.command("dashboard")
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
@@ -90,9 +106,11 @@ def command(ctx: click.Context, bind: str, port: int, runs_dir: str | None) -> N
             raise
         root = Path.cwd()
     settings = build_settings(root, lang)
+    sock = _listen(bind, port)
     host = f"[{bind}]" if ":" in bind else bind
     click.echo(i18n.translate(lang, "cli.serving", url=f"http://{host}:{port}/", runs=records_dir(root)), err=True)
     click.echo(i18n.translate(lang, "cli.login" if settings.auth.enabled else "cli.read_only"), err=True)
     if not _loopback(bind):
         click.echo(i18n.translate(lang, "cli.beyond_loopback", bind=bind), err=True)
-    uvicorn.run(create_app(settings), host=bind, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", access_log=False))
+    server.run(sockets=[sock])

@@ -174,3 +174,17 @@ def test_validate_warns_about_a_dashboard_beyond_loopback_and_locates_bad_values
     err = capsys.readouterr().err
     assert "mlci.yaml:3:23: dashboard.password: invalid value 'hunter2' — name a secret" in err
     assert "mlci.yaml:4:9: locale: must be one of 'en' or 'ja' — got 'fr'" in err
+
+
+def test_a_taken_port_is_a_usage_error(tmp_path, capsys):
+    from mlci.cli import main
+
+    (tmp_path / "mlci.yaml").write_text("version: 1\nname: t\n")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["--root", str(tmp_path), "dashboard", "--port", str(port)]) == 2
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use — pick another --port" in (
+        capsys.readouterr().err
+    )
