@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from mlci.errors import MlciError
+from mlci.errors import MlciError, UsageError
 from mlci.record.readers import find_record
 from mlci.record.store import RunRecord
 from mlci.secrets import redact
@@ -92,7 +92,12 @@ def create_app(settings: Settings) -> Starlette:
         return render(request, "not_found.html", status_code=404, why=why)
 
     def record_of(request: Request) -> RunRecord:
-        return find_record(settings.root, request.path_params["project"], request.path_params["job"])
+        project, job = request.path_params["project"], request.path_params["job"]
+        record = find_record(settings.root, project, job)
+        # the listing skips linked directories; a run named in a URL must not lead out through one
+        if record.dir.is_symlink() or record.dir.parent.is_symlink():
+            raise UsageError(f"run '{job}' of {project} is a link out of the runs directory")
+        return record
 
     def index(request: Request) -> Response:
         records, unreadable = load_records()

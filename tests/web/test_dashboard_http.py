@@ -205,3 +205,16 @@ def test_a_rerun_jenkins_refuses_is_an_error_page_without_credentials(site):
     assert answer.status == 502
     assert "mlci-project-digits" in answer.body
     assert JENKINS_TOKEN not in answer.body and PASSWORD not in answer.body
+
+
+def test_a_run_directory_linked_from_elsewhere_is_not_served(site, tmp_path):
+    elsewhere = finished_run(tmp_path, "digits", "planted", values=(0.95,))
+    link = site.root / ".mlci" / "runs" / "digits" / "planted"
+    link.symlink_to(elsewhere.dir)
+    try:
+        answer = get(site.url + "/r/digits/planted")
+        assert answer.status == 404 and "a link out of the runs directory" in answer.body
+        assert get(site.url + "/r/digits/planted/log/build?offset=0").status == 404
+        assert 'data-job="planted"' not in get(site.url + "/?project=digits").body
+    finally:
+        link.unlink()
