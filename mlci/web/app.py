@@ -92,7 +92,11 @@ def create_app(settings: Settings) -> Starlette:
         return render(request, "not_found.html", status_code=404, why=why)
 
     def record_of(request: Request) -> RunRecord:
-        project, job = request.path_params["project"], request.path_params["job"]
+        return checked_record(request.path_params["project"], request.path_params["job"])
+
+    def checked_record(project: str, job: str) -> RunRecord:
+        if not job:
+            raise UsageError("name a run")
         record = find_record(settings.root, project, job)
         # the listing skips linked directories; a run named in a URL must not lead out through one
         if record.dir.is_symlink() or record.dir.parent.is_symlink():
@@ -201,8 +205,8 @@ def create_app(settings: Settings) -> Starlette:
     def compare_page(request: Request) -> Response:
         project = request.path_params["project"]
         try:
-            left = find_record(settings.root, project, request.query_params.get("a") or "")
-            right = find_record(settings.root, project, request.query_params.get("b") or "")
+            left = checked_record(project, request.query_params.get("a") or "")
+            right = checked_record(project, request.query_params.get("b") or "")
         except MlciError as exc:
             return not_found(request, str(exc))
         return render(
