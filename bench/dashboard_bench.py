@@ -1,12 +1,12 @@
 """Benchmark of the dashboard over 1,000 run records: the overview, a run page and a project's plots.
 
-    .venv/bin/python bench/dashboard_bench.py [--records 1000] [--repeat 20]
+    .venv/bin/python bench/dashboard_bench.py [--records 1000] [--projects 10] [--repeat 20]
 
 Records are made through the record's transitions (tests/record_support.py); the real app is
 served by uvicorn on 127.0.0.1 and asked over HTTP, as a browser does. Reports the median answer
 time of each page with the records unchanged since the last answer (the usual case: the page is
-reloaded, a run is followed), and the first answer after a record changed (every record read
-again). The baseline, measured in the same run: reading the same status.json files with
+reloaded, a run is followed), and the first answer after one record changed (its project's
+records read again). The baseline, measured in the same run: reading the same status.json files with
 json.loads alone. Target: every page under 300 ms.
 """
 
@@ -46,6 +46,7 @@ def fetch(url: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--projects", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=20)
     opts = parser.parse_args()
     import uvicorn
@@ -58,7 +59,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mlci-dashboard-bench-") as tmp:
         root = Path(tmp)
         for i in range(opts.records):
-            finished_run(root, "bench", f"run-{i:05d}", values=(0.8 + (i % 20) / 100,), files={"m": b"x"})
+            project = f"bench-{i % opts.projects}"
+            finished_run(root, project, f"run-{i:05d}", values=(0.8 + (i % 20) / 100,), files={"m": b"x"})
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(create_app(Settings(root=root)), log_level="warning"))
@@ -67,13 +69,13 @@ def main() -> int:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         baseline = statistics.median(read_json_alone(root) for _ in range(opts.repeat))
-        pages = {"overview": "/", "run page": "/r/bench/run-00001", "plots": "/p/bench"}
+        pages = {"overview": "/", "run page": "/r/bench-1/run-00001", "plots": "/p/bench-0"}
         for name, path in pages.items():
             fetch(base + path)  # warm
             warm = statistics.median(fetch(base + path) for _ in range(opts.repeat))
             cold = []
             for _ in range(max(3, opts.repeat // 5)):
-                (root / ".mlci" / "runs" / "bench" / "run-00000" / "status.json").touch()  # a record changed
+                (root / ".mlci" / "runs" / "bench-0" / "run-00000" / "status.json").touch()  # a record changed
                 cold.append(fetch(base + path))
             results[name] = {
                 "median_s": round(warm, 4),
@@ -81,7 +83,9 @@ def main() -> int:
                 "ratio_to_json_alone": round(warm / baseline, 2),
             }
         server.should_exit = True
-    print(f"dashboard: {opts.records} records; baseline json.loads of every status.json {baseline * 1000:.1f} ms")
+    print(
+        f"dashboard: {opts.records} records in {opts.projects} projects; baseline json.loads of every status.json {baseline * 1000:.1f} ms"
+    )
     for name, r in results.items():
         verdict = "ok" if r["median_s"] < TARGET_S else f"over the {TARGET_S * 1000:.0f} ms target"
         print(

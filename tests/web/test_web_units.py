@@ -188,3 +188,32 @@ def test_a_taken_port_is_a_usage_error(tmp_path, capsys):
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use — pick another --port" in (
         capsys.readouterr().err
     )
+
+
+def test_the_cache_reads_again_only_the_project_whose_record_changed(tmp_path, monkeypatch):
+    import mlci.web.cache as cache_module
+    from mlci.record.model import RunStatus
+
+    monkeypatch.delenv("MLCI_RUNS_DIR", raising=False)
+    for project in ("alpha", "beta"):
+        for n in range(3):
+            finished_run(tmp_path, project, f"{project}-{n}", values=(0.95,), files={"m": b"x"})
+    read: list[str | None] = []
+    real = cache_module.iter_records
+
+    def counting(root, project=None, **kwargs):
+        read.append(project)
+        return real(root, project, **kwargs)
+
+    monkeypatch.setattr(cache_module, "iter_records", counting)
+    cache = cache_module.RecordCache(tmp_path)
+    records, _ = cache.records()
+    assert sorted(read) == ["alpha", "beta"] and len(records) == 6
+    assert [r.job_id for r in records] == [r.job_id for r in real(tmp_path, report=None)]  # the same order
+    cache.records()
+    assert len(read) == 2  # nothing changed, nothing read
+    changed = finished_run(tmp_path, "beta", "beta-new", values=(0.95,), close=False)
+    changed.close(RunStatus.CANCELLED, "stopped")
+    records, _ = cache.records()
+    assert read[2:] == ["beta"]
+    assert records[0].job_id == "beta-new" and records[0].status == RunStatus.CANCELLED
