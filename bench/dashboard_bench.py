@@ -69,7 +69,7 @@ def main() -> int:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
         baseline = statistics.median(read_json_alone(root) for _ in range(opts.repeat))
-        pages = {"overview": "/", "run page": "/r/bench-1/run-00001", "plots": "/p/bench-0"}
+        pages = {"overview": "/", "run page": f"/r/bench-{1 % opts.projects}/run-00001", "plots": "/p/bench-0"}
         for name, path in pages.items():
             fetch(base + path)  # warm
             warm = statistics.median(fetch(base + path) for _ in range(opts.repeat))
