@@ -39,6 +39,9 @@ if [[ $WITH_TESTS -eq 1 ]]; then
   # its stand-in apt repositories; docker-compose: compose v1 (what Debian 12 hosts run) for the
   # adoption test; the rest: linters, SSH.
   packages+=(groovy docker-registry gpg shellcheck yamllint openssh-client docker-compose)
+  # the dashboard's browser tests: Chromium driven through WebDriver, with a CJK font so
+  # Japanese screenshots are readable
+  packages+=(chromium chromium-driver fonts-noto-cjk)
   command -v npm >/dev/null 2>&1 || packages+=(npm)  # npm-groovy-lint ships the CodeNarc jars
 fi
 missing=()
@@ -64,12 +67,12 @@ fi
 if [[ ! -x .venv/bin/mlci ]] || [[ pyproject.toml -nt .venv/.mlci-installed ]]; then
   log "installing mlci into $REPO/.venv"
   python3 -m venv .venv
-  extras="s3,hub,jenkins"
+  extras="s3,hub,jenkins,dashboard"
   [[ $WITH_TESTS -eq 1 ]] && extras="$extras,test"
   pip_install ".[$extras]"
   touch .venv/.mlci-installed
 elif [[ $WITH_TESTS -eq 1 ]] && ! .venv/bin/python -c "import pytest" 2>/dev/null; then
-  pip_install ".[s3,hub,jenkins,test]"
+  pip_install ".[s3,hub,jenkins,dashboard,test]"
 fi
 
 if [[ $WITH_TESTS -eq 1 ]] && ! compgen -G ".tools/npm/node_modules/npm-groovy-lint/lib/java/CodeNarc-*.jar" >/dev/null; then

@@ -21,6 +21,7 @@ from mlci.host.checks import Check
 
 # docker-py (with requests, ~0.3 s) is imported in the functions that talk to the engine, so that
 # commands which never do (`mlci --help`, validate, status) do not pay for it; tests/test_layout.py checks.
+from mlci.host.dashboard_check import dashboard_check
 from mlci.host.mlflow_check import mlflow_check
 from mlci.manifest import load_all
 from mlci.manifest.schema import DEFAULT_BASE_IMAGE
@@ -217,4 +218,6 @@ def run_checks(
         ok, detail, fix = mlflow_check(manifest)
         if ok is not None:
             checks.append(Check("MLflow", ok, detail, fix))
+        if manifest.dashboard.enabled:
+            checks.append(dashboard_check(manifest))
     return checks

@@ -229,6 +229,19 @@ class Portainer(Strict):
     )
 
 
+class Dashboard(Strict):
+    """`mlci dashboard` and its optional service in the compose stack."""
+
+    enabled: bool = Field(False, description="add the dashboard service to the rendered compose stack")
+    bind: Annotated[str, Field(pattern=ADDRESS_RE)] = Field(
+        "127.0.0.1", description="address the dashboard is published on; a LAN address makes `mlci validate` warn"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = 8765
+    password: SecretName | None = Field(
+        None, description="secret holding the dashboard's own login password (the rerun button); unset: read-only"
+    )
+
+
 class Build(Strict):
     base_image: Annotated[str, Field(pattern=IMAGE_RE)] = DEFAULT_BASE_IMAGE
     registry: Annotated[str, Field(pattern=IMAGE_RE)] | None = None
@@ -317,6 +330,8 @@ class Manifest(Strict):
     artifacts: Artifacts = Artifacts()
     notifications: Notifications = Notifications()
     tracking: Tracking = Tracking()
+    dashboard: Dashboard = Dashboard()
+    locale: Literal["en", "ja"] = Field("en", description="language of the dashboard (and Slack messages)")
 
     @field_validator("hosts")
     @classmethod
@@ -347,6 +362,8 @@ class Manifest(Strict):
             names.add(self.webhook.frp.token)
         if self.notifications.slack:
             names.add(self.notifications.slack.webhook)
+        if self.dashboard.password:
+            names.add(self.dashboard.password)
         for store in self.artifacts.stores.values():
             names.update(n for n in (store.access_key_id, store.secret_access_key, store.token) if n)
         if mlflow := self.tracking.mlflow:

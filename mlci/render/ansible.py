@@ -94,6 +94,16 @@ def _distribution_vars(facts: Facts) -> dict[str, Any]:
         "mlci_wheel": dist.wheel,
         "mlci_controller_extras": controller_extras(m),
         **({"mlci_agent_extras": agent_extras(m)} if agent_extras(m) else {}),
+        # only with the service, so a stack without it renders as before (the role defaults to off)
+        **(
+            {
+                "mlci_dashboard_enabled": True,
+                "mlci_dashboard_port": m.dashboard.port,
+                "mlci_dashboard_bind": m.dashboard.bind,
+            }
+            if m.dashboard.enabled
+            else {}
+        ),
         "mlci_ca_bundle": m.build.ca_bundle,
         # air-gapped plugins (jenkins.plugins.bundle): copied into the image's build context as plugin-bundle/
         "mlci_plugin_bundle": m.jenkins.plugins.bundle,

@@ -119,6 +119,7 @@ def adoption_warnings(manifest: Manifest, source: YamlSource | None) -> list[str
     ]
     if mlflow is not None:
         published.append(("tracking.mlflow.server", mlflow.server.bind, mlflow.server.enabled))
+    published.append(("dashboard", manifest.dashboard.bind, manifest.dashboard.enabled))
     for section, bind, enabled in published:
         if enabled and bind not in LOOPBACK:
             found.append(

@@ -20,6 +20,7 @@ JENKINS_USER_HOME_VOLUME = "jenkins_user_home"
 WEBHOOK_FILTER = "webhook-filter"
 WEBHOOK_FILTER_PORT = 8081
 WEBHOOK_NETWORK = "webhook"  # frpc and the filter only: frpc cannot reach Jenkins or Portainer at all
+DASHBOARD_PORT = 8765  # inside its container; dashboard.port is the host's side
 
 
 def render_compose(facts: Facts) -> str:
@@ -91,6 +92,8 @@ def render_compose(facts: Facts) -> str:
             m.tracking.mlflow.uri or f"http://{mlflow_server.SERVICE}:{mlflow_server.CONTAINER_PORT}"
         )
     networks: dict[str, Any] = {}
+    if m.dashboard.enabled:
+        services["dashboard"] = _dashboard_service(facts)
     if m.webhook.frp:
         services[WEBHOOK_FILTER] = _webhook_filter(facts)
         token = m.webhook.frp.token
@@ -168,6 +171,28 @@ def _self_agent(facts: Facts) -> dict[str, Any]:
     if not facts.controller_is_agent:
         return {}
     return {"extra_hosts": [f"{CONTROLLER_SELF_ADDRESS}:host-gateway"]}
+
+
+def _dashboard_service(facts: Facts) -> dict[str, Any]:
+    """`mlci dashboard` on the controller's image (built by the jenkins service) over the host's runs
+    directory, mounted read-only; published like Jenkins (loopback unless dashboard.bind says)."""
+    m = facts.manifest
+    runs, port = m.jenkins.runs_dir, DASHBOARD_PORT
+    return {
+        "image": f"mlci-{m.name}-jenkins:local",
+        "restart": "unless-stopped",
+        "depends_on": ["jenkins"],  # its image is the one the jenkins service builds
+        "entrypoint": ["mlci", "dashboard", "--bind", "0.0.0.0", "--port", str(port), "--runs-dir", runs],
+        "environment": {"MLCI_LANG": m.locale},
+        "ports": [f"{_bind(m.dashboard.bind)}:{m.dashboard.port}:{port}"],
+        "volumes": [f"{runs}:{runs}:ro"],
+        "healthcheck": {
+            "test": ["CMD", "curl", "-fsS", "-o", "/dev/null", f"http://localhost:{port}/"],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 3,
+        },
+    }
 
 
 def _jenkins_build(facts: Facts) -> dict[str, Any]:

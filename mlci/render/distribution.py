@@ -45,6 +45,8 @@ def distribution(manifest: Manifest) -> Distribution:
 def controller_extras(manifest: Manifest) -> list[str]:
     """The controller runs `mlci publish/trigger`: the clients of every configured store, and Jenkins'."""
     extras = {STORE_EXTRAS[s.type] for s in manifest.artifacts.stores.values() if s.type in STORE_EXTRAS}
+    if manifest.dashboard.enabled:  # the dashboard service runs on the controller's image
+        extras.add("dashboard")
     return sorted(extras | {"jenkins"} | set(agent_extras(manifest)))
 
 

@@ -1,0 +1,131 @@
+"""The dashboard's message catalogue: every label in English and Japanese.
+
+A typed dict in code rather than gettext .po/.mo files: nothing to compile at build time, a missing
+translation is a failing test (tests/web/test_i18n.py), and the Japanese follows the vocabulary of
+the job-status design mlci grew from (ジョブID, ステータス, 成果物, 再実行).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["en", "ja"]
+LANGS: tuple[Lang, ...] = ("en", "ja")
+
+MESSAGES: dict[str, dict[Lang, str]] = {
+    "app.title": {"en": "mlci dashboard", "ja": "mlci ダッシュボード"},
+    "nav.overview": {"en": "Overview", "ja": "一覧"},
+    "nav.login": {"en": "Log in", "ja": "ログイン"},
+    "nav.logout": {"en": "Log out", "ja": "ログアウト"},
+    "overview.projects": {"en": "Projects", "ja": "プロジェクト"},
+    "overview.runs": {"en": "Runs", "ja": "ジョブ一覧"},
+    "overview.none": {
+        "en": "No runs yet: start one with `mlci run PROJECT`.",
+        "ja": "まだジョブがありません。`mlci run PROJECT` で実行できます。",
+    },
+    "overview.unreadable": {"en": "Records that cannot be read", "ja": "読み込めないレコード"},
+    "overview.count": {"en": "{n} runs", "ja": "{n} 件のジョブ"},
+    "filter.project": {"en": "Project", "ja": "プロジェクト"},
+    "filter.status": {"en": "Status", "ja": "ステータス"},
+    "filter.experiment": {"en": "Experiment", "ja": "実験"},
+    "filter.any": {"en": "(any)", "ja": "（すべて）"},
+    "filter.apply": {"en": "Filter", "ja": "絞り込む"},
+    "page.prev": {"en": "Newer", "ja": "新しい順へ"},
+    "page.next": {"en": "Older", "ja": "古い順へ"},
+    "page.of": {"en": "Page {page} of {pages}", "ja": "{pages} ページ中 {page} ページ目"},
+    "col.project": {"en": "Project", "ja": "プロジェクト"},
+    "col.job": {"en": "Job ID", "ja": "ジョブID"},
+    "col.status": {"en": "Status", "ja": "ステータス"},
+    "col.started": {"en": "Started", "ja": "開始日時"},
+    "col.duration": {"en": "Duration", "ja": "所要時間"},
+    "col.gate": {"en": "Gate", "ja": "ゲート判定"},
+    "col.metric": {"en": "Key metric", "ja": "主要メトリクス"},
+    "col.experiment": {"en": "Experiment", "ja": "実験"},
+    "col.attempts": {"en": "Attempts", "ja": "試行"},
+    "col.latest": {"en": "Latest run", "ja": "最新のジョブ"},
+    "gate.passed": {"en": "passed", "ja": "合格"},
+    "gate.failed": {"en": "failed", "ja": "不合格"},
+    "gate.none": {"en": "no gate", "ja": "ゲートなし"},
+    "run.build": {"en": "Build", "ja": "ビルド"},
+    "run.cache_hit": {"en": "Cache hit", "ja": "キャッシュ利用"},
+    "run.image": {"en": "Image", "ja": "イメージ"},
+    "run.commit": {"en": "Commit", "ja": "コミット"},
+    "run.log": {"en": "Log", "ja": "ログ"},
+    "run.attempts": {"en": "Attempts and stages", "ja": "試行とステージ"},
+    "run.attempt": {"en": "Attempt {n}", "ja": "試行 {n}"},
+    "run.stage": {"en": "Stage", "ja": "ステージ"},
+    "run.exit_code": {"en": "Exit code", "ja": "終了コード"},
+    "run.metrics": {"en": "Metrics", "ja": "メトリクス"},
+    "run.gate": {"en": "Gate verdict", "ja": "ゲート判定"},
+    "run.reason": {"en": "Reason", "ja": "理由"},
+    "run.publication": {"en": "Publication", "ja": "公開"},
+    "run.artifact": {"en": "Artifact", "ja": "成果物"},
+    "run.not_published": {"en": "not published", "ja": "未公開"},
+    "run.gpus": {"en": "GPUs", "ja": "GPU"},
+    "run.experiment": {"en": "Experiment", "ja": "実験"},
+    "run.overrides": {"en": "Overrides", "ja": "上書きした設定"},
+    "run.rerun_of": {"en": "Rerun of", "ja": "再実行元"},
+    "run.tracking": {"en": "Experiment tracking", "ja": "実験管理"},
+    "run.error": {"en": "Error", "ja": "エラー"},
+    "run.live": {"en": "Live log", "ja": "ライブログ"},
+    "run.log_tail": {
+        "en": "Showing the last {kib} KiB of {size}.",
+        "ja": "{size} のうち末尾 {kib} KiB を表示しています。",
+    },
+    "run.log_missing": {"en": "(no log yet)", "ja": "（ログはまだありません）"},
+    "run.log_full": {"en": "read from the start", "ja": "先頭から読む"},
+    "run.rerun": {"en": "Rerun", "ja": "再実行"},
+    "run.rerun_queued": {
+        "en": "Queued in Jenkins as queue item {id}.",
+        "ja": "Jenkins のキューに登録しました（キュー番号 {id}）。",
+    },
+    "run.compare_with": {"en": "Compare with", "ja": "比較対象"},
+    "run.compare": {"en": "Compare", "ja": "比較する"},
+    "run.not_found": {"en": "No such run.", "ja": "該当するジョブがありません。"},
+    "project.plots": {"en": "Metrics over runs", "ja": "ジョブごとのメトリクス推移"},
+    "project.threshold": {"en": "gate threshold", "ja": "ゲートのしきい値"},
+    "kind.release": {"en": "published", "ja": "公開済み"},
+    "kind.run": {"en": "run", "ja": "通常のジョブ"},
+    "kind.experiment": {"en": "experiment", "ja": "実験"},
+    "compare.title": {"en": "Two runs side by side", "ja": "2つのジョブの比較"},
+    "compare.field": {"en": "Field", "ja": "項目"},
+    "login.password": {"en": "Dashboard password", "ja": "ダッシュボードのパスワード"},
+    "login.wrong": {"en": "Wrong password.", "ja": "パスワードが違います。"},
+    "login.disabled": {
+        "en": "Logging in is not configured (dashboard.password in mlci.yaml).",
+        "ja": "ログインは設定されていません（mlci.yaml の dashboard.password）。",
+    },
+    "error.csrf": {
+        "en": "The form expired: reload the page and try again.",
+        "ja": "フォームの有効期限が切れました。ページを再読み込みしてやり直してください。",
+    },
+    "status.Queued": {"en": "Queued", "ja": "待機中"},
+    "status.Building": {"en": "Building", "ja": "ビルド中"},
+    "status.Running": {"en": "Running", "ja": "実行中"},
+    "status.Succeeded": {"en": "Succeeded", "ja": "成功"},
+    "status.Failed": {"en": "Failed", "ja": "失敗"},
+    "status.Build Failed": {"en": "Build Failed", "ja": "ビルド失敗"},
+    "status.Cancelled": {"en": "Cancelled", "ja": "キャンセル"},
+    "status.Interrupted": {"en": "Interrupted", "ja": "中断"},
+    "status.Pending": {"en": "Pending", "ja": "未開始"},
+    "status.Cached": {"en": "Cached", "ja": "キャッシュ済み"},
+    "status.Skipped": {"en": "Skipped", "ja": "スキップ"},
+    "status.Timed Out": {"en": "Timed Out", "ja": "タイムアウト"},
+    "yes": {"en": "yes", "ja": "はい"},
+    "no": {"en": "no", "ja": "いいえ"},
+    # the dashboard command's own output
+    "cli.serving": {
+        "en": "mlci dashboard on {url} (runs: {runs})",
+        "ja": "mlci ダッシュボードを {url} で公開中（ジョブの記録: {runs}）",
+    },
+    "cli.read_only": {"en": "read-only: no login configured", "ja": "閲覧専用: ログインは設定されていません"},
+    "cli.login": {"en": "logging in enables the rerun button", "ja": "ログインすると再実行ボタンが使えます"},
+    "cli.beyond_loopback": {
+        "en": "warning: bound to {bind}, beyond this host; put it behind the frp tunnel or a proxy with TLS",
+        "ja": "警告: {bind} で待ち受けており、このホストの外から届きます。frp トンネルか TLS 付きのプロキシの後ろに置いてください",
+    },
+    "cli.missing_extra": {
+        "en": "the dashboard needs its web framework: pip install 'mlci[dashboard]'",
+        "ja": "ダッシュボードには Web フレームワークが必要です: pip install 'mlci[dashboard]'",
+    },
+}
