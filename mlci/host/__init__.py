@@ -1,0 +1,1 @@
+"""The GPU host: doctor, GPU checks, base image, stage caches."""
