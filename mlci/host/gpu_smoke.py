@@ -27,6 +27,7 @@ nothing was checked. With `--expect-gpus N` a host without GPUs fails (1) instea
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from collections import Counter
@@ -143,12 +144,17 @@ def check_versions(module: str | None, proc_present: bool, userspace: dict[str, 
         return Result(
             name, FAIL, "/proc/driver/nvidia/version does not name a version", "see `cat /proc/driver/nvidia/version`"
         )
+    # NVML names its own (user-space) version in the mismatch message: "NVML library version: 580.95"
+    nvml = re.search(r"NVML library version:\s*([0-9]+\.[0-9]+(?:\.[0-9]+)?)", smi.error)
+    if nvml:
+        userspace = {**userspace, "NVML": nvml.group(1)}
     if not userspace:
         return Result(
             name, NA, f"kernel module {module}; no libnvidia-ml.so.* or libcuda.so.* found in /usr/lib to compare"
         )
     parts = ", ".join(f"{lib} {version}" for lib, version in sorted(userspace.items()))
-    if all(v == module for v in userspace.values()) and "version mismatch" not in smi.error:
+    same = all(module == v or module.startswith(v + ".") for v in userspace.values())
+    if same and "version mismatch" not in smi.error:
         return Result(name, PASS, f"kernel module {module}, {parts}")
     return Result(
         name,

@@ -140,7 +140,7 @@ def test_module_older_than_the_libraries(tmp_path):
     assert "reboot" in results["driver"].fix
     versions = results["kernel module = user-space driver"]
     assert versions.status == FAIL
-    assert versions.detail == "kernel module 580.82.07, but libcuda 580.95.05, libnvidia-ml 580.95.05"
+    assert versions.detail == "kernel module 580.82.07, but NVML 580.95, libcuda 580.95.05, libnvidia-ml 580.95.05"
     assert "linux-modules-nvidia" in versions.fix
     assert results["persistence mode"].status == NA  # nothing listed to judge
 
