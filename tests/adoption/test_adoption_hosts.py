@@ -186,7 +186,6 @@ def test_the_last_play_runs_the_gpu_smoke_check_on_each_host(hosts) -> None:
     assert "TASK [mlci_gpu_smoke : Run the GPU smoke check (mlci doctor --gpu-smoke)]" in play.stdout
     reports = play.stdout.count("result: no NVIDIA GPU on this host: nothing to check (exit status 3)")
     assert reports == len(hosts["started"]), play.stdout[-6000:]
-    assert "TASK [mlci_gpu_smoke : Fail the play on a failed GPU check]" in play.stdout
     assert role_changes(hosts["again"].stdout, "mlci_gpu_smoke") == []
 
 
