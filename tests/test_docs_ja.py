@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from mlci.cli import _command_modules
-from mlci.manifest.schema import Manifest, Project
+from mlci.manifest.project import Project
+from mlci.manifest.schema import Manifest
 
 REPO = Path(__file__).resolve().parents[1]
 JA = (REPO / "docs" / "ja" / "README.md").read_text(encoding="utf-8")

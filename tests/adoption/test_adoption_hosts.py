@@ -177,6 +177,18 @@ def test_a_project_runs_on_each_hosts_engine(hosts) -> None:
         )
 
 
+def test_the_last_play_runs_the_gpu_smoke_check_on_each_host(hosts) -> None:
+    """site.yml ends with gpu-smoke.yml: `mlci doctor --gpu-smoke` on every host that runs stages.
+    These hosts have no GPU (and mlci.yaml declares none), so each reports exit status 3 and passes."""
+    play = hosts["play"]
+    assert play.returncode == 0
+    assert "PLAY [Smoke-test the GPUs of every host that runs stages]" in play.stdout
+    assert "TASK [mlci_gpu_smoke : Run the GPU smoke check (mlci doctor --gpu-smoke)]" in play.stdout
+    reports = play.stdout.count("result: no NVIDIA GPU on this host: nothing to check (exit status 3)")
+    assert reports == len(hosts["started"]), play.stdout[-6000:]
+    assert role_changes(hosts["again"].stdout, "mlci_gpu_smoke") == []
+
+
 def role_changes(output: str, role: str) -> list[str]:
     """The `changed:` lines of one role's tasks in ansible-playbook's output."""
     changed, current = [], ""

@@ -152,6 +152,7 @@ def make_checkout(root: Path, host: infra_host.SshHost) -> Checkout:
     ansible = root / "ansible"
     ansible.mkdir()
     shutil.copy(ANSIBLE_DIR / "site.yml", ansible / "site.yml")
+    shutil.copy(ANSIBLE_DIR / "gpu-smoke.yml", ansible / "gpu-smoke.yml")  # site.yml's last play imports it
     shutil.copy(ANSIBLE_DIR / "ansible.cfg", ansible / "ansible.cfg")
     (ansible / "roles").symlink_to(ANSIBLE_DIR / "roles")
     host_vars = {

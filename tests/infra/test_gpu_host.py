@@ -104,6 +104,23 @@ def test_a_running_container_keeps_its_gpus_across_a_daemon_reload(host):
         host.run(f"docker rm -f {name}")
 
 
+def test_the_gpu_smoke_check_passes(host):
+    """`mlci doctor --gpu-smoke` (site.yml's last play) on the provisioned host: nothing fails, and
+    what site.yml sets up passes (holds, inventory, toolkit, containers, CUDA, a stage, a reload)."""
+    expect = f" --expect-gpus {EXPECTED}" if EXPECTED else ""
+    run = host.run(f"mlci doctor --gpu-smoke --json --image {BASE_IMAGE}{expect}")
+    report = json.loads(run.stdout)
+    failed = [check for check in report["checks"] if check["status"] == "fail"]
+    assert run.rc == 0 and not failed, json.dumps(failed or report, indent=2)
+    status = {check["name"]: check["status"] for check in report["checks"]}
+    provisioned = (
+        "driver", "kernel module = user-space driver", "persistence mode", "apt holds", "docker", "container toolkit",
+        "gpus.json", "container by UUID", "CUDA in a container", "stage limits", "daemon-reload",
+    )  # fmt: skip
+    assert {name: status[name] for name in provisioned} == dict.fromkeys(provisioned, "pass"), report
+    assert status["fabric manager"] in ("pass", "n/a") and status["unattended-upgrades blacklist"] in ("pass", "n/a")
+
+
 def test_every_stack_service_is_running(host):
     declared = set(host.check_output(f"cd {MLCI_ROOT}/compose && {COMPOSE} config --services").split())
     assert "jenkins" in declared

@@ -5,6 +5,9 @@ cannot run a GPU container FAILS these tests, naming what is wrong; only a host 
 GPU skips them. They use the local base image (nothing is pulled), check each leased device's
 count and UUID from inside the container, load libcuda (cuInit), and keep GPU access across a
 `systemctl daemon-reload` in the middle of a stage. The GPU-less behaviour is in test_run_docker.py.
+
+The first test runs `mlci doctor --gpu-smoke`, the one command that checks the same on any GPU host
+without pytest: every line must pass or be n/a, and those only a GPU can answer must pass.
 """
 
 from __future__ import annotations
@@ -51,6 +54,33 @@ def host_gpus(docker_client) -> list[tuple[str, str]]:
     if "nvidia" not in (docker_client.info().get("Runtimes") or {}):
         pytest.fail(f"this host has GPUs but Docker has no NVIDIA runtime: {TOOLKIT_FIX}")
     return gpus
+
+
+# What only a real GPU host can show; `mlci doctor --gpu-smoke` must pass each of them here.
+GPU_ONLY_CHECKS = (
+    "driver",
+    "kernel module = user-space driver",
+    "persistence mode",
+    "docker",
+    "container toolkit",
+    "container by UUID",
+    "CUDA in a container",
+    "stage limits",
+    "daemon-reload",  # needs root or passwordless sudo, as the reload test below
+)
+
+
+def test_the_gpu_smoke_check_passes(tmp_path, base_image, host_gpus):
+    command = [sys.executable, "-m", "mlci", "doctor", "--gpu-smoke", "--json", "--image", base_image]
+    done = subprocess.run(
+        [*command, "--expect-gpus", str(len(host_gpus))], capture_output=True, text=True, cwd=tmp_path, timeout=600
+    )
+    report = json.loads(done.stdout)
+    failed = [check for check in report["checks"] if check["status"] == "fail"]
+    assert done.returncode == 0 and not failed, json.dumps(failed or report, indent=2)
+    status = {check["name"]: check["status"] for check in report["checks"]}
+    assert {name: status[name] for name in GPU_ONLY_CHECKS} == dict.fromkeys(GPU_ONLY_CHECKS, "pass"), report
+    assert [g["uuid"] for g in report["gpus"]] == [uuid for _, uuid in host_gpus]
 
 
 def _status(root: Path, project: str, job: str) -> dict:
