@@ -45,6 +45,8 @@ def render_compose(facts: Facts) -> str:
                 # Same path inside and out, so paths in `docker run -v` from builds resolve on the host.
                 f"{home}:{home}",
                 f"{runs}:{runs}",
+                # the host's GPU inventory (Ansible's nvidia_gpu_inventory): leases by UUID, cdi or legacy requests
+                "/etc/mlci:/etc/mlci:ro",
                 # local stores on the host: a publish on the controller must land there, not in the container
                 *(f"{path}:{path}" for path in facts.local_store_dirs()),
             ],
