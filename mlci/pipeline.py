@@ -24,7 +24,7 @@ from mlci.manifest.schema import Gate
 from mlci.records import RunRecord
 from mlci.runner.container import StageSpec, remove_container, run_stage
 from mlci.runner.engine import has_nvidia_runtime
-from mlci.runner.gpus import GpuRequest, cdi_requested, load_inventory, plan_gpus
+from mlci.runner.gpus import GpuRequest, cdi_requested, control_device_nodes, load_inventory, plan_gpus
 from mlci.runner.image import BuildFailed, build_image
 from mlci.runner.logsink import LogSink
 from mlci.secrets import redact, remember
@@ -272,6 +272,7 @@ class ProjectRun:
             request.mode == "auto" and has_nvidia_runtime(self.client),
             load_inventory() if request.mode != "none" else None,
             cdi=cdi_requested(),
+            control_nodes=control_device_nodes(),
         )
         if gpu_plan.notice:
             self.say(gpu_plan.notice)
@@ -540,6 +541,7 @@ class ProjectRun:
             memlock=spec.config.ulimits.memlock,
             stack=spec.config.ulimits.stack,
             gpu_uuids=gpu_plan.uuids,
+            device_nodes=gpu_plan.device_nodes,
         )
 
     # -------------------------------------------------------------- outcome

@@ -46,6 +46,7 @@ class StageSpec:
     memlock: int | None = None
     stack: int = resources.DEFAULT_STACK_BYTES
     gpu_uuids: tuple[str, ...] = ()
+    device_nodes: tuple[str, ...] = ()  # explicit GPU device nodes (legacy requests; see runner/gpus.py)
 
 
 @dataclass
@@ -90,6 +91,7 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
     host_config = api.create_host_config(
         binds=spec.binds,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
+        devices=[f"{node}:{node}:rwm" for node in spec.device_nodes] or None,
         log_config={
             "type": spec.log_driver,
             "config": {"max-size": "20m", "max-file": "3"} if spec.log_driver != "none" else {},
