@@ -58,6 +58,8 @@ def render_compose(facts: Facts) -> str:
                 # The jenkins user's HOME (the image's /var/jenkins_home, a VOLUME): named, so registry
                 # logins and git config of the controller's own steps survive a recreate.
                 f"{JENKINS_USER_HOME_VOLUME}:{JENKINS_USER_HOME}",
+                # the host's GPU inventory (Ansible's nvidia_gpu_inventory) for builds run in this container
+                *(["/etc/mlci:/etc/mlci:ro"] if facts.controller_runs_builds else []),
             ],
             "secrets": jenkins_secrets,
             **_self_agent(facts),

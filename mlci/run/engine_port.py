@@ -17,7 +17,7 @@ from mlci.run.ownership import clean_leftovers
 from mlci.runner import sidecars
 from mlci.runner.container import StageResult, StageSpec, run_stage
 from mlci.runner.engine import has_nvidia_runtime
-from mlci.runner.gpus import GpuPlan, GpuRequest, cdi_requested, load_inventory, plan_gpus
+from mlci.runner.gpus import GpuPlan, GpuRequest, cdi_requested, control_device_nodes, load_inventory, plan_gpus
 from mlci.runner.image import BuiltImage, build_image
 from mlci.runner.logsink import LogSink
 from mlci.runner.sidecars import SidecarSpec
@@ -69,6 +69,7 @@ class DockerRunEngine:
             request.mode == "auto" and has_nvidia_runtime(self.client),
             load_inventory() if request.mode != "none" else None,
             cdi=cdi_requested(),
+            control_nodes=control_device_nodes(),
         )
 
     def build(

@@ -66,6 +66,7 @@ def sidecar_specs(inputs: StageInputs, stage: Stage, attempt: int, log_dir: Path
                 log=log_dir / f"{stage.name}.{name}.log",
                 secrets=tuple(secrets.values()),
                 device_request=stage_gpus(inputs, stage).device_request if service.gpus == "inherit" else None,
+                device_nodes=stage_gpus(inputs, stage).device_nodes if service.gpus == "inherit" else (),
                 health_cmd=service.health.cmd if service.health else None,
                 health_interval_s=service.health.interval if service.health else 1.0,
                 start_timeout_s=service.start_timeout,

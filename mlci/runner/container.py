@@ -67,6 +67,7 @@ def _run_stage(client: docker.DockerClient, spec: StageSpec, sink: LogSink) -> S
     host_config = api.create_host_config(
         binds=spec.binds,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
+        devices=[f"{node}:{node}:rwm" for node in spec.gpu.device_nodes] or None,
         log_config={
             "type": spec.log_driver,
             "config": {"max-size": "20m", "max-file": "3"} if spec.log_driver != "none" else {},

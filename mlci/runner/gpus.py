@@ -3,6 +3,7 @@ mapped to the host's real GPUs (by UUID) when the host's GPU inventory is known.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -89,6 +90,21 @@ def parse_cli_gpus(value: str) -> GpuRequest:
 class Gpu:
     index: int
     uuid: str
+    device_node: str = ""  # /dev/nvidiaN (legacy requests pass it explicitly)
+
+
+# Device nodes the inventory may name: /dev/nvidia0, /dev/nvidiactl, /dev/nvidia-uvm, ...
+_DEVICE_NODE = re.compile(r"/dev/nvidia[a-z0-9-]{0,20}")
+
+
+def _device_node(value: Any) -> str:
+    return value if isinstance(value, str) and _DEVICE_NODE.fullmatch(value) else ""
+
+
+def control_device_nodes(path: Path | None = None) -> tuple[str, ...]:
+    """The driver's control nodes the inventory recorded (/dev/nvidiactl, /dev/nvidia-uvm, ...)."""
+    nodes = (_inventory_file(path) or {}).get("control_device_nodes")
+    return tuple(n for n in nodes if _device_node(n)) if isinstance(nodes, list) else ()
 
 
 def _inventory_file(path: Path | None) -> dict | None:
@@ -113,7 +129,10 @@ def inventory_from_file(path: Path | None = None) -> list[Gpu] | None:
     if data is None:
         return None
     try:
-        return sorted((Gpu(int(g["index"]), str(g["uuid"])) for g in data["gpus"]), key=lambda g: g.index)
+        return sorted(
+            (Gpu(int(g["index"]), str(g["uuid"]), _device_node(g.get("device_node"))) for g in data["gpus"]),
+            key=lambda g: g.index,
+        )
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -151,6 +170,10 @@ class GpuPlan:
     devices: str  # "all", "0,1", "2 GPUs" or "none" — for the record
     notice: str | None = None
     uuids: tuple[str, ...] = ()  # the host GPUs the container gets, when the inventory is known
+    # Legacy requests: the leased GPUs' and the driver's device nodes, passed as explicit devices so
+    # runc knows them and a `systemctl daemon-reload` (systemd cgroup driver, cgroup v2) cannot
+    # revoke them; the runtime hook alone grants them behind runc's back (runc#4568).
+    device_nodes: tuple[str, ...] = ()
 
 
 def _request(ids: list[str] | None, count: int, cdi: bool) -> Any:
@@ -166,10 +189,27 @@ def _request(ids: list[str] | None, count: int, cdi: bool) -> Any:
 
 
 def plan_gpus(
-    request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | None = None, *, cdi: bool = False
+    request: GpuRequest,
+    nvidia_runtime: bool,
+    inventory: list[Gpu] | None = None,
+    *,
+    cdi: bool = False,
+    control_nodes: tuple[str, ...] = (),
 ) -> GpuPlan:
     """The device request for `request`; with the host's inventory, GPUs are named by UUID, so a
-    lease maps to the device it means and a missing GPU is an error, not a shifted index."""
+    lease maps to the device it means and a missing GPU is an error, not a shifted index. Legacy
+    requests also carry the device nodes the inventory recorded."""
+    plan = _plan_gpus(request, nvidia_runtime, inventory, cdi=cdi)
+    if cdi or not plan.uuids or not inventory:
+        return plan
+    by_uuid = {g.uuid: g.device_node for g in inventory}
+    nodes = [by_uuid.get(u, "") for u in plan.uuids]
+    if not all(nodes) or not control_nodes:
+        return plan  # an inventory without nodes (an older playbook): the request alone
+    return dataclasses.replace(plan, device_nodes=(*control_nodes, *nodes))
+
+
+def _plan_gpus(request: GpuRequest, nvidia_runtime: bool, inventory: list[Gpu] | None, *, cdi: bool) -> GpuPlan:
     if request.mode == "none":
         return GpuPlan(None, "none")
     if request.mode == "auto" and not nvidia_runtime:

@@ -35,6 +35,7 @@ class SidecarSpec:
     log: Path
     secrets: tuple[str, ...] = ()  # values to mask in its log
     device_request: Any | None = None
+    device_nodes: tuple[str, ...] = ()  # legacy GPU requests: explicit nodes (mlci/runner/gpus.py)
     health_cmd: str | None = None
     health_interval_s: float = 1.0
     start_timeout_s: float = 60.0
@@ -110,6 +111,7 @@ def _start(api: Any, spec: SidecarSpec, network: str) -> str:
     host_config = api.create_host_config(
         network_mode=network,
         device_requests=[spec.device_request] if spec.device_request is not None else None,
+        devices=[f"{node}:{node}:rwm" for node in spec.device_nodes] or None,
         # the engine keeps a bounded copy (read into the record at removal): never the host's disk unbounded
         log_config={"type": "json-file", "config": {"max-size": "20m", "max-file": "1"}},
         init=True,

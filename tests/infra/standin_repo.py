@@ -24,9 +24,13 @@ HOST_ROOT = "/srv/mlci-standin"  # where the repositories live on the test host
 KEY_FILE = f"{HOST_ROOT}/standin.asc"
 
 UBUNTU_BRANCH = "580"
-UBUNTU_VERSION = "580.95.05-0ubuntu0.24.04.2"
-UBUNTU_KERNEL = "6.8.0-45-generic"  # the "running" kernel the tests give the role
-UBUNTU_NEWER_KERNEL = "6.8.0-48-generic"  # what the flavour meta package would pull in
+UBUNTU_VERSION = "580.95.05-0ubuntu0.24.04.2"  # the archive's newest driver
+UBUNTU_OLD_VERSION = "580.82.07-0ubuntu0.24.04.1"  # what the running kernel's signed modules are built for
+UBUNTU_FM_REVISION = "-0ubuntu0.24.04.1"  # Fabric Manager's own packaging revision (not the driver's)
+UBUNTU_KERNEL = "6.8.0-45-generic"  # the "running" kernel the tests give the role: its modules are older
+UBUNTU_NEWER_KERNEL = "6.8.0-48-generic"  # the archive's current kernel, modules for the newest driver
+UBUNTU_KERNEL_WITHOUT_MODULES = "6.8.0-50-generic"  # no signed modules published for it
+FOREIGN_DRIVER = ("nvidia-driver-580-open", "580.65.06-0ubuntu1")  # e.g. NVIDIA's CUDA repository's
 DEBIAN_VERSION = "535.247.01-1~deb12u1"
 DEBIAN_PERSISTENCED = "535.171.04-1"
 DEBIAN_OTHER_BRANCH = "550.163.01-2"  # newer, in the same sources: the pin must keep 535
@@ -39,28 +43,52 @@ TOOLKIT_PACKAGES = (
     "libnvidia-container-tools",
     "libnvidia-container1",
 )
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
+# Ubuntu's unit (nvidia-compute-utils-<branch>-server): forking, unprivileged user, persistence off,
+# stopped when nothing needs it.
 UBUNTU_PERSISTENCED_UNIT = """[Unit]
 Description=NVIDIA Persistence Daemon
 Wants=syslog.target
+StopWhenUnneeded=true
 
 [Service]
-Type=simple
+Type=forking
 ExecStart=/usr/bin/nvidia-persistenced --user nvidia-persistenced --no-persistence-mode --verbose
+ExecStopPost=/bin/rm -rf /var/run/nvidia-persistenced
 
 [Install]
 WantedBy=multi-user.target
 """
 DEBIAN_PERSISTENCED_UNIT = """[Unit]
 Description=NVIDIA Persistence Daemon
+Wants=syslog.target
 
 [Service]
-Type=simple
+Type=forking
 ExecStart=/usr/bin/nvidia-persistenced --user nvpd
+ExecStopPost=/bin/rm -rf /var/run/nvidia-persistenced
 
 [Install]
 WantedBy=multi-user.target
 """
+FABRICMANAGER_UNIT = """[Unit]
+Description=NVIDIA fabric manager service
+
+[Service]
+User=root
+Type=forking
+TimeoutStartSec=240
+ExecStart=/usr/bin/nv-fabricmanager -c /usr/share/nvidia/nvswitch/fabricmanager.cfg
+LimitCORE=infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def _adduser(name: str) -> str:
+    return f"#!/bin/sh\nset -e\ngetent passwd {name} >/dev/null || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin {name}\n"
 
 
 @dataclass
@@ -70,57 +98,89 @@ class Deb:
     depends: str = ""
     section: str = "non-free"  # Debian component (ignored for flat repositories)
     files: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (content, mode)
+    postinst: str = ""
 
 
 def _script(name: str, version: str) -> tuple[str, int]:
     return (STANDIN.joinpath(name).read_text().replace("@VERSION@", version.split("-")[0]), 0o755)
 
 
+def _module(version: str) -> tuple[str, int]:
+    """A kernel module file: the stand-in reboot "loads" the version written in it."""
+    return (f"version={version.split('-')[0]}\n", 0o644)
+
+
+def _nvml(version: str) -> dict[str, tuple[str, int]]:
+    """The NVML library, named after the driver version as the real one is."""
+    return {f"{LIBDIR}/libnvidia-ml.so.{version.split('-')[0]}": ("", 0o644)}
+
+
 def ubuntu_packages() -> list[Deb]:
-    b, v = UBUNTU_BRANCH, UBUNTU_VERSION
-    exact = f"(= {v})"
-    debs = [
-        Deb(f"nvidia-kernel-common-{b}-server", v),
-        Deb(f"libnvidia-compute-{b}-server", v),
-        Deb(
-            f"nvidia-compute-utils-{b}-server",
-            v,
-            f"libnvidia-compute-{b}-server {exact}",
-            files={
-                "/usr/bin/nvidia-persistenced": _script("nvidia-persistenced", v),
-                "/usr/lib/systemd/system/nvidia-persistenced.service": (UBUNTU_PERSISTENCED_UNIT, 0o644),
-            },
-        ),
-        Deb(
-            f"nvidia-utils-{b}-server",
-            v,
-            f"libnvidia-compute-{b}-server {exact}",
-            files={"/usr/bin/nvidia-smi": _script("nvidia-smi", v)},
-        ),
-        Deb(f"nvidia-dkms-{b}-server", v, f"nvidia-kernel-common-{b}-server {exact}"),
-        # nvidia-headless-<b>-server = no-dkms + nvidia-dkms: DKMS-built, unsigned modules.
-        Deb(
-            f"nvidia-headless-{b}-server",
-            v,
-            f"nvidia-headless-no-dkms-{b}-server {exact}, nvidia-dkms-{b}-server {exact}",
-        ),
-    ]
-    for suffix in ("", "-open"):
-        debs.append(
+    b = UBUNTU_BRANCH
+    debs = []
+    for v in (UBUNTU_OLD_VERSION, UBUNTU_VERSION):
+        exact = f"(= {v})"
+        upstream = v.split("-")[0]
+        fm = upstream + UBUNTU_FM_REVISION
+        debs += [
+            Deb(f"nvidia-kernel-common-{b}-server", v),
+            Deb(f"libnvidia-compute-{b}-server", v, files=_nvml(v)),
             Deb(
-                f"nvidia-headless-no-dkms-{b}-server{suffix}",
+                f"nvidia-compute-utils-{b}-server",
                 v,
-                f"nvidia-kernel-common-{b}-server {exact}, nvidia-compute-utils-{b}-server {exact},"
-                f" libnvidia-compute-{b}-server {exact}",
+                f"libnvidia-compute-{b}-server {exact}",
+                files={
+                    "/usr/bin/nvidia-persistenced": _script("nvidia-persistenced", v),
+                    "/usr/lib/systemd/system/nvidia-persistenced.service": (UBUNTU_PERSISTENCED_UNIT, 0o644),
+                },
+                postinst=_adduser("nvidia-persistenced"),
+            ),
+            Deb(
+                f"nvidia-utils-{b}-server",
+                v,
+                f"libnvidia-compute-{b}-server {exact}",
+                files={"/usr/bin/nvidia-smi": _script("nvidia-smi", v)},
+            ),
+            Deb(f"nvidia-dkms-{b}-server", v, f"nvidia-kernel-common-{b}-server {exact}"),
+            # nvidia-headless-<b>-server = no-dkms + nvidia-dkms: DKMS-built, unsigned modules.
+            Deb(
+                f"nvidia-headless-{b}-server",
+                v,
+                f"nvidia-headless-no-dkms-{b}-server {exact}, nvidia-dkms-{b}-server {exact}",
+            ),
+            Deb(
+                f"nvidia-fabricmanager-{b}",
+                fm,
+                files={
+                    "/usr/bin/nv-fabricmanager": _script("nv-fabricmanager", fm),
+                    "/usr/share/nvidia/nvswitch/fabricmanager.cfg": ("LOG_LEVEL=4\n", 0o644),
+                    "/usr/lib/systemd/system/nvidia-fabricmanager.service": (FABRICMANAGER_UNIT, 0o644),
+                },
+            ),
+            Deb(f"libnvidia-nscq-{b}", fm),
+        ]
+        for suffix in ("", "-open"):
+            debs.append(
+                Deb(
+                    f"nvidia-headless-no-dkms-{b}-server{suffix}",
+                    v,
+                    f"nvidia-kernel-common-{b}-server {exact}, nvidia-compute-utils-{b}-server {exact},"
+                    f" libnvidia-compute-{b}-server {exact}",
+                )
             )
-        )
-        for kernel in (UBUNTU_KERNEL, UBUNTU_NEWER_KERNEL):
+    for suffix in ("", "-open"):
+        # Each kernel's signed modules are built for one driver version and say so, as Canonical's do:
+        # nvidia-kernel-common-<b>-server (<= V-1), (>= V).
+        for kernel, v in ((UBUNTU_KERNEL, UBUNTU_OLD_VERSION), (UBUNTU_NEWER_KERNEL, UBUNTU_VERSION)):
             abi = kernel.split("-")[1]
+            upstream = v.split("-")[0]
             debs.append(
                 Deb(
                     f"linux-modules-nvidia-{b}-server{suffix}-{kernel}",
                     f"{kernel.rsplit('-', 1)[0].replace('-', '.')}+{abi}.1",
-                    f"linux-image-{kernel} | linux-image-unsigned-{kernel}, nvidia-kernel-common-{b}-server (>= {v.split('-')[0]})",
+                    f"linux-image-{kernel} | linux-image-unsigned-{kernel},"
+                    f" nvidia-kernel-common-{b}-server (<= {upstream}-1), nvidia-kernel-common-{b}-server (>= {upstream})",
+                    files={f"/lib/modules/{kernel}/kernel/nvidia-{b}srv{suffix}/nvidia.ko": _module(v)},
                 )
             )
         # The flavour meta package follows the newest kernel, not the running one.
@@ -131,8 +191,10 @@ def ubuntu_packages() -> list[Deb]:
                 f"linux-modules-nvidia-{b}-server{suffix}-{UBUNTU_NEWER_KERNEL}",
             )
         )
-    for kernel in (UBUNTU_KERNEL, UBUNTU_NEWER_KERNEL):
+    for kernel in (UBUNTU_KERNEL, UBUNTU_NEWER_KERNEL, UBUNTU_KERNEL_WITHOUT_MODULES):
         debs.append(Deb(f"linux-image-{kernel}", f"{kernel.rsplit('-', 1)[0].replace('-', '.')}"))
+    name, v = FOREIGN_DRIVER
+    debs.append(Deb(name, v, files={"/usr/bin/nvidia-smi": _script("nvidia-smi", v), **_nvml(v)}))
     return debs
 
 
@@ -140,12 +202,19 @@ def debian_packages(extra_versions: tuple[str, ...] = ()) -> list[Deb]:
     debs = []
     for v in (DEBIAN_VERSION, DEBIAN_OTHER_BRANCH, *extra_versions):
         exact = f"(= {v})"
+        # DKMS builds the module for the installed headers' kernel: the stand-in ships the result.
+        module = {f"/lib/modules/{DEBIAN_KERNEL}/updates/dkms/nvidia-current.ko": _module(v)}
         debs += [
             Deb("firmware-nvidia-gsp", v, section="non-free-firmware"),
             Deb("nvidia-kernel-support", v),
-            Deb("nvidia-kernel-dkms", v, f"nvidia-kernel-support {exact}, firmware-nvidia-gsp {exact}"),
-            Deb("nvidia-open-kernel-dkms", v, f"nvidia-kernel-support {exact}, firmware-nvidia-gsp {exact}"),
-            Deb("libnvidia-ml1", v),
+            Deb("nvidia-kernel-dkms", v, f"nvidia-kernel-support {exact}, firmware-nvidia-gsp {exact}", files=module),
+            Deb(
+                "nvidia-open-kernel-dkms",
+                v,
+                f"nvidia-kernel-support {exact}, firmware-nvidia-gsp {exact}",
+                files=module,
+            ),
+            Deb("libnvidia-ml1", v, files=_nvml(v)),
             Deb("nvidia-smi", v, f"libnvidia-ml1 {exact}", files={"/usr/bin/nvidia-smi": _script("nvidia-smi", v)}),
             Deb("libcuda1", v, f"nvidia-kernel-dkms {exact} | nvidia-open-kernel-dkms {exact}"),
         ]
@@ -158,6 +227,7 @@ def debian_packages(extra_versions: tuple[str, ...] = ()) -> list[Deb]:
                 "/usr/bin/nvidia-persistenced": _script("nvidia-persistenced", DEBIAN_PERSISTENCED),
                 "/usr/lib/systemd/system/nvidia-persistenced.service": (DEBIAN_PERSISTENCED_UNIT, 0o644),
             },
+            postinst=_adduser("nvpd"),
         )
     )
     for kernel in (DEBIAN_KERNEL, DEBIAN_NEWER_KERNEL):
@@ -237,6 +307,9 @@ class Repositories:
                 control.append(f"Depends: {deb.depends}")
             control.append(f"Description: stand-in for {deb.name} (mlci infra tests; no driver inside)")
             (tree / "DEBIAN/control").write_text("\n".join(control) + "\n")
+            if deb.postinst:
+                (tree / "DEBIAN/postinst").write_text(deb.postinst)
+                (tree / "DEBIAN/postinst").chmod(0o755)
             for path, (content, mode) in deb.files.items():
                 target = tree / path.lstrip("/")
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,9 @@ GPUS = [
     ("1", "GPU-6b1f2a3c-0000-4000-8000-000000000002", "NVIDIA H100 80GB HBM3", "81559", "Disabled"),
 ]
 LSPCI = "01:00.0 0302: 10de:2330 (rev a1)\n02:00.0 0302: 10de:2330 (rev a1)\n"
+# An HGX H100 baseboard: the GPUs and NVSwitches (bridge class 0680, 10de:22a3).
+LSPCI_HGX = LSPCI + "07:00.0 0680: 10de:22a3 (rev a1)\n08:00.0 0680: 10de:22a3 (rev a1)\n"
+LSPCI_V100 = "01:00.0 0302: 10de:1db4 (rev a1)\n02:00.0 0302: 10de:1db4 (rev a1)\n"  # Volta
 PLAY = """\
 - name: The GPU host roles, against stand-in packages
   hosts: all
@@ -39,6 +42,18 @@ PLAY = """\
 # Keys other parties put in daemon.json that the docker role must keep.
 SEEDED_DAEMON_JSON = {"exec-opts": ["native.cgroupdriver=systemd"], "features": {"cdi": False}, "debug": False}
 TOOLKIT = list(repo.TOOLKIT_PACKAGES)
+STATE = "/etc/mlci-standin"
+
+
+def ubuntu_args(kernel: str) -> list[str]:
+    """The Ubuntu path on the Debian test host: distribution and running kernel given, toolkit and
+    inventory left to the Debian runs."""
+    return [
+        "-e", "nvidia_driver_distribution=Ubuntu",
+        "-e", f"nvidia_driver_kernel_release={kernel}",
+        "-e", "nvidia_container_toolkit_enabled=false",
+        "-e", "nvidia_gpu_inventory_enabled=false",
+    ]  # fmt: skip
 
 
 class GpuHost:
@@ -63,6 +78,23 @@ class GpuHost:
     def holds(self) -> set[str]:
         return set(self.sh("apt-mark showhold").split())
 
+    def state(self, name: str, text: str) -> None:
+        self.sh(f"printf '%s' '{text}' | sudo tee {STATE}/{name} >/dev/null")
+
+    def daemon_user(self, program: str) -> str:
+        """The user a daemon (its /usr/bin path) runs as, or '' when it does not run."""
+        done = self.checkout.host_shell(f"ps -o user= -p $(pgrep -f '^/usr/bin/python3 {program}' | head -n 1)")
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    def purge_driver(self) -> None:
+        self.sh(
+            "sudo systemctl stop nvidia-persistenced nvidia-fabricmanager 2>/dev/null;"
+            " sudo apt-mark unhold $(apt-mark showhold | grep -v '^docker') >/dev/null 2>&1;"
+            " sudo DEBIAN_FRONTEND=noninteractive apt-get purge -y -q '~n^nvidia-' '~n^libnvidia-' '~n^linux-modules-nvidia-'"
+            " '~n^linux-image-' >/dev/null && sudo rm -f /etc/mlci/nvidia-driver-managed"
+            f" /etc/apt/preferences.d/mlci-nvidia-driver {STATE}/loaded-module && sudo systemctl daemon-reload"
+        )
+
 
 @pytest.fixture(scope="module")
 def gpu_host(tmp_path_factory):
@@ -80,18 +112,18 @@ def gpu_host(tmp_path_factory):
         repo.copy_to_host(repos, ssh)
         gpu = GpuHost(checkout, repos)
         standin = repo.STANDIN
-        for tool in ("lspci", "mokutil"):
+        for tool, target in (("lspci", "bin"), ("mokutil", "bin"), ("mlci-standin-reboot", "sbin")):
             gpu.sh(
-                f"sudo tee /usr/local/bin/{tool} >/dev/null <<'EOF'\n{(standin / tool).read_text()}EOF\nsudo chmod 755 /usr/local/bin/{tool}"
+                f"sudo tee /usr/local/{target}/{tool} >/dev/null <<'EOF'\n{(standin / tool).read_text()}EOF\n"
+                f"sudo chmod 755 /usr/local/{target}/{tool}"
             )
         csv = "".join(",".join(g) + "\n" for g in GPUS)
-        gpu.sh(
-            "sudo mkdir -p /etc/mlci-standin /etc/docker && "
-            f"printf '%s' '{LSPCI}' | sudo tee /etc/mlci-standin/lspci >/dev/null && "
-            f"printf '%s' '{csv}' | sudo tee /etc/mlci-standin/gpus.csv >/dev/null && "
-            "echo 'SecureBoot enabled' | sudo tee /etc/mlci-standin/sb-state >/dev/null && "
-            f"printf '%s' '{json.dumps(SEEDED_DAEMON_JSON)}' | sudo tee /etc/docker/daemon.json >/dev/null"
-        )
+        gpu.sh(f"sudo mkdir -p {STATE} /etc/docker && echo boot-0 | sudo tee {STATE}/boot-id >/dev/null")
+        gpu.state("lspci", LSPCI)
+        gpu.state("gpus.csv", csv)
+        gpu.state("sb-state", "SecureBoot enabled\n")
+        gpu.state("kernel", repo.DEBIAN_KERNEL)
+        gpu.sh(f"printf '%s' '{json.dumps(SEEDED_DAEMON_JSON)}' | sudo tee /etc/docker/daemon.json >/dev/null")
         # The distribution's own archive: Ubuntu's (for the Ubuntu path) and Debian main's kernel headers.
         for source, uri, suites, components in (
             ("standin-ubuntu", "file:///srv/mlci-standin/ubuntu", "/", ""),
@@ -111,7 +143,12 @@ def gpu_host(tmp_path_factory):
             "nvidia_driver_debian_security_mirror": "",
             "nvidia_driver_debian_signed_by": repo.KEY_FILE,
             "nvidia_driver_kernel_release": repo.DEBIAN_KERNEL,
-            "nvidia_driver_skip_reboot": True,  # a container cannot reboot; the check runs on the next run
+            # A container cannot reboot or load modules: the stand-in reboot does what a reboot does
+            # for the driver (tests/infra/standin/mlci-standin-reboot), through the reboot module's
+            # own reboot_command/boot_time_command, and the "kernel" reports the loaded module here.
+            "nvidia_driver_reboot_command": "/usr/local/sbin/mlci-standin-reboot",
+            "nvidia_driver_boot_time_command": f"cat {STATE}/boot-id",
+            "nvidia_driver_module_version_file": f"{STATE}/loaded-module",
             "nvidia_gpu_inventory_local_dir": str(checkout.root / "gpu_inventory"),
         }
         (checkout.ansible_dir / "host_vars").mkdir()
@@ -125,39 +162,73 @@ def gpu_host(tmp_path_factory):
 def secure_boot_refusal(gpu_host):
     """Debian with Secure Boot on and no enrolled DKMS key (the state the fixture starts in)."""
     run = gpu_host.play()
-    gpu_host.sh("echo 'SecureBoot disabled' | sudo tee /etc/mlci-standin/sb-state")
+    gpu_host.state("sb-state", "SecureBoot disabled\n")
     return run
 
 
 @pytest.fixture(scope="module")
 def ubuntu(gpu_host, secure_boot_refusal):
-    """The Ubuntu path (distribution facts overridden) with Secure Boot on, then removed again."""
-    gpu_host.sh("echo 'SecureBoot enabled' | sudo tee /etc/mlci-standin/sb-state")
-    run = gpu_host.play(
-        "-e", "nvidia_driver_distribution=Ubuntu",
-        "-e", f"nvidia_driver_kernel_release={repo.UBUNTU_KERNEL}",
-        "-e", "nvidia_container_toolkit_enabled=false",
-        "-e", "nvidia_gpu_inventory_enabled=false",
-    )  # fmt: skip
+    """An HGX host on Ubuntu (facts overridden) with Secure Boot on, whose running kernel's signed
+    modules are older than the archive's driver: a run that may not reboot, a rerun that must, and
+    a third that changes nothing. Then everything is removed again."""
+    gpu_host.state("sb-state", "SecureBoot enabled\n")
+    gpu_host.state("kernel", repo.UBUNTU_KERNEL)
+    gpu_host.state("lspci", LSPCI_HGX)
+    args = ubuntu_args(repo.UBUNTU_KERNEL)
+    no_reboot = gpu_host.play(*args, "-e", "nvidia_driver_skip_reboot=true")
+    persistenced_before_reboot = gpu_host.daemon_user("/usr/bin/nvidia-persistenced")
+    boot_before = gpu_host.sh(f"cat {STATE}/boot-id")
+    rerun = gpu_host.play(*args)
     state = {
-        "run": run,
+        "no_reboot": no_reboot,
+        "persistenced_before_reboot": persistenced_before_reboot,
+        "rerun": rerun,
+        "rebooted": gpu_host.sh(f"cat {STATE}/boot-id") != boot_before,
+        "third": gpu_host.play(*args),
         "installed": gpu_host.versions("*nvidia*", "linux-image-*"),
         "holds": gpu_host.holds(),
         "persistence": gpu_host.checkout.host_shell(
             "nvidia-smi --query-gpu=persistence_mode --format=csv,noheader"
         ).stdout.split(),
+        "persistenced_user": gpu_host.daemon_user("/usr/bin/nvidia-persistenced"),
+        "fabricmanager": gpu_host.checkout.host_shell("systemctl is-active nvidia-fabricmanager").stdout.strip(),
+        "loaded": gpu_host.sh(f"cat {STATE}/loaded-module").strip(),
     }
-    gpu_host.sh(
-        "sudo systemctl stop nvidia-persistenced; sudo apt-mark unhold $(apt-mark showhold) >/dev/null;"
-        " sudo DEBIAN_FRONTEND=noninteractive apt-get purge -y -q '~n^nvidia-' '~n^libnvidia-' '~n^linux-modules-nvidia-'"
-        " '~n^linux-image-' >/dev/null && echo 'SecureBoot disabled' | sudo tee /etc/mlci-standin/sb-state"
-    )
+    gpu_host.purge_driver()
+    gpu_host.state("lspci", LSPCI)
     return state
 
 
 @pytest.fixture(scope="module")
-def debian(gpu_host, ubuntu):
-    """Debian 12: a refused branch, then three runs (install; verify + inventory; nothing to do)."""
+def ubuntu_refusals(gpu_host, ubuntu):
+    """Volta GPUs on a kernel Canonical published no signed modules for; then a driver that another
+    source installed (kept, only verified)."""
+    gpu_host.state("lspci", LSPCI_V100)
+    gpu_host.state("kernel", repo.UBUNTU_KERNEL_WITHOUT_MODULES)
+    no_modules = gpu_host.play(*ubuntu_args(repo.UBUNTU_KERNEL_WITHOUT_MODULES))
+    installed_after_refusal = gpu_host.versions("*nvidia*")
+    gpu_host.state("lspci", LSPCI)
+    gpu_host.state("kernel", repo.UBUNTU_KERNEL)
+    name, version = repo.FOREIGN_DRIVER
+    gpu_host.sh(f"sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q {name} >/dev/null")
+    gpu_host.state("loaded-module", version.split("-")[0])
+    kept = gpu_host.play(*ubuntu_args(repo.UBUNTU_KERNEL))
+    state = {
+        "no_modules": no_modules,
+        "installed_after_refusal": installed_after_refusal,
+        "kept": kept,
+        "installed_when_kept": gpu_host.versions("*nvidia*"),
+        "marker_when_kept": gpu_host.checkout.host_shell("test -e /etc/mlci/nvidia-driver-managed").returncode == 0,
+    }
+    gpu_host.purge_driver()
+    gpu_host.state("sb-state", "SecureBoot disabled\n")
+    gpu_host.state("kernel", repo.DEBIAN_KERNEL)
+    return state
+
+
+@pytest.fixture(scope="module")
+def debian(gpu_host, ubuntu_refusals):
+    """Debian 12: a refused branch, then three runs (install and reboot; nothing to do; nothing to do)."""
     refused = gpu_host.play("-e", "nvidia_driver_branch=550")
     refused_installed = gpu_host.versions("nvidia-kernel-dkms", "nvidia-open-kernel-dkms")
     runs = [gpu_host.play() for _ in range(3)]
@@ -172,19 +243,63 @@ def test_secure_boot_without_an_enrolled_key_stops_before_installing(gpu_host, s
     assert gpu_host.versions("nvidia-kernel-dkms", "nvidia-open-kernel-dkms", "nvidia-smi") == {}
 
 
-def test_ubuntu_gets_signed_precompiled_open_modules_for_the_running_kernel(ubuntu):
-    run = ubuntu["run"]
-    assert run.returncode == 0, run.output[-6000:]
+def test_ubuntu_installs_the_driver_the_running_kernels_signed_modules_are_built_for(ubuntu):
+    for run in ("no_reboot", "rerun", "third"):
+        assert ubuntu[run].returncode == 0, ubuntu[run].output[-6000:]
     installed = ubuntu["installed"]
-    assert installed["nvidia-headless-no-dkms-580-server-open"] == repo.UBUNTU_VERSION
+    # The archive's newest is 580.95.05, but kernel 6.8.0-45's modules are 580.82.07: user space follows them.
+    assert installed["nvidia-headless-no-dkms-580-server-open"] == repo.UBUNTU_OLD_VERSION
+    assert installed["nvidia-utils-580-server"] == repo.UBUNTU_OLD_VERSION
     assert f"linux-modules-nvidia-580-server-open-{repo.UBUNTU_KERNEL}" in installed
-    # Not DKMS, not the proprietary modules, not the newest kernel's modules the meta package would pull.
+    assert ubuntu["loaded"] == repo.UBUNTU_OLD_VERSION.split("-")[0]
+    # Not DKMS, not the proprietary modules (Hopper), not the newest kernel's modules the meta package would pull.
     assert "nvidia-dkms-580-server" not in installed
     assert f"linux-modules-nvidia-580-server-{repo.UBUNTU_KERNEL}" not in installed
     assert f"linux-modules-nvidia-580-server-open-{repo.UBUNTU_NEWER_KERNEL}" not in installed
     assert {"nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server"} <= ubuntu["holds"]
-    # Ubuntu's unit passes --no-persistence-mode; the role's drop-in turns persistence on.
+
+
+def test_ubuntu_hgx_gets_fabric_manager_at_the_drivers_version(ubuntu):
+    installed = ubuntu["installed"]
+    upstream = repo.UBUNTU_OLD_VERSION.split("-")[0]
+    assert installed["nvidia-fabricmanager-580"] == upstream + repo.UBUNTU_FM_REVISION
+    assert installed["libnvidia-nscq-580"] == upstream + repo.UBUNTU_FM_REVISION
+    assert {"nvidia-fabricmanager-580", "libnvidia-nscq-580"} <= ubuntu["holds"]
+    assert ubuntu["fabricmanager"] == "active"  # the stand-in refuses to start on another driver version
+
+
+def test_persistence_starts_after_the_reboot_and_a_rerun_reboots(gpu_host, ubuntu):
+    # The first run may not reboot: the daemon (which fails without the module) is only enabled,
+    # and the play still succeeds; the rerun sees module and driver differ and reboots.
+    assert "nvidia-persistenced failed to initialize" not in ubuntu["no_reboot"].output
+    assert ubuntu["persistenced_before_reboot"] == ""
+    assert ubuntu["rebooted"], ubuntu["rerun"].output[-6000:]
+    assert "TASK [nvidia_driver : Reboot to load the installed driver]" in ubuntu["rerun"].output
+    third = ubuntu["third"]
+    assert third.recap(gpu_host.checkout.host.name)["changed"] == 0, third.output[-6000:]
+    # Ubuntu's unit passes --no-persistence-mode; the drop-in turns persistence on and keeps --user.
     assert ubuntu["persistence"] == ["Enabled", "Enabled"]
+    assert ubuntu["persistenced_user"] == "nvidia-persistenced"
+
+
+def test_ubuntu_refuses_a_kernel_without_signed_modules_and_picks_proprietary_for_volta(ubuntu_refusals):
+    run = ubuntu_refusals["no_modules"]
+    assert run.returncode != 0
+    # Volta (10de:1db4) needs the proprietary modules: the package asked for has no -open.
+    assert f"Canonical publishes no linux-modules-nvidia-580-server-{repo.UBUNTU_KERNEL_WITHOUT_MODULES}" in run.output
+    assert "A reboot will not help" in run.output and "Nothing was installed" in run.output
+    assert "linux-image-generic linux-modules-nvidia-580-server-generic" in run.output
+    assert ubuntu_refusals["installed_after_refusal"] == {}
+
+
+def test_a_driver_installed_by_someone_else_is_kept_and_verified(ubuntu_refusals):
+    run = ubuntu_refusals["kept"]
+    assert run.returncode == 0, run.output[-6000:]
+    assert "is kept and only verified" in run.output
+    installed = ubuntu_refusals["installed_when_kept"]
+    assert installed == {repo.FOREIGN_DRIVER[0]: repo.FOREIGN_DRIVER[1]}
+    assert not ubuntu_refusals["marker_when_kept"]
+    assert "TASK [nvidia_driver : Reboot to load the installed driver]" not in run.output
 
 
 def test_debian_refuses_a_branch_it_does_not_ship_before_installing(debian):
@@ -198,8 +313,14 @@ def test_debian_installs_converges_and_reruns_unchanged(gpu_host, debian):
     first, second, third = debian["runs"]
     for run in (first, second, third):
         assert run.returncode == 0, run.output[-6000:]
-    assert "TASK [nvidia_gpu_inventory : Write the GPU inventory on the host]" in second.output
-    assert third.recap(gpu_host.checkout.host.name)["changed"] == 0, third.output[-6000:]
+    # Installed, rebooted (stand-in), verified after udev settled, inventory written: all on the first run.
+    assert "TASK [nvidia_driver : Reboot to load the installed driver]" in first.output
+    assert "TASK [nvidia_driver : Wait for udev to create the device nodes]" in first.output
+    assert "TASK [nvidia_gpu_inventory : Write the GPU inventory on the host]" in first.output
+    # nvidia-ctk says "Creating link" on every run, as the real one does; nothing changed.
+    assert gpu_host.sh("grep -c create-dev-char-symlinks /var/log/mlci-standin-ctk.log").strip() == "3"
+    for run in (second, third):
+        assert run.recap(gpu_host.checkout.host.name)["changed"] == 0, run.output[-6000:]
 
 
 def test_debian_sources_pin_and_running_kernel_headers(gpu_host, debian):
@@ -232,6 +353,8 @@ def test_toolkit_packages_all_at_the_pinned_version(gpu_host, debian):
 
 def test_daemon_json_keeps_other_keys_and_gets_the_runtime(gpu_host, debian):
     options = json.loads(gpu_host.sh("cat /etc/docker/daemon.json"))
+    assert options["live-restore"] is True  # an engine restart keeps running stages
+    assert "docker.io" in gpu_host.holds()
     assert options["exec-opts"] == ["native.cgroupdriver=systemd"]
     assert options["features"] == {"cdi": False}
     assert options["runtimes"]["nvidia"]["path"] == "nvidia-container-runtime"
@@ -240,14 +363,24 @@ def test_daemon_json_keeps_other_keys_and_gets_the_runtime(gpu_host, debian):
     assert "nvidia" in gpu_host.sh("sudo docker info --format '{{json .Runtimes}}'")
 
 
-def test_legacy_mode_installs_the_dev_char_mitigation(gpu_host, debian):
+def test_docker_20_gets_legacy_requests_with_explicit_device_nodes(gpu_host, debian):
+    # Debian's docker.io 20.10 cannot do CDI: auto chooses legacy, and the inventory records the
+    # device nodes mlci run passes explicitly, so a daemon-reload cannot revoke them.
+    inventory = json.loads(gpu_host.sh("cat /etc/mlci/gpus.json"))
+    assert inventory["requests"] == "legacy"
+    assert [g["device_node"] for g in inventory["gpus"]] == ["/dev/nvidia0", "/dev/nvidia1"]
+    assert inventory["control_device_nodes"] == [
+        "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"
+    ]  # fmt: skip
     rule = gpu_host.sh("cat /etc/udev/rules.d/71-nvidia-dev-char.rules")
     assert "nvidia-ctk system create-dev-char-symlinks --create-all" in rule
+    assert gpu_host.sh("readlink /dev/char/195:0").strip() == "/dev/nvidia0"
 
 
 def test_persistence_and_inventory(gpu_host, debian):
     drop_in = gpu_host.sh("systemctl cat nvidia-persistenced")
-    assert "--persistence-mode" in drop_in
+    assert "--user nvpd --persistence-mode" in drop_in
+    assert gpu_host.daemon_user("/usr/bin/nvidia-persistenced") == "nvpd"  # not root
     inventory = json.loads(gpu_host.sh("cat /etc/mlci/gpus.json"))
     assert [(g["index"], g["uuid"], g["memory_mib"], g["mig"]) for g in inventory["gpus"]] == [
         (0, GPUS[0][1], 81559, "Disabled"),
@@ -304,3 +437,19 @@ def test_gpu_maintenance_refuses_while_an_mlci_stage_runs(gpu_host, debian):
         assert gpu_host.versions("nvidia-smi", *TOOLKIT) == before
     finally:
         gpu_host.sh("sudo docker rm -f mlci-stage-running >/dev/null")
+
+
+def test_site_proves_a_gpu_container_after_the_base_image_exists():
+    """The smoke check runs in the play that builds the base image, after it: on the first run."""
+    plays = yaml.safe_load((ANSIBLE_DIR / "site.yml").read_text())
+    builders = next(p for p in plays if any(r.get("role") == "mlci_host" for r in p.get("roles", [])))
+    smoke = [
+        t
+        for t in builders.get("post_tasks", [])
+        if t.get("ansible.builtin.include_role", {}).get("tasks_from") == "smoke.yml"
+    ]
+    assert smoke, builders
+    toolkit_main = (ANSIBLE_DIR / "roles/nvidia_container_toolkit/tasks/install.yml").read_text()
+    assert "docker run" not in toolkit_main  # no longer before the image exists
+    probe = (ANSIBLE_DIR / "roles/nvidia_container_toolkit/vars/main.yml").read_text()
+    assert "cuInit" in probe and "cuMemAlloc_v2" in probe  # CUDA initialised, not just nvidia-smi -L

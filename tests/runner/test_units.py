@@ -18,7 +18,15 @@ from mlci.record.model import RunStatus
 from mlci.record.owner import process_start_ticks
 from mlci.record.readers import find_record, iter_records
 from mlci.run.gate import judge, read_metrics
-from mlci.runner.gpus import Gpu, cdi_requested, load_inventory, parse_cli_gpus, parse_gpus, plan_gpus
+from mlci.runner.gpus import (
+    Gpu,
+    cdi_requested,
+    control_device_nodes,
+    load_inventory,
+    parse_cli_gpus,
+    parse_gpus,
+    plan_gpus,
+)
 from mlci.runner.image import context_hash
 
 
@@ -68,6 +76,34 @@ def test_leases_name_the_hosts_gpus_by_uuid():
     with pytest.raises(MlciError, match="4 GPUs were requested but this host has 3"):
         plan_gpus(parse_gpus(4), True, INVENTORY)
     assert plan_gpus(parse_gpus("none"), True, INVENTORY).uuids == ()
+
+
+def test_legacy_requests_carry_the_leased_gpus_device_nodes(tmp_path):
+    """Legacy hosts (no CDI): the leased GPUs' and the driver's device nodes go to the container
+    explicitly, so a daemon-reload cannot take them away; CDI hosts and old inventories get none."""
+    inventory = tmp_path / "gpus.json"
+    inventory.write_text(
+        json.dumps(
+            {
+                "requests": "legacy",
+                "gpus": [
+                    {"index": 0, "uuid": "GPU-a", "device_node": "/dev/nvidia0"},
+                    {"index": 1, "uuid": "GPU-b", "device_node": "/dev/nvidia1"},
+                ],
+                "control_device_nodes": ["/dev/nvidiactl", "/dev/nvidia-uvm", "/etc/shadow", "/dev/nvidia-uvm-tools"],
+            }
+        )
+    )
+    gpus, control = load_inventory(inventory), control_device_nodes(inventory)
+    assert control == ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")  # nothing but NVIDIA nodes
+    plan = plan_gpus(parse_cli_gpus("device=1"), True, gpus, control_nodes=control)
+    assert plan.device_nodes == (*control, "/dev/nvidia1")
+    assert plan_gpus(parse_gpus("all"), True, gpus, control_nodes=control).device_nodes[-2:] == (
+        "/dev/nvidia0",
+        "/dev/nvidia1",
+    )
+    assert plan_gpus(parse_cli_gpus("device=1"), True, gpus, cdi=True, control_nodes=control).device_nodes == ()
+    assert plan_gpus(parse_cli_gpus("device=1"), True, INVENTORY, control_nodes=control).device_nodes == ()
 
 
 def test_inventory_file_from_ansible(tmp_path, monkeypatch):
