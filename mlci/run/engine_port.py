@@ -103,7 +103,11 @@ class DockerRunEngine:
         if not services:
             return run_stage(self.client, spec, sink)
         with sidecars.running(self.client.api, services, network, spec.labels) as running:
-            result = run_stage(self.client, dataclasses.replace(spec, network=running.network), sink)
+            try:
+                result = run_stage(self.client, dataclasses.replace(spec, network=running.network), sink)
+            except BaseException as exc:  # cancelled (SIGTERM/SIGINT): the record still names the services
+                exc.services = running.outcomes  # type: ignore[attr-defined]
+                raise
             result.services = running.outcomes  # updated in place as they are removed
             return result
 

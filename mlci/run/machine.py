@@ -288,8 +288,10 @@ class ProjectRun:
             try:
                 with LogSink(record.path(entry.log), echo=self.options.echo, secrets=inputs.secrets.values()) as sink:
                     result = self.engine.run_stage(container, sink, services, network)
-            except (KeyboardInterrupt, Cancelled):
-                raise  # execute() closes this stage and attempt as Cancelled (Cancelled is an MlciError too)
+            except (KeyboardInterrupt, Cancelled) as exc:
+                # execute() closes this stage and attempt as Cancelled (Cancelled is an MlciError too)
+                entry.services = [_service_use(attempt.n, stage.name, o) for o in getattr(exc, "services", [])]
+                raise
             except SidecarFailed as exc:  # a service never got ready: the attempt fails, no retrain
                 entry.services = [_service_use(attempt.n, stage.name, o) for o in exc.outcomes]
                 entry.fail(str(exc))

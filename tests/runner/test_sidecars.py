@@ -157,3 +157,77 @@ def test_services_and_network_of_a_killed_run_are_removed_by_the_next_run(monore
     assert "leftover service network" in result.stdout + result.stderr
     assert record(monorepo, "killed", "kill-1")["overallStatus"] == "Interrupted"
     assert leftovers(docker_client, "killed") == ([], [])
+
+
+ENDINGS = """\
+    gpus: none
+    timeout: {timeout}
+    stages:
+      - name: probe
+        run: "{run}"
+        services:
+          web:
+            image: project:{name}
+            command: sh -c 'echo serving; exec sleep 600'
+    gate: {{metric: reached, min: 1}}
+    retrain: {{max_attempts: 2}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("ending", "run", "timeout", "status"),
+    [
+        ("fails", "echo started; exit 3", "60s", "Failed"),
+        ("times-out", "echo started; sleep 600", "3s", "Timed Out"),
+        ("cancelled", "echo started; sleep 600", "10m", "Cancelled"),
+    ],
+)
+def test_services_and_network_go_whatever_ends_the_stage(
+    monorepo, base_image, docker_client, ending, run, timeout, status
+):
+    name = f"end-{ending}"
+    write_project(monorepo, name, ENDINGS.format(name=name, run=run, timeout=timeout))
+    commit_all(monorepo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlci", "--root", str(monorepo), "run", name, "--job-id", "j1", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if ending == "cancelled":  # how Jenkins aborts a step: SIGTERM, once the stage runs beside its service
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(leftovers(docker_client, name)[0]) < 2:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    data = record(monorepo, name, "j1")
+    (stage,) = data["attempts"][0]["stages"]
+    assert stage["status"] == status, out + err
+    assert len(data["attempts"]) == 1  # a failed stage is not a failed gate: no retrain
+    (service,) = stage["services"]
+    assert "serving" in (monorepo / ".mlci/runs" / name / "j1" / service["log"]).read_text()
+    assert leftovers(docker_client, name) == ([], [])
+
+
+def test_per_stage_gpu_requests_as_the_engine_stored_them(monorepo, base_image, docker_client):
+    """A CPU stage before a GPU stage: the first has no device request at all, the second carries the
+    project's (this engine has no NVIDIA runtime, so the GPU stage's container is created, its stored
+    request read back, and its start refused)."""
+    if "nvidia" in (docker_client.info().get("Runtimes") or {}):
+        pytest.skip("this engine has the NVIDIA runtime: the GPU suite covers it")
+    write_project(
+        monorepo,
+        "mixed",
+        "gpus: all\nstages:\n  - {name: prepare, run: 'echo cpu', gpus: none}\n  - {name: train, run: nvidia-smi}\n",
+    )
+    commit_all(monorepo)
+    result = mlci(monorepo, "run", "mixed", "--job-id", "m1")
+    assert result.returncode == 1 and "GPUs were requested (all)" in result.stderr
+    prepare, train = record(monorepo, "mixed", "m1")["attempts"][0]["stages"]
+    assert prepare["status"] == "Succeeded" and prepare["deviceRequests"] is None
+    assert train["deviceRequests"] == [
+        {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
+    ]
