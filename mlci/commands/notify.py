@@ -48,7 +48,14 @@ def command(ctx: click.Context, event: str, project: str, job: str | None) -> No
             record = None  # Jenkins sends `started` before `mlci run` has written the record
         previous = previous_published(root, record) if record else None
         payload = build_message(
-            event, project, record, previous, job=job, build_url=os.environ.get("BUILD_URL"), channel=slack.channel
+            event,
+            project,
+            record,
+            previous,
+            job=job,
+            build_url=os.environ.get("BUILD_URL"),
+            channel=slack.channel,
+            lang=manifest.locale,
         )
         send(webhook, payload)
         click.echo(f"✓ Slack notified: {payload['text']}")

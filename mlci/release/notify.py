@@ -14,17 +14,12 @@ from mlci import secrets
 from mlci.publish.stores.retry import with_retry
 from mlci.record.readers import iter_records
 from mlci.record.store import RunRecord
+from mlci.release.notify_text import HEADLINES, headline, status, text
+from mlci.web.messages import Lang
 
 # requests (~0.15 s) is imported in the functions that post, so that other commands do not pay for it.
 
-EVENTS = ("started", "succeeded", "failed", "cancelled", "approval")
-_HEADLINE = {
-    "started": ("🚀", "started"),
-    "succeeded": ("✅", "succeeded"),
-    "failed": ("❌", "failed"),
-    "cancelled": ("⏹️", "was cancelled"),
-    "approval": ("✋", "is waiting for approval"),
-}
+EVENTS = tuple(HEADLINES)
 
 
 class NotifyError(Exception):
@@ -44,7 +39,7 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def compare_metrics(current: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+def compare_metrics(current: dict[str, Any], previous: dict[str, Any] | None, lang: Lang = "en") -> list[str]:
     """One line per current metric: its value, and the change since the previous published run."""
     lines = []
     for name, value in sorted(current.items()):
@@ -53,9 +48,9 @@ def compare_metrics(current: dict[str, Any], previous: dict[str, Any] | None) ->
         if isinstance(value, int | float) and isinstance(before, int | float):
             delta = value - before
             arrow = "▲" if delta > 0 else "▼" if delta < 0 else "="
-            line += f"  ({arrow} {delta:+.4g} from {_number(before)})"
+            line += text(lang, "delta", arrow=arrow, delta=f"{delta:+.4g}", before=_number(before))
         elif previous is not None:
-            line += "  (new)"
+            line += text(lang, "new")
         lines.append(line)
     return lines
 
@@ -76,52 +71,58 @@ def build_message(
     job: str | None = None,
     build_url: str | None,
     channel: str | None = None,
+    lang: Lang = "en",
 ) -> dict[str, Any]:
-    """The webhook payload: a plain `text` fallback plus Block Kit `blocks`."""
-    emoji, verb = _HEADLINE[event]
+    """The webhook payload, in `lang`: a plain `text` fallback plus Block Kit `blocks`."""
     state = record.state if record else None
     job = state.job_id if state else job
-    title = f"{emoji} {project}{f' run {job}' if job else ''} {verb}"
+    title = headline(lang, event, project, job)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
 
-    fields = [f"*Project*\n{project}", f"*Status*\n{state.overall_status.value if state else event}"]
+    def field(key: str, value: str) -> str:
+        return f"*{text(lang, key)}*\n{value}"
+
+    fields = [field("project", project), field("status", status(lang, state.overall_status.value) if state else event)]
     if job:
-        fields.append(f"*Job*\n{job}")
+        fields.append(field("job", job))
     if state and state.attempts:
-        fields.append(f"*Attempts*\n{len(state.attempts)}")
+        fields.append(field("attempts", str(len(state.attempts))))
     gate = state.gate if state else None
     if gate and gate.metric:
-        verdict = "passed" if gate.passed else "failed"
-        fields.append(f"*Gate*\n{gate.metric} {gate.op} {gate.threshold}: {verdict}")
+        verdict = text(lang, "passed" if gate.passed else "failed")
+        fields.append(field("gate", f"{gate.metric} {gate.op} {gate.threshold}: {verdict}"))
     if state and state.commit:
-        fields.append(f"*Commit*\n`{state.commit[:12]}`")
+        fields.append(field("commit", f"`{state.commit[:12]}`"))
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
 
     metrics = state.metrics if state else {}
     if metrics:
         prior = previous.state.metrics if previous else None
-        text = "\n".join(compare_metrics(metrics, prior))
+        lines = "\n".join(compare_metrics(metrics, prior, lang))
         if previous:
-            text += f"\n_compared with published run {previous.job_id}_"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+            lines += "\n" + text(lang, "compared", job=previous.job_id)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": lines}})
     if state and state.error:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Error*: {state.error}"[:2900]}})
+        error = text(lang, "error", error=state.error)[:2900]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": error}})
 
     artifact = state.run.artifact_url if state else None
     approve_url = f"{build_url.rstrip('/')}/input/" if build_url and event == "approval" else None
     buttons = [
         b
         for b in (
-            _link(approve_url, "Approve or reject"),
-            _link(build_url, "Jenkins build"),
-            _link(artifact, "Artifacts"),
+            _link(approve_url, text(lang, "approve")),
+            _link(build_url, text(lang, "build")),
+            _link(artifact, text(lang, "artifacts")),
         )
         if b
     ]
     if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     if artifact and not _link(artifact, ""):
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Artifacts: `{artifact}`"}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": text(lang, "artifacts_at", url=artifact)}]}
+        )
 
     payload: dict[str, Any] = {"text": title, "blocks": blocks}
     if channel:

@@ -195,3 +195,35 @@ def test_a_cancelled_run_is_announced_as_cancelled():
     assert "cancelled" in EVENTS  # Jenkins sends it when a build is aborted
     payload = build_message("cancelled", "digits", None, None, job="job-1", build_url=None)
     assert payload["text"] == "⏹️ digits run job-1 was cancelled"
+
+
+def test_locale_ja_writes_the_message_in_japanese(repo, slack):
+    (repo / "mlci.yaml").write_text((repo / "mlci.yaml").read_text() + "locale: ja\n")
+    run(
+        repo,
+        "job-1",
+        created="2026-11-20T10:00:00.000Z",
+        metrics={"accuracy": 0.90},
+        published="https://hub.example.com/acme/models/tree/digits-job-1",
+    )
+    run(repo, "job-2", created="2026-11-22T10:00:00.000Z", metrics={"accuracy": 0.93, "f1": 0.8})
+    assert main(["--root", str(repo), "notify", "--event", "succeeded", "digits", "job-2"]) == 0
+    [post] = slack.posts
+    payload = post["json"]
+    assert payload["text"] == "✅ digits の学習が成功しました（ジョブ job-2）"
+    body = texts(payload)
+    assert "*ステータス*\n成功" in body and "*試行回数*\n" in body and "*ゲート*\naccuracy >= 0.9: 合格" in body
+    assert "*accuracy*: 0.93  （前回 0.9 から ▲ +0.03）" in body and "*f1*: 0.8  （新規）" in body
+    assert "_公開済みの前回のジョブ job-1 との比較_" in body
+    assert "Jenkins のビルド" in body
+    assert not any(word in body for word in ("Status", "Attempts", "passed", "compared with"))
+
+
+def test_every_event_has_a_headline_in_both_languages():
+    from mlci.release.notify import EVENTS, build_message
+
+    for event in EVENTS:
+        english = build_message(event, "digits", None, None, job="j", build_url=None)["text"]
+        japanese = build_message(event, "digits", None, None, job="j", build_url=None, lang="ja")["text"]
+        assert "digits" in english and "digits" in japanese and english != japanese
+        assert "（ジョブ j）" in japanese

@@ -1,0 +1,54 @@
+"""What Slack messages say, in English and Japanese (`locale:` in mlci.yaml).
+
+The Japanese is written for the team reading it in a channel, in the vocabulary of the dashboard
+(ジョブ, ステータス, 成果物, ゲート); status names come from the dashboard's catalogue, so a
+run reads the same in both places.
+"""
+
+from __future__ import annotations
+
+from mlci.web.i18n import status_label
+from mlci.web.messages import Lang
+
+# {project}, {job} (with its own lead-in, empty when there is no job)
+HEADLINES: dict[str, dict[Lang, str]] = {
+    "started": {"en": "🚀 {project}{job} started", "ja": "🚀 {project} の学習を開始しました{job}"},
+    "succeeded": {"en": "✅ {project}{job} succeeded", "ja": "✅ {project} の学習が成功しました{job}"},
+    "failed": {"en": "❌ {project}{job} failed", "ja": "❌ {project} の学習が失敗しました{job}"},
+    "cancelled": {"en": "⏹️ {project}{job} was cancelled", "ja": "⏹️ {project} の学習は中止されました{job}"},
+    "approval": {"en": "✋ {project}{job} is waiting for approval", "ja": "✋ {project} の公開が承認待ちです{job}"},
+}
+JOB_IN_HEADLINE: dict[Lang, str] = {"en": " run {job}", "ja": "（ジョブ {job}）"}
+
+TEXT: dict[str, dict[Lang, str]] = {
+    "project": {"en": "Project", "ja": "プロジェクト"},
+    "status": {"en": "Status", "ja": "ステータス"},
+    "job": {"en": "Job", "ja": "ジョブ"},
+    "attempts": {"en": "Attempts", "ja": "試行回数"},
+    "gate": {"en": "Gate", "ja": "ゲート"},
+    "commit": {"en": "Commit", "ja": "コミット"},
+    "passed": {"en": "passed", "ja": "合格"},
+    "failed": {"en": "failed", "ja": "不合格"},
+    "delta": {"en": "  ({arrow} {delta} from {before})", "ja": "  （前回 {before} から {arrow} {delta}）"},
+    "new": {"en": "  (new)", "ja": "  （新規）"},
+    "compared": {"en": "_compared with published run {job}_", "ja": "_公開済みの前回のジョブ {job} との比較_"},
+    "error": {"en": "*Error*: {error}", "ja": "*エラー*: {error}"},
+    "approve": {"en": "Approve or reject", "ja": "承認・却下する"},
+    "build": {"en": "Jenkins build", "ja": "Jenkins のビルド"},
+    "artifacts": {"en": "Artifacts", "ja": "成果物"},
+    "artifacts_at": {"en": "Artifacts: `{url}`", "ja": "成果物: `{url}`"},
+}
+
+
+def text(lang: Lang, key: str, **values: object) -> str:
+    template = TEXT[key][lang]
+    return template.format(**values) if values else template
+
+
+def headline(lang: Lang, event: str, project: str, job: str | None) -> str:
+    lead_in = JOB_IN_HEADLINE[lang].format(job=job) if job else ""
+    return HEADLINES[event][lang].format(project=project, job=lead_in)
+
+
+def status(lang: Lang, value: str) -> str:
+    return status_label(lang, value)
