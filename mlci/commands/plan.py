@@ -10,6 +10,7 @@ import click
 from mlci.commands._common import repo_root
 from mlci.errors import UsageError
 from mlci.manifest.fields import NAME_RE
+from mlci.manifest.project import max_attempts_option
 from mlci.release.affected import plan
 
 
@@ -29,13 +30,28 @@ def _project_list(value: str | None) -> list[str] | None:
 @click.option("--head", metavar="REF", default="HEAD", show_default=True, help="Commit to release.")
 @click.option("--projects", metavar="A,B", help="Only these projects (default: every affected project).")
 @click.option("--force", is_flag=True, help="Plan the projects even if nothing they depend on changed.")
+@click.option(
+    "--max-attempts",
+    metavar="N",
+    help="Plan N attempts (1-20) instead of retrain.max_attempts: what `mlci run --max-attempts N` will make.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (what the Jenkins library reads).")
 @click.pass_context
-def command(ctx: click.Context, base: str | None, head: str, projects: str | None, force: bool, as_json: bool) -> None:
+def command(
+    ctx: click.Context,
+    base: str | None,
+    head: str,
+    projects: str | None,
+    force: bool,
+    max_attempts: str | None,
+    as_json: bool,
+) -> None:
     """Plan a release: per project its GPU count (-1 = every GPU of the node), approval,
     submitter, approval timeout, artifact store, the secrets Jenkins binds and Jenkins' time limit
-    (build allowance + attempts × the stages' timeouts), all resolved from HEAD."""
-    result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force)
+    (build allowance + attempts × the stages' timeouts) and the stages that need the GPU lease,
+    all resolved from HEAD."""
+    attempts = max_attempts_option(max_attempts)
+    result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force, max_attempts=attempts)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
@@ -49,6 +65,8 @@ def command(ctx: click.Context, base: str | None, head: str, projects: str | Non
             f"    time limit {p.timeout_s}s = build {p.build_s}s + {p.attempts} attempt(s) × stages {p.stages_s}s"
             f" + slack {p.slack_s}s"
         )
+        if p.gpus:
+            click.echo(f"    stages on the GPUs: {', '.join(p.gpu_stages) or 'none (no GPU lease)'}")
         click.echo(f"    secrets for mlci run: {', '.join(p.secrets) or 'none'}")
         click.echo(f"    secrets for mlci publish: {', '.join(p.publish_secrets) or 'none'}")
     if not result.projects:

@@ -12,6 +12,7 @@ from mlci.commands._common import repo_root
 from mlci.contract import STATUS_FILE
 from mlci.errors import Cancelled, UsageError
 from mlci.manifest import Manifest, ProjectSpec, load_manifest, load_project
+from mlci.manifest.project import MAX_ATTEMPTS, max_attempts_option
 from mlci.record.model import RunStatus
 from mlci.run.engine_port import DockerRunEngine
 from mlci.run.machine import ProjectRun, RunOptions
@@ -32,6 +33,11 @@ def _raise_cancelled(signum: int, frame: object) -> None:
 @click.option(
     "--gpus",
     help="auto | all | none | count=N (N GPUs) | device=0,1 (those GPU indexes) (default: project.yaml).",
+)
+@click.option(
+    "--max-attempts",
+    metavar="N",
+    help=f"At most N attempts (1-{MAX_ATTEMPTS}) for this run (default: project.yaml's retrain.max_attempts).",
 )
 @click.option("--no-cache", is_flag=True, help="Rebuild the image even when its content hash is known.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream build and stage logs to the console.")
@@ -54,6 +60,7 @@ def command(
     project: str,
     job_id: str | None,
     gpus: str | None,
+    max_attempts: str | None,
     no_cache: bool,
     quiet: bool,
     verbose: bool,
@@ -63,6 +70,7 @@ def command(
     overrides: tuple[str, ...],
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
+    attempts = max_attempts_option(max_attempts)  # before anything runs: a bad value is a usage error
     root = repo_root(ctx)
     manifest = load_manifest(root)
     spec = load_project(root, project)
@@ -78,6 +86,7 @@ def command(
         push=push,
         experiment=experiment,
         overrides=parse_set(overrides),
+        max_attempts=attempts,
     )
     run_and_report(ctx, root, manifest, spec, options)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlci.errors import UsageError
 from mlci.manifest.fields import STAGE_RE, ByteSize, Duration, GpuSpec, Name, SafePath, SecretName, Strict
 from mlci.manifest.services import ImageRef, Services, StageGpus
 
@@ -45,8 +46,26 @@ class Gate(Strict):
         return f"{self.metric} >= {self.min:g}" if self.min is not None else f"{self.metric} <= {self.max:g}"
 
 
+MAX_ATTEMPTS = 20
+
+
 class Retrain(Strict):
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 1
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS)] = 1
+
+
+def max_attempts_option(value: str | None) -> int | None:
+    """`--max-attempts N` (mlci run, mlci plan): None keeps project.yaml's retrain.max_attempts;
+    otherwise a whole number within the same bounds as the schema's."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 4 and 1 <= int(text) <= MAX_ATTEMPTS):
+        raise UsageError(
+            f"--max-attempts {value[:40]!r} is not a whole number from 1 to {MAX_ATTEMPTS}",
+            hint="give the most attempts this run may make, e.g. --max-attempts 3 (omit it for project.yaml's "
+            "retrain.max_attempts)",
+        )
+    return int(text)
 
 
 class Publish(Strict):

@@ -252,6 +252,9 @@ class Record(Part):
     build: Build = Field(default_factory=Build)
     run: Phase = Field(default_factory=Phase)
     gpus: GpuUse | None = None
+    # the most attempts this run may make: project.yaml's retrain.max_attempts or `--max-attempts`
+    # (absent in records written before mlci kept it)
+    max_attempts: int | None = Field(default=None, ge=1)
     attempts: list[Attempt] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
     gate: GateVerdict | None = None

@@ -105,6 +105,7 @@ class RunRecord:
         config_hash: str | None = None,
         experiment: Experiment | None = None,
         rerun_of: str | None = None,
+        max_attempts: int | None = None,
     ) -> RunRecord:
         """A new record; `claimed` when claim_job_dir already made its directory."""
         directory = runs_dir(root, project) / job_id
@@ -125,6 +126,7 @@ class RunRecord:
             config_hash=config_hash,
             experiment=experiment,
             rerun_of=rerun_of,
+            max_attempts=max_attempts,
         )
         record = cls(directory, state)
         record.save()

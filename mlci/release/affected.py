@@ -66,6 +66,8 @@ class Planned:
     stages_s: int = 0  # the sum of the stages' timeouts: the longest one attempt may take
     slack_s: int = 0  # STAGE_SLACK_S per stage run + RUN_SLACK_S: mlci times out and records first
     gpu_node: bool = False  # must run on a node labelled `gpu` (no silent CPU fallback)
+    # The stages that use the project's GPUs (not `gpus: none`); empty: the run needs no GPU lease at all
+    gpu_stages: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -86,6 +88,7 @@ class Planned:
                 "slack_s": self.slack_s,
             },
             "gpu_node": self.gpu_node,
+            "gpu_stages": list(self.gpu_stages),
         }
 
 
@@ -218,7 +221,15 @@ def gpu_spec(gpus: object) -> str:
     return ",".join(str(i) for i in gpus) if isinstance(gpus, list) else str(gpus)
 
 
-def planned(snap: Snapshot, name: str) -> Planned:
+def gpu_stages(project: Project) -> tuple[str, ...]:
+    """The stages that run with the project's GPUs: none when the project's `gpus` is none."""
+    if project.gpus == "none":
+        return ()
+    return tuple(stage.name for stage in project.stages if stage.gpus != "none")
+
+
+def planned(snap: Snapshot, name: str, max_attempts: int | None = None) -> Planned:
+    """One project's plan entry; `max_attempts` (mlci plan --max-attempts) replaces retrain.max_attempts."""
     project = snap.projects[name]
     store = project.publish.store or snap.manifest.artifacts.default
     stores = snap.manifest.artifacts.stores
@@ -236,7 +247,7 @@ def planned(snap: Snapshot, name: str) -> Planned:
             ]
         )
     stages_s = sum(stage.timeout or project.timeout for stage in project.stages)
-    attempts = project.retrain.max_attempts
+    attempts = max_attempts or project.retrain.max_attempts
     slack_s = attempts * len(project.stages) * STAGE_SLACK_S + RUN_SLACK_S
     return Planned(
         name=name,
@@ -256,7 +267,8 @@ def planned(snap: Snapshot, name: str) -> Planned:
         attempts=attempts,
         stages_s=stages_s,
         slack_s=slack_s,
-        gpu_node=needs_gpu_node(project.gpus, snap.manifest),
+        gpu_node=needs_gpu_node(project.gpus, snap.manifest) and bool(gpu_stages(project)),
+        gpu_stages=gpu_stages(project),
     )
 
 
@@ -329,8 +341,17 @@ def lock_drift(root: Path, commit: str, manifest: Manifest) -> list[str]:
     ]
 
 
-def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = None, force: bool = False) -> Plan:
-    """The release plan: affected projects (or `only` those named; `force` ignores what changed)."""
+def plan(
+    root: Path,
+    base: str | None,
+    head: str,
+    *,
+    only: list[str] | None = None,
+    force: bool = False,
+    max_attempts: int | None = None,
+) -> Plan:
+    """The release plan: affected projects (or `only` those named; `force` ignores what changed;
+    `max_attempts` replaces each project's retrain.max_attempts, time limits included)."""
     span = resolve_range(root, base, head)
     snap = snapshot(root, span.head)
     drift = lock_drift(root, span.head, snap.manifest)
@@ -355,4 +376,6 @@ def plan(root: Path, base: str | None, head: str, *, only: list[str] | None = No
     # No hosts: builds run on Jenkins' built-in node, which has no GPU resources to lock; 0 makes the
     # library run `auto`/`all` without a lock instead of waiting forever for one.
     host_gpus = {h.name: h.gpus for h in snap.manifest.hosts} or {"built-in": 0}
-    return Plan(span, [planned(snap, n) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus)
+    return Plan(
+        span, [planned(snap, n, max_attempts) for n in chosen], skipped, [slack.webhook] if slack else [], host_gpus
+    )

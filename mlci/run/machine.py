@@ -59,6 +59,7 @@ class RunOptions:
     rerun_of: str | None = None  # rerun: the job reproduced (never published again)
     recorded_overrides: dict[str, Any] | None = None  # rerun of an experiment: the overrides it had
     default_job: str | None = None  # the base of the job id when none is given (default: the commit)
+    max_attempts: int | None = None  # None: project.yaml's retrain.max_attempts
 
 
 def say(message: str) -> None:
@@ -133,6 +134,7 @@ class ProjectRun:
             if opts.experiment is not None
             else None,
             rerun_of=opts.rerun_of,
+            max_attempts=opts.max_attempts or spec.config.retrain.max_attempts,
         )
         config_path = record.path(CONFIG_COPY) if config else None
         if config_path is not None:
@@ -249,7 +251,7 @@ class ProjectRun:
     # -------------------------------------------------------------- stages, gate, retrain
     def _attempts(self, record: RunRecord, inputs: StageInputs) -> None:
         name, state = self.spec.name, record.state
-        max_attempts = self.spec.config.retrain.max_attempts
+        max_attempts = state.max_attempts or self.spec.config.retrain.max_attempts
         state.begin_running()
         record.save()
         for n in range(1, max_attempts + 1):

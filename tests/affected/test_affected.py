@@ -225,6 +225,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "secrets": [],
             "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200, "slack_s": 30 + 300},
             "gpu_node": True,
+            "gpu_stages": ["train"],
         },
         {
             "name": "tabular",
@@ -239,6 +240,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "secrets": [],
             "time_limit": {"build_s": 3600, "attempts": 1, "stages_s": 7200, "slack_s": 30 + 300},
             "gpu_node": False,
+            "gpu_stages": [],  # gpus: none — no lease whatever its stages say
         },
         {
             "name": "vision",
@@ -255,6 +257,7 @@ def test_plan_resolves_everything_the_library_needs(repo, capsys):
             "secrets": ["DATA_TOKEN"],  # project.yaml's secrets, bound around mlci run
             "time_limit": {"build_s": 3600, "attempts": 3, "stages_s": 4200, "slack_s": 480},
             "gpu_node": True,
+            "gpu_stages": ["prep", "train"],
         },
     ]
 
@@ -335,6 +338,44 @@ def test_branch_names_resolve_against_origin_in_a_jenkins_clone(repo, tmp_path, 
     got = plan(clone, capsys, "--base", "main", "--head", "release/x")
     assert (got["base"], got["head"]) == (base, head)
     assert [p["name"] for p in got["projects"]] == ["tabular"]
+
+
+def test_plan_names_the_stages_that_need_the_gpu_lease(repo, capsys):
+    write(
+        repo,
+        "projects/vision/project.yaml",
+        """\
+        gpus: 2
+        stages:
+          - {name: prep, run: ./prep.sh, gpus: none}
+          - {name: train, run: ./run.sh}
+          - {name: evaluate, run: ./eval.sh, gpus: none}
+        """,
+    )
+    write(repo, "projects/tabular/project.yaml", "gpus: 1\nstages: [{name: fit, run: ./fit.sh, gpus: none}]\n")
+    commit(repo)
+    got = {p["name"]: p for p in plan(repo, capsys, "--force")["projects"]}
+    assert (got["vision"]["gpus"], got["vision"]["gpu_stages"], got["vision"]["gpu_node"]) == (2, ["train"], True)
+    # every stage on the CPU: no GPU lease and no GPU node, whatever the project's gpus says
+    assert (got["tabular"]["gpus"], got["tabular"]["gpu_stages"], got["tabular"]["gpu_node"]) == (1, [], False)
+    code, out, _ = cli(repo, capsys, "plan", "--force", "--projects", "vision,tabular")
+    assert code == 0
+    assert "stages on the GPUs: train" in out and "stages on the GPUs: none (no GPU lease)" in out
+
+
+def test_plan_max_attempts_replaces_retrain_in_the_time_limit(repo, capsys):
+    (vision,) = plan(repo, capsys, "--force", "--projects", "vision", "--max-attempts", "1")["projects"]
+    assert vision["time_limit"] == {"build_s": 3600, "attempts": 1, "stages_s": 4200, "slack_s": 2 * 30 + 300}
+    assert vision["timeout_s"] == 3600 + 4200 + 360
+    (vision,) = plan(repo, capsys, "--force", "--projects", "vision", "--max-attempts", "5")["projects"]
+    assert vision["time_limit"]["attempts"] == 5 and vision["timeout_s"] == 3600 + 5 * 4200 + 5 * 2 * 30 + 300
+
+
+@pytest.mark.parametrize("value", ["0", "21", "x", "2;id"])
+def test_plan_refuses_a_bad_max_attempts(repo, capsys, value):
+    code, out, err = cli(repo, capsys, "plan", "--force", "--max-attempts", value, "--json")
+    assert code == 2 and out == ""
+    assert "--max-attempts" in err and "from 1 to 20" in err
 
 
 def test_auto_gpus_needs_a_gpu_node_when_any_host_has_gpus(repo, capsys):

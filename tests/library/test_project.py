@@ -32,6 +32,12 @@ SCENARIOS = [
     project("count-override", plan(entry("vision", 1)), {"GPUS": "3"}),
     project("bad-gpus", plan(entry("vision", 1)), {"GPUS": "2; reboot"}),
     project("wrong-plan", plan(entry("nlp", 1))),
+    project("max-attempts", plan(entry("vision", 2)), {"MAX_ATTEMPTS": " 3 "}),
+    project("max-attempts-empty", plan(entry("vision", 2)), {"MAX_ATTEMPTS": ""}),
+    *(
+        project(f"bad-max-attempts-{i}", plan(entry("vision", 1)), {"MAX_ATTEMPTS": bad})
+        for i, bad in enumerate(["0", "21", "3; reboot", "$(id)", "-1", "1.5", "３"])
+    ),
     scenario("injected-name", step="mlciProject", args={"project": "vision'; rm -rf / #"}),
 ]
 
@@ -86,3 +92,26 @@ def test_an_injected_project_name_runs_nothing(results):
     assert r["result"] == "FAILURE"
     assert r["error"].startswith("mlciProject: project must be a project name")
     assert shell(r) == [] and not calls(r, "node")
+
+
+def test_max_attempts_reaches_the_plan_and_the_run_as_its_own_word(results):
+    r = results["max-attempts"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert shell(r)[0] == "mlci plan --head=HEAD --projects=vision --force --max-attempts 3 --json"
+    assert run_call(r, "vision")["args"]["script"] == (
+        f"mlci run vision --job-id={job('vision')} --gpus=0,1 --max-attempts 3"
+    )
+
+
+def test_an_empty_max_attempts_keeps_the_project_setting(results):
+    r = results["max-attempts-empty"]
+    assert r["result"] == "SUCCESS", r["error"]
+    assert "--max-attempts" not in " ".join(shell(r))
+
+
+def test_a_bad_max_attempts_fails_before_anything_runs(results):
+    for i in range(7):
+        r = results[f"bad-max-attempts-{i}"]
+        assert r["result"] == "FAILURE"
+        assert r["error"].startswith("MAX_ATTEMPTS must be empty"), r["error"]
+        assert shell(r) == [] and not calls(r, "node")

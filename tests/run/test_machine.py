@@ -210,6 +210,43 @@ def test_a_gate_that_never_passes_fails_after_the_last_attempt(repo):
     assert record.state.error == "accuracy = 0.5 not >= 0.9"
 
 
+def test_max_attempts_one_stops_after_the_first_failed_gate(repo):
+    # project.yaml allows 2; the strict engine has no attempt-2 stages, so a retrain would fail the test
+    engine = FakeEngine({(1, "train"): passes(0.5), (1, "evaluate"): passes(0.5)})
+    record, error = run(repo, engine, max_attempts=1)
+    assert error is None
+    assert record.state.overall_status == "Failed" and record.state.max_attempts == 1
+    assert statuses(record) == [(1, "Failed", [("train", "Succeeded"), ("evaluate", "Succeeded")])]
+    assert record.state.error == "accuracy = 0.5 not >= 0.9"
+    assert engine.calls == ["clean p", "build p", "stage 1 train", "stage 1 evaluate"]
+
+
+def test_max_attempts_three_retrains_beyond_the_project_setting(repo):
+    engine = FakeEngine(
+        {
+            **{(n, s): passes(0.5) for n in (1, 2) for s in ("train", "evaluate")},
+            (3, "train"): passes(0.95),
+            (3, "evaluate"): passes(0.95),
+        }
+    )
+    record, error = run(repo, engine, max_attempts=3)
+    assert error is None and record.state.overall_status == "Succeeded"
+    assert record.state.max_attempts == 3
+    assert [(a.n, a.status.value, a.previous) for a in record.state.attempts] == [
+        (1, "Failed", None),
+        (2, "Failed", 1),
+        (3, "Succeeded", 2),
+    ]
+    assert record.state.gate is not None and record.state.gate.attempt == 3
+    assert engine.calls[2:] == [f"stage {n} {s}" for n in (1, 2, 3) for s in ("train", "evaluate")]
+
+
+def test_without_max_attempts_the_record_keeps_the_project_setting(repo):
+    engine = FakeEngine({(n, s): passes(0.5) for n in (1, 2) for s in ("train", "evaluate")})
+    record, _ = run(repo, engine)
+    assert record.state.max_attempts == 2 and len(record.state.attempts) == 2
+
+
 def test_refused_outputs_fail_the_attempt_without_a_retrain(repo):
     record, _ = run(repo, FakeEngine({(1, "train"): links_out, (1, "evaluate"): exits(0)}))
     [attempt] = record.state.attempts

@@ -15,11 +15,17 @@ import mlci.Shell
  */
 def call(Map config) {
     Map cfg = [label: 'mlci', gpuLabel: 'gpu', mlci: 'mlci', publish: true, commit: null, notifySecrets: [],
-               hostGpus: [:], lockTimeoutS: 6 * 3600, recordWaitS: 60] << config
+               hostGpus: [:], lockTimeoutS: 6 * 3600, recordWaitS: 60, maxAttempts: null] << config
     Map project = cfg.project
     String problem = PlanCheck.entryProblem(project)
     if (problem != null) {
         error("mlciTrain: ${problem}")
+    }
+    try {
+        // digits only, 1-20, or null (project.yaml's retrain.max_attempts): never raw text into `sh`
+        cfg.maxAttempts = PlanCheck.maxAttemptsOverride(cfg.maxAttempts)
+    } catch (IllegalArgumentException bad) {
+        error("mlciTrain: ${bad.getMessage()}")
     }
     String name = project.name
     String jobId = null
@@ -166,13 +172,19 @@ String limitParts(Map project) {
 }
 
 /**
- * Locks the project's GPUs (none: no lock; -1: every GPU of this node) around `mlci run`. A request
+ * Locks the project's GPUs (none: no lock; -1: every GPU of this node) around `mlci run`, the one
+ * process that runs every attempt and stage: the lease is taken before it starts and held until it
+ * (and the leftover cleanup) ends, so a retrain never waits for GPUs another build took. A project
+ * whose every stage says `gpus: none` (the plan's gpu_stages is empty) takes no lock at all. A request
  * the host cannot meet (its GPU count in mlci.yaml, from the plan's host_gpus) fails at once; a lock
  * Jenkins cannot grant within lockTimeoutS fails with the likely reason instead of waiting forever.
  */
 int runWithGpus(Map cfg, Map project, String jobId, Map state) {
     int gpus = project.gpus
-    if (gpus == 0) {
+    if (!PlanCheck.needsGpuLease(project)) {
+        if (gpus != 0) {
+            echo "${project.name}: every stage runs with gpus: none; no GPU lease"
+        }
         return runMlci(cfg, project, jobId, 'none', state)
     }
     String host = env.MLCI_HOST
@@ -245,6 +257,10 @@ int runMlci(Map cfg, Map project, String jobId, String devices, Map state) {
     String name = project.name
     String command = "${Shell.quote(cfg.mlci)} run ${Shell.quote(name)} --job-id=${Shell.quote(jobId)} " +
         "--gpus=${Shell.quote(devices)}"
+    if (cfg.maxAttempts != null) {
+        // checked in call(): digits only; quoted all the same, as its own word
+        command += " --max-attempts ${Shell.quote(cfg.maxAttempts)}"
+    }
     int status = -1
     try {
         timeout(time: project.timeout_s, unit: 'SECONDS') {

@@ -10,6 +10,8 @@ class PlanCheck implements Serializable {
     static final String SUBMITTER = /[A-Za-z0-9_.@,-]{1,4000}/  // project.yaml's names + mlci.yaml's approvers
     static final String SECRET = /[A-Z][A-Z0-9_]{0,127}/
     static final String GPU_SPEC = /auto|all|none|[0-9]{1,2}|[0-9]{1,3}(,[0-9]{1,3}){0,63}/
+    static final String STAGE = /[a-z0-9][a-z0-9_-]{0,62}/
+    static final int MAX_ATTEMPTS = 20  // project.yaml's retrain.max_attempts bound (mlci/manifest/project.py)
 
     static boolean isName(Object value) {
         return value instanceof String && value ==~ NAME
@@ -75,6 +77,9 @@ class PlanCheck implements Serializable {
         if (!secretNames(p.secrets)) {
             return "${p.name}: secrets is not a list of secret names"
         }
+        if (!stageNames(p.gpu_stages)) {
+            return "${p.name}: gpu_stages is not a list of stage names"
+        }
         if (p.gpu_node != null && !(p.gpu_node instanceof Boolean)) {
             return "${p.name}: gpu_node ${p.gpu_node} is not true or false"
         }
@@ -84,6 +89,33 @@ class PlanCheck implements Serializable {
             }
         }
         return null
+    }
+
+    /** Absent (null: a plan from an mlci before gpu_stages) or a list of stage names. */
+    static boolean stageNames(Object value) {
+        if (value == null) {
+            return true
+        }
+        if (!(value instanceof List)) {
+            return false
+        }
+        for (Object name : value) {
+            if (!(name instanceof String && name ==~ STAGE)) {
+                return false
+            }
+        }
+        return true
+    }
+
+    /**
+     * Whether the run takes the GPU lease: not for 0 GPUs, and not when every stage says `gpus: none`
+     * (the plan's gpu_stages is empty). A plan without gpu_stages leases as before.
+     */
+    static boolean needsGpuLease(Map p) {
+        if (p.gpus == 0) {
+            return false
+        }
+        return !(p.gpu_stages instanceof List && ((List) p.gpu_stages).isEmpty())
     }
 
     /** Absent (null) or a list of secret names, which are also the Jenkins credential ids. */
@@ -118,5 +150,21 @@ class PlanCheck implements Serializable {
             return Integer.valueOf(text)
         }
         throw new IllegalArgumentException("GPUS must be empty (the project's setting), none, all or a count such as 2")
+    }
+
+    /**
+     * The MAX_ATTEMPTS job parameter: '' (or null) keeps project.yaml's retrain.max_attempts, else
+     * digits only, 1 to 20. The result is what reaches `mlci plan` and `mlci run --max-attempts`.
+     */
+    static String maxAttemptsOverride(Object value) {
+        String text = value == null ? '' : value.toString().trim()
+        if (text.isEmpty()) {
+            return null
+        }
+        if (text ==~ /[0-9]{1,2}/ && Integer.valueOf(text) >= 1 && Integer.valueOf(text) <= MAX_ATTEMPTS) {
+            return Integer.valueOf(text).toString()
+        }
+        throw new IllegalArgumentException("MAX_ATTEMPTS must be empty (the project's retrain.max_attempts) or a " +
+            "whole number from 1 to ${MAX_ATTEMPTS}")
     }
 }
