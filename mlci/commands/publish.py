@@ -17,9 +17,14 @@ from mlci.record.readers import find_record
 @click.argument("job", required=False)
 @click.option("--store", "store_name", help="Store name from mlci.yaml artifacts.stores (default: the project's).")
 @click.option("--push", is_flag=True, help="Also push the run's image to build.registry and record its digest.")
+@click.option(
+    "--approved-by", envvar="MLCI_APPROVER", help="Who approved publishing, noted in the store's version index."
+)
 @click.pass_context
 @secrets.redacted_errors
-def command(ctx: click.Context, project: str, job: str | None, store_name: str | None, push: bool) -> None:
+def command(
+    ctx: click.Context, project: str, job: str | None, store_name: str | None, push: bool, approved_by: str | None
+) -> None:
     """Publish a run whose evaluation gate passed (default: the latest run of PROJECT)."""
     root = repo_root(ctx)
     manifest = load_manifest(root)
@@ -28,5 +33,6 @@ def command(ctx: click.Context, project: str, job: str | None, store_name: str |
     if push:
         refuse_unless_passed(record)
         push_record(manifest, record)
-    url = publish_run(root, manifest, record, store_name)
-    click.echo(secrets.redact(f"✓ published {project} run {record.job_id}: {url}"))
+    publication = publish_run(root, manifest, record, store_name, approved_by=approved_by or None)
+    version = f" as {publication.version}" if publication.version else ""
+    click.echo(secrets.redact(f"✓ published {project} run {record.job_id}{version}: {publication.url}"))

@@ -1,6 +1,7 @@
 """The one publishing path: `mlci run` (to a local default store) and `mlci publish` (to any
-store) both come here, so both record the same publication — store, URL, content digest and
-config hash — and `notify`'s "previous published run" sees either."""
+store) both come here, so both record the same publication — store, URL, content digest, config
+hash and, in a store that keeps versions, the model version — and `notify`'s "previous published
+run" sees either."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mlci.manifest.loader import PROJECT_FILE, PROJECTS_DIR, load_project
 from mlci.manifest.schema import Manifest
 from mlci.publish.stores import open_store
 from mlci.publish.stores.base import content_digest, content_entries
+from mlci.publish.versions import entry_for
 from mlci.record.model import Publication, RunStatus
 from mlci.record.store import RunRecord
 
@@ -65,20 +67,38 @@ def refuse_unless_passed(record: RunRecord) -> None:
     )
 
 
-def publish(root: Path, manifest: Manifest, record: RunRecord, store_name: str) -> Publication:
-    """Publish the passing attempt's outputs to `store_name` and record the publication."""
+def publish(
+    root: Path, manifest: Manifest, record: RunRecord, store_name: str, *, approved_by: str | None = None
+) -> Publication:
+    """Publish the passing attempt's outputs to `store_name` and record the publication; a store
+    that keeps versions adds it to its version index last, and the record notes the version."""
     outputs = outputs_of(record)
     store = open_store(manifest, store_name, root)
+    if store.supports_versions:  # refuse a store that cannot version, or a bad index, before uploading
+        store.prepare_versions(record.project)
+        store.versions(record.project)
     url = store.publish(record, outputs)
     digest = "sha256:" + content_digest(content_entries(outputs, store.max_output_bytes))
     publication = record.state.published(
         store_name, url, digest=digest, config_hash=record.state.config_hash or config_hash(root, record.project)
     )
+    if store.supports_versions:
+        entry = store.claim_version(record, url, lambda version: entry_for(record, publication, approved_by, version))
+        record.state.versioned(entry.version)
     record.save()
-    return publication
+    assert record.state.publish is not None
+    return record.state.publish
 
 
-def publish_run(root: Path, manifest: Manifest, record: RunRecord, store_name: str | None = None) -> str:
+def publish_run(
+    root: Path,
+    manifest: Manifest,
+    record: RunRecord,
+    store_name: str | None = None,
+    *,
+    approved_by: str | None = None,
+) -> Publication:
     """`mlci publish`: a finished run whose gate passed, to --store or the project's store."""
     refuse_unless_passed(record)
-    return publish(root, manifest, record, store_name_for(root, manifest, record.project, store_name)).url
+    store = store_name_for(root, manifest, record.project, store_name)
+    return publish(root, manifest, record, store, approved_by=approved_by)

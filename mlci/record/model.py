@@ -57,8 +57,9 @@ __all__ = [
     "Tracking",
 ]
 
-# 1: the first typed shape; 2 adds publish.digest/configHash and attempt links (both load).
-SCHEMA_VERSION = 2
+# 1: the first typed shape; 2 adds publish.digest/configHash and attempt links; 3 adds
+# publish.version (all load).
+SCHEMA_VERSION = 3
 OLDEST_SCHEMA_VERSION = 1
 
 
@@ -318,6 +319,15 @@ class Record(Part):
         self.config_hash = self.publish.config_hash
         self.run.artifact_url = url
         return self.publish
+
+    def versioned(self, version: str) -> None:
+        """The store's version index gave this publication its model version (written there last)."""
+        if self.publish is None:
+            raise RecordError(f"run {self.job_id} has no publication to version")
+        if self.publish.version not in (None, version):
+            raise RecordError(f"publication of run {self.job_id} is already {self.publish.version}, not {version}")
+        # validated, not copied: the version must match its pattern (`v` and digits)
+        self.publish = Publication.model_validate({**self.publish.model_dump(), "version": version})
 
     def close(self, status: RunStatus, error: str | None) -> None:
         """End the run as `status`, and every part still open with the state that is true for it:

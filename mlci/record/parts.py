@@ -11,6 +11,8 @@ from pydantic.alias_generators import to_camel
 
 from mlci.record.statuses import PhaseStatus
 
+VERSION_PATTERN = r"^v[1-9][0-9]*$"  # a model version: `v` and a number from 1, no leading zeros
+
 
 class Part(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -75,6 +77,7 @@ class Publication(Part):
     published_at: str
     digest: str | None = None  # what the store holds: the outputs' content digest
     config_hash: str | None = None
+    version: str | None = Field(default=None, pattern=VERSION_PATTERN)  # the store's model version (v1, v2, ...)
 
 
 class Experiment(Part):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from mlci.record.model import GateVerdict, Record, RecordError, RunStatus, StageStatus
 
@@ -39,7 +40,9 @@ def test_a_run_moves_through_its_states_in_order():
     attempt.judge(passing(), {"acc": 0.95}, None)
     state.adopt(attempt)
     state.published("local", "file:///x", digest="sha256:2", config_hash="sha256:3")
+    state.versioned("v4")
     state.close(RunStatus.SUCCEEDED, None)
+    assert state.publish is not None and state.publish.version == "v4"
     assert state.run.status == "Succeeded" and state.run.artifact_url == "file:///x" and state.config_hash == "sha256:3"
     assert state.gate is not None and state.gate.attempt == 1
 
@@ -115,3 +118,22 @@ def test_only_a_gate_failure_is_retrainable():
     refused = state.begin_attempt()
     refused.refuse_outputs("a symbolic link: secret")
     assert not refused.retrainable and refused.outputs is not None and not refused.outputs.passed
+
+
+def test_a_version_needs_a_publication_and_the_pattern_and_never_changes():
+    state = running()
+    with pytest.raises(RecordError, match="no publication to version"):
+        state.versioned("v1")
+    attempt = state.begin_attempt()
+    state.begin_stage(attempt, "train").finish(StageStatus.SUCCEEDED, 0, 1.0, None)
+    attempt.judge(passing(), {"acc": 0.95}, None)
+    state.adopt(attempt)
+    state.published("local", "file:///x")
+    for bad in ("1", "v0", "v01", "v1 ", "latest"):
+        with pytest.raises(ValidationError):
+            state.versioned(bad)
+    assert state.publish is not None and state.publish.version is None
+    state.versioned("v2")
+    state.versioned("v2")  # the same version again: idempotent
+    with pytest.raises(RecordError, match="already v2, not v3"):
+        state.versioned("v3")

@@ -66,4 +66,26 @@ def test_a_record_written_by_the_previous_mlci_still_loads(tmp_path):
     record.save()
     upgraded = json.loads((directory / "status.json").read_text())
     jsonschema.validate(upgraded, SCHEMA)
-    assert upgraded["schemaVersion"] == 2 and upgraded["metrics"] == original["metrics"]
+    assert upgraded["schemaVersion"] == 3 and upgraded["metrics"] == original["metrics"]
+
+
+def test_a_publication_written_before_versions_still_loads_and_can_be_versioned(tmp_path):
+    """v2-published.status.json was written by mlci before model versions (schemaVersion 2)."""
+    original = json.loads((FIXTURES / "v2-published.status.json").read_text())
+    assert original["schemaVersion"] == 2 and "version" not in original["publish"]
+    directory = tmp_path / original["project"] / original["jobId"]
+    directory.mkdir(parents=True)
+    shutil.copy(FIXTURES / "v2-published.status.json", directory / "status.json")
+    record = RunRecord.load(directory)
+    assert record.state.publish is not None and record.state.publish.version is None
+    assert record.state.publish.url == original["publish"]["url"]
+    record.state.versioned("v7")
+    record.save()
+    upgraded = json.loads((directory / "status.json").read_text())
+    jsonschema.validate(upgraded, SCHEMA)
+    assert upgraded["schemaVersion"] == 3 and upgraded["publish"]["version"] == "v7"
+    for bad in ("7", "v0", "v07", "v1x", "V1", ""):
+        broken = json.loads(json.dumps(upgraded))
+        broken["publish"]["version"] = bad
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -44,3 +45,58 @@ def make_run(tmp_path):
         return record
 
     return make
+
+
+class _OneRequestAtATime:
+    """A WSGI app that serves one request at a time. moto checks `If-None-Match: *` and then
+    stores the object in separate steps, without a lock, so two threads of its server can both
+    pass the check; S3 itself creates the key once (AWS: conditional writes). Serialising the
+    requests gives moto exactly S3's documented atomicity for the concurrency tests."""
+
+    def __init__(self, app):
+        self.app, self.lock = app, threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def start_moto(*, one_request_at_a_time: bool = False):
+    """moto in server mode on 127.0.0.1: a real HTTP endpoint boto3 talks to over the wire.
+    Returns (endpoint URL, stop)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    if not one_request_at_a_time:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        return f"http://127.0.0.1:{port}", server.stop
+    app = _OneRequestAtATime(DomainDispatcherApplication(create_backend_app))
+    wsgi = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=wsgi.serve_forever, daemon=True)
+    thread.start()
+
+    def stop():
+        wsgi.shutdown()
+        thread.join()
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    pytest.importorskip("moto.server")
+    url, stop = start_moto()
+    yield url
+    stop()
+
+
+@pytest.fixture(scope="module")
+def serial_endpoint():
+    """moto serving one request at a time: S3's conditional-write atomicity (see _OneRequestAtATime)."""
+    pytest.importorskip("moto.server")
+    url, stop = start_moto(one_request_at_a_time=True)
+    yield url
+    stop()

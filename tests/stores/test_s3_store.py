@@ -15,23 +15,10 @@ from mlci.publish.stores.s3 import MANIFEST_NAME, S3Store, make_client
 from mlci.record.store import RunRecord
 
 pytest.importorskip("boto3")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")  # the `endpoint` fixture (tests/stores/conftest.py) serves moto
 
 MB = 1024 * 1024
 BUCKET = "mlci-artifacts"
-
-
-@pytest.fixture(scope="module")
-def endpoint():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture

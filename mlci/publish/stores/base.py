@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
 from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
 from mlci.errors import MlciError
+from mlci.publish.versions import VersionEntry, VersionsUnsupported
 from mlci.record.store import RunRecord
 
 MB = 1024 * 1024
@@ -28,6 +30,28 @@ class ArtifactStore(ABC):
         URL. Different content under an existing job id is refused (RepublishConflict): the store
         would otherwise report success while keeping the older model.
         """
+
+    # ------------------------------------------------------------ model versions
+    supports_versions = False  # a store type that keeps a race-free version index says so
+
+    def prepare_versions(self, project: str) -> None:
+        """Before anything is uploaded: refuse now if this store cannot keep versions after all."""
+        return None  # a store whose versions need no check before the upload
+
+    def claim_version(self, record: RunRecord, url: str, make_entry: Callable[[str], VersionEntry]) -> VersionEntry:
+        """Add `make_entry(<the next version>)` to the project's index, atomically and last; a job
+        already in the index with this URL keeps the version it has."""
+        raise self._unsupported()
+
+    def versions(self, project: str) -> list[VersionEntry]:
+        """The project's versions in this store, oldest first."""
+        raise self._unsupported()
+
+    def _unsupported(self) -> VersionsUnsupported:
+        return VersionsUnsupported(
+            f"store '{self.name}' ({type(self).__name__}) keeps no model versions",
+            hint="model versions are kept by local and s3 stores (see README: Model versions)",
+        )
 
 
 class RepublishConflict(MlciError):

@@ -7,17 +7,28 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from mlci.boundary import copy_outputs, scan_outputs
 from mlci.publish.stores.base import ArtifactStore, content_entries, refuse_different
+from mlci.publish.stores.local_versions import LocalIndex
+from mlci.publish.versions import VersionEntry
 from mlci.record.store import RunRecord
 
 
 class LocalStore(ArtifactStore):
+    supports_versions = True  # <path>/<project>/versions.json, see local_versions
+
     def __init__(self, name: str, path: Path):
         super().__init__(name)
         self.path = path
+
+    def claim_version(self, record: RunRecord, url: str, make_entry: Callable[[str], VersionEntry]) -> VersionEntry:
+        return LocalIndex(self.path / record.project, record.project).claim(record, url, make_entry)
+
+    def versions(self, project: str) -> list[VersionEntry]:
+        return LocalIndex(self.path / project, project).read()
 
     def publish(self, record: RunRecord, outputs: Path) -> str:
         project_dir = self.path / record.project

@@ -5,6 +5,8 @@ Layout under `s3://<bucket>/<prefix>/`:
     <project>/<job-id>/_mlci.json       the manifest (file list, sizes, sha256), written LAST
     <project>/latest.json               pointer to the newest published run (by creation time), written
                                         after the manifest; re-publishing an older run leaves it alone
+    <project>/versions/v<N>.json        the model version index, one entry per version, written last
+                                        with a conditional PUT (see s3_versions)
 
 A reader trusts a job only when its manifest exists, so an interrupted publish (some files, no
 manifest) is invisible, and `latest` never points at it. Re-publishing a job whose manifest exists
@@ -20,6 +22,8 @@ from typing import Any
 
 from mlci.publish.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
 from mlci.publish.stores.retry import with_retry
+from mlci.publish.stores.s3_versions import S3Index
+from mlci.publish.versions import VersionEntry
 from mlci.record.model import now
 from mlci.record.store import RunRecord
 
@@ -102,6 +106,21 @@ class S3Store(ArtifactStore):
         self._put_json(manifest_key, manifest)
         self._point_latest(record)
         return self.url(project, job_id)
+
+    # ------------------------------------------------------------ versions
+    supports_versions = True
+
+    def _index(self, project: str) -> S3Index:
+        return S3Index(self.client, self.bucket, self.key, project, self._retry_kwargs)
+
+    def prepare_versions(self, project: str) -> None:
+        self._index(project).require_conditional_writes()
+
+    def claim_version(self, record: RunRecord, url: str, make_entry: Callable[[str], VersionEntry]) -> VersionEntry:
+        return self._index(record.project).claim(record, url, make_entry)
+
+    def versions(self, project: str) -> list[VersionEntry]:
+        return self._index(project).read()
 
     # ------------------------------------------------------------ helpers
     def _exists(self, key: str) -> bool:
