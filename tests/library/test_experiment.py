@@ -259,3 +259,9 @@ def test_a_line_mlci_refuses_fails_the_run_with_usage_error(real):
     assert len(real["seen"]) == 1  # only the good scenario reached the run
     assert any("line 6: --set" in line for line in r["log"]), r["log"][-20:]
     assert not Path("/tmp/mlci-pwned").exists()
+
+
+def test_the_rendered_experiment_jenkinsfile_compiles_and_is_one_library_step():
+    jenkinsfile = harness.REPO / "jenkins" / "experiment.Jenkinsfile"
+    assert jenkinsfile.read_text().endswith("@Library('mlci') _\nmlciExperiment()\n")
+    assert harness.run(compile=[jenkinsfile])["compile"] == {str(jenkinsfile): None}
