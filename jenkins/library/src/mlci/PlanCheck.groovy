@@ -11,7 +11,7 @@ class PlanCheck implements Serializable {
     static final String SECRET = /[A-Z][A-Z0-9_]{0,127}/
     static final String GPU_SPEC = /auto|all|none|[0-9]{1,2}|[0-9]{1,3}(,[0-9]{1,3}){0,63}/
     static final String EXPERIMENT = /[A-Za-z0-9][A-Za-z0-9._-]{0,127}/  // mlci.contract.JOB_ID_PATTERN
-    static final String REF = /[A-Za-z0-9_.\/@+~^{}-]{1,255}/  // a branch, tag, commit or revision expression
+    static final String REF = /[A-Za-z0-9_.\/@+~^{}-]{1,255}/  // mlci.contract.REF_PATTERN
 
     static boolean isName(Object value) {
         return value instanceof String && value ==~ NAME
