@@ -17,6 +17,10 @@ JOB_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 JOB_ID_RE = re.compile(JOB_ID_PATTERN)
 PROJECT_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
 PROJECT_RE = re.compile(PROJECT_PATTERN)
+# A Git ref the experiment job accepts as REF (a branch, tag, commit or revision expression): no
+# whitespace or shell characters, and never an option (no leading '-', checked apart).
+REF_PATTERN = r"[A-Za-z0-9_./@+~^{}-]{1,255}"
+REF_RE = re.compile(REF_PATTERN)
 
 # ------------------------------------------------------------------ where run records live
 RUNS_DIR = Path(".mlci") / "runs"  # below the checkout, unless RUNS_DIR_ENV says otherwise

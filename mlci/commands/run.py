@@ -9,14 +9,14 @@ from pathlib import Path
 import click
 
 from mlci.commands._common import repo_root
-from mlci.contract import STATUS_FILE
+from mlci.contract import JOB_ID_RE, STATUS_FILE
 from mlci.errors import Cancelled, UsageError
 from mlci.manifest import Manifest, ProjectSpec, load_manifest, load_project
 from mlci.manifest.project import MAX_ATTEMPTS, max_attempts_option
 from mlci.record.model import RunStatus
 from mlci.run.engine_port import DockerRunEngine
 from mlci.run.machine import ProjectRun, RunOptions
-from mlci.run.overrides import parse_set
+from mlci.run.overrides import parse_set, read_set_file
 from mlci.runner.engine import connect
 from mlci.runner.gpus import parse_cli_gpus
 from mlci.secrets import redact
@@ -54,6 +54,13 @@ def _raise_cancelled(signum: int, frame: object) -> None:
     metavar="KEY=VALUE",
     help="Override a config.yaml value by dotted key for this experiment (repeatable), e.g. --set optimizer.lr=0.01.",
 )
+@click.option(
+    "--set-file",
+    "set_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Read --set values from PATH, one key=value per line (before any --set, which wins).",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -68,9 +75,20 @@ def command(
     push: bool,
     experiment: str | None,
     overrides: tuple[str, ...],
+    set_file: Path | None,
 ) -> None:
     """Build PROJECT's image and run its stages; exit 0 when the gate passed, 1 when it failed."""
     attempts = max_attempts_option(max_attempts)  # before anything runs: a bad value is a usage error
+    # Names and overrides are checked before anything else: Jenkins passes them from job parameters.
+    if experiment is not None and not JOB_ID_RE.fullmatch(experiment):
+        raise UsageError(
+            f"experiment name {experiment[:80]!r} is not valid",
+            hint="use letters, digits, '.', '_' and '-' (max 128), as for job ids",
+        )
+    items = [*(read_set_file(set_file) if set_file else []), *overrides]
+    if items and experiment is None:
+        raise UsageError("--set needs --experiment NAME", hint="an override makes the run an experiment")
+    parsed = parse_set(items)
     root = repo_root(ctx)
     manifest = load_manifest(root)
     spec = load_project(root, project)
@@ -85,7 +103,7 @@ def command(
         image=image,
         push=push,
         experiment=experiment,
-        overrides=parse_set(overrides),
+        overrides=parsed,
         max_attempts=attempts,
     )
     run_and_report(ctx, root, manifest, spec, options)

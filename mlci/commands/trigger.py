@@ -1,4 +1,5 @@
-"""`mlci trigger (--release [--base REF --head REF] | PROJECT) [--param K=V] [--wait] [--follow]`."""
+"""`mlci trigger (--release [--base REF --head REF] | PROJECT | --experiment NAME [--ref REF] PROJECT...
+[--set K=V]...) [--param K=V] [--wait] [--follow]`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import click
 
 from mlci import secrets
 from mlci.commands._common import repo_root
+from mlci.contract import JOB_ID_RE, PROJECT_RE, REF_RE
 from mlci.errors import UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.units import parse_duration
 from mlci.release.jenkins import (
+    EXPERIMENT_JOB,
     PROJECT_PARAMS,
     RELEASE_JOB,
     RELEASE_PARAMS,
@@ -18,6 +21,7 @@ from mlci.release.jenkins import (
     project_job,
     result_exit,
 )
+from mlci.run.overrides import parse_set
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -28,10 +32,21 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
 
 
 @click.command("trigger")
-@click.argument("project", required=False)
+@click.argument("projects", nargs=-1, metavar="[PROJECT]...")
 @click.option("--release", is_flag=True, help=f"Start the release pipeline ({RELEASE_JOB}).")
 @click.option("--base", "base_ref", help="Release: compare from this ref (BASE_REF).")
 @click.option("--head", "head_ref", help="Release: compare up to this ref (HEAD_REF).")
+@click.option("--experiment", help=f"Start {EXPERIMENT_JOB}: train the PROJECTs as experiment NAME, never published.")
+@click.option(
+    "--ref", help="Experiment: the branch, tag or commit to train (default: the job's, the repository branch)."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Experiment: override a config.yaml value by dotted key (repeatable), as `mlci run --set`.",
+)
 @click.option("--param", "params", multiple=True, metavar="K=V", help="A job parameter; repeatable.")
 @click.option("--wait", is_flag=True, help="Wait for the build's result and exit with it.")
 @click.option("--follow", is_flag=True, help="Stream the build's console until it finishes (implies --wait).")
@@ -43,10 +58,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
 @secrets.redacted_errors
 def command(
     ctx: click.Context,
-    project: str | None,
+    projects: tuple[str, ...],
     release: bool,
     base_ref: str | None,
     head_ref: str | None,
+    experiment: str | None,
+    ref: str | None,
+    overrides: tuple[str, ...],
     params: tuple[str, ...],
     wait: bool,
     follow: bool,
@@ -55,24 +73,33 @@ def command(
     queue_timeout: int,
     poll_interval: float,
 ) -> None:
-    """Start a Jenkins build of the release pipeline or of one project, and follow it.
+    """Start a Jenkins build of the release pipeline, of one project, or of an experiment, and follow it.
 
     Always follows the queue item to the build it becomes and prints that build's URL; with
     --wait or --follow it then exits 0 only when the build's result is SUCCESS.
     """
-    if release == bool(project):
-        raise UsageError(
-            "give either --release or a PROJECT", hint="e.g. `mlci trigger --release` or `mlci trigger digits`"
-        )
-    if project and (base_ref or head_ref):
-        raise UsageError("--base and --head apply to --release only")
-    if release:
-        job, values = RELEASE_JOB, parse_params(params, RELEASE_PARAMS, RELEASE_JOB)
-        values.update({k: v for k, v in (("BASE_REF", base_ref), ("HEAD_REF", head_ref)) if v})
+    if experiment is not None:
+        if release or base_ref or head_ref or params:
+            raise UsageError("--experiment takes PROJECT..., --ref and --set; not --release, --base, --head or --param")
+        job, values = EXPERIMENT_JOB, _experiment_params(experiment, ref, projects, overrides)
     else:
-        assert project is not None
-        job = project_job(project)
-        values = parse_params(params, PROJECT_PARAMS, job)
+        if ref or overrides:
+            raise UsageError(
+                "--ref and --set apply to --experiment only",
+                hint="e.g. `mlci trigger --experiment lr-sweep --ref main digits --set lr=0.01`",
+            )
+        if release == bool(projects) or len(projects) > 1:
+            raise UsageError(
+                "give either --release or a PROJECT", hint="e.g. `mlci trigger --release` or `mlci trigger digits`"
+            )
+        if projects and (base_ref or head_ref):
+            raise UsageError("--base and --head apply to --release only")
+        if release:
+            job, values = RELEASE_JOB, parse_params(params, RELEASE_PARAMS, RELEASE_JOB)
+            values.update({k: v for k, v in (("BASE_REF", base_ref), ("HEAD_REF", head_ref)) if v})
+        else:
+            job = project_job(projects[0])
+            values = parse_params(params, PROJECT_PARAMS, job)
 
     manifest = load_manifest(repo_root(ctx))
     client = connect(manifest, url, poll_interval=poll_interval)
@@ -88,3 +115,29 @@ def command(
         return
     click.echo(f"{job} #{number} finished: {result}", err=True)
     result_exit(job, number, result)
+
+
+def _experiment_params(
+    name: str, ref: str | None, projects: tuple[str, ...], overrides: tuple[str, ...]
+) -> dict[str, str]:
+    """The experiment job's parameters, checked here as the job and `mlci run` check them, so a typo
+    is a usage error before Jenkins is contacted."""
+    if not JOB_ID_RE.fullmatch(name):
+        raise UsageError(
+            f"experiment name {name[:80]!r} is not valid",
+            hint="use letters, digits, '.', '_' and '-' (max 128), as for job ids",
+        )
+    if not projects:
+        raise UsageError(
+            "--experiment needs one or more PROJECTs", hint="e.g. `mlci trigger --experiment lr-sweep digits`"
+        )
+    for project in projects:
+        if not PROJECT_RE.fullmatch(project):
+            raise UsageError(
+                f"{project[:80]!r} is not a valid project name", hint="use lowercase letters, digits and dashes"
+            )
+    if ref is not None and (not REF_RE.fullmatch(ref) or ref.startswith("-")):
+        raise UsageError(f"--ref {ref[:80]!r} is not a Git ref", hint="pass a branch, tag or commit sha")
+    parse_set(overrides)  # key=value with a dotted key and one YAML value each, as `mlci run --set` takes them
+    values = {"PROJECTS": ",".join(dict.fromkeys(projects)), "EXPERIMENT": name, "OVERRIDES": "\n".join(overrides)}
+    return {"REF": ref, **values} if ref is not None else values

@@ -23,6 +23,8 @@ from mlci.errors import MlciError, UsageError
 RELEASE_JOB = "mlci-release"
 RELEASE_PARAMS = ("BASE_REF", "HEAD_REF", "PROJECTS", "FORCE")
 PROJECT_PARAMS = ("GPUS", "PUBLISH")
+EXPERIMENT_JOB = "mlci-experiment"
+EXPERIMENT_PARAMS = ("REF", "PROJECTS", "EXPERIMENT", "OVERRIDES")
 # Jenkins results mapped to mlci exit codes: only SUCCESS passes.
 PASSING_RESULTS = ("SUCCESS",)
 

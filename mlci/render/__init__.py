@@ -16,7 +16,7 @@ from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins, mlflow_server, webhook_proxy
 from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
-from mlci.render.model import PROJECT_JENKINSFILE, Facts, derive
+from mlci.render.model import EXPERIMENT_JENKINSFILE, PROJECT_JENKINSFILE, Facts, derive
 from mlci.render.project_secrets import with_project_secrets
 from mlci.render.templating import render_template
 
@@ -59,6 +59,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile("jenkins/.dockerignore", jenkins.render_dockerignore(facts)),
         RenderedFile(f"jenkins/{jenkins.INSTALL_PLUGINS}", jenkins.render_install_plugins(facts)),
         RenderedFile(PROJECT_JENKINSFILE, jenkins.render_project_jenkinsfile(facts)),
+        RenderedFile(EXPERIMENT_JENKINSFILE, jenkins.render_experiment_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
     if mlflow_server.server(facts) is not None:
@@ -88,7 +89,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         f.path
         for f in files
         if f.path.startswith(("compose/", "jenkins/"))
-        and f.path not in (PROJECT_JENKINSFILE, FRPS_EXAMPLE, webhook_proxy.NGINX_EXAMPLE)
+        and f.path not in (PROJECT_JENKINSFILE, EXPERIMENT_JENKINSFILE, FRPS_EXAMPLE, webhook_proxy.NGINX_EXAMPLE)
         and f.path not in library
     ]
     files.insert(-1, RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts, stack)))

@@ -14,6 +14,8 @@ from mlci.render.model import (
     BUILD_LABEL,
     BUILT_IN_HOST,
     CASC_PATH,
+    EXPERIMENT_JENKINSFILE,
+    EXPERIMENT_JOB,
     PROJECT_JENKINSFILE,
     RELEASE_JOB,
     Facts,
@@ -67,6 +69,10 @@ def render_plugins(facts: Facts) -> str:
 
 def render_project_jenkinsfile(facts: Facts) -> str:
     return render_template("project.Jenkinsfile.j2", header=HEADER)
+
+
+def render_experiment_jenkinsfile(facts: Facts) -> str:
+    return render_template("experiment.Jenkinsfile.j2", header=HEADER)
 
 
 # ---- controller image: its own build context, the pinned mlci, CA bundle, base images as args
@@ -312,6 +318,8 @@ def _job_dsl(facts: Facts) -> str:
         release_branch=m.repository.release_branch or m.repository.branch,
         branch=m.repository.branch,
         project_jenkinsfile=PROJECT_JENKINSFILE,
+        experiment_job=EXPERIMENT_JOB,
+        experiment_jenkinsfile=EXPERIMENT_JENKINSFILE,
         projects=projects,
         project_job_prefix=project_job(""),
         discard=_build_discarder(facts),

@@ -18,6 +18,8 @@ JENKINS_UID = 1000  # the `jenkins` user of the official image; owns the home an
 CASC_PATH = "/etc/mlci/casc.yaml"
 RELEASE_JOB = "mlci-release"
 PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
+EXPERIMENT_JOB = "mlci-experiment"  # trains projects at a ref as a named experiment with overrides
+EXPERIMENT_JENKINSFILE = "jenkins/experiment.Jenkinsfile"  # its pipeline (needs `scm` too)
 BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists no hosts (it has no GPU locks)
 # How the controller's Jenkins, in its container, reaches the sshd of the host it runs on when that host
 # is also an agent: compose maps this name to the host (`extra_hosts: host-gateway`), so it works

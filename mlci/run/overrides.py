@@ -76,6 +76,34 @@ def parse_set(items: list[str] | tuple[str, ...]) -> list[Override]:
     return list(found.values())
 
 
+SET_FILE_MAX_BYTES = 256 << 10  # MAX_OVERRIDES lines of at most _VALUE_MAX characters, with room to spare
+
+
+def read_set_file(path: Path) -> list[str]:
+    """`--set-file PATH`: the `--set` items of a file, one `key=value` per line (blank lines and lines
+    starting with # skipped, CRLF accepted). The Jenkins job mlci-experiment writes its OVERRIDES
+    parameter here, so the values reach mlci as data and never pass through a shell. Each line is
+    checked as a `--set` item is, and an error names its line."""
+    raw = read_small_file(path, max_bytes=SET_FILE_MAX_BYTES)
+    if isinstance(raw, str):
+        raise UsageError(f"--set-file {path}: {raw}", hint="give a small regular file of key=value lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"--set-file {path}: not UTF-8 text") from None
+    items: list[str] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        try:
+            parse_set([item])
+        except UsageError as exc:
+            raise UsageError(f"--set-file {path} line {number}: {exc.message}", hint=exc.hint) from None
+        items.append(item)
+    return items
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"

@@ -40,6 +40,7 @@ class State:
     triggered: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     queue: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    queries: list[str] = field(default_factory=list)  # each request's raw query string, as sent
 
 
 class FakeJenkins:
@@ -87,7 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
-        path, query = unquote(url.path), {k: v[-1] for k, v in parse_qs(url.query).items()}
+        path = unquote(url.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True, strict_parsing=False).items()}
+        self.state.queries.append(url.query)
         self.state.requests.append((method, path, dict(self.headers)))
         if not self._authorized():
             return self._send(401, b"Unauthorized", {"WWW-Authenticate": 'Basic realm="Jenkins"'})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
 from mlci.cli import main
@@ -142,3 +144,67 @@ def test_missing_token_secret_names_it(repo, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MLCI_SECRETS_DIR", str(tmp_path / "none"))
     assert trigger(repo, "--release") == 2
     assert "secret MLCI_TEST_JENKINS (the Jenkins API token (jenkins.api_token)) is not set" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --experiment
+
+HOSTILE_SET = ("model.name=$(touch /tmp/pwned)", 'model.note="\'; rm -rf / #"', "lr=1e-3")
+
+
+def test_experiment_starts_the_experiment_job_with_its_parameters(repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-experiment", number=9))
+    sets = [arg for item in HOSTILE_SET for arg in ("--set", item)]
+    code = trigger(repo, "--experiment", "lr-sweep", "--ref", "feature/x", "digits", "vision", *sets, "--follow")
+
+    assert code == 0
+    expected = {
+        "REF": "feature/x",
+        "PROJECTS": "digits,vision",
+        "EXPERIMENT": "lr-sweep",
+        "OVERRIDES": "\n".join(HOSTILE_SET),
+    }
+    assert jenkins_server.state.triggered == [("mlci-experiment", expected)]
+    # what python-jenkins put on the wire: buildWithParameters, every parameter form-encoded in the query
+    (post,) = [(m, p) for m, p, _ in jenkins_server.state.requests if m == "POST"]
+    assert post == ("POST", "/job/mlci-experiment/buildWithParameters")
+    (query,) = [q for q in jenkins_server.state.queries if "EXPERIMENT=" in q]
+    assert query == urlencode(expected)
+    out = capsys.readouterr()
+    assert f"mlci-experiment #9: {jenkins_server.url}job/mlci-experiment/9/" in out.out
+    assert "mlci-experiment #9 finished: SUCCESS" in out.err
+
+
+def test_experiment_without_ref_or_overrides_leaves_ref_to_the_job(repo, jenkins_server):
+    jenkins_server.add(Job("mlci-experiment", result="FAILURE"))
+    assert trigger(repo, "--experiment", "e1", "digits", "digits", "--wait") == 1
+    assert jenkins_server.state.triggered == [
+        ("mlci-experiment", {"PROJECTS": "digits", "EXPERIMENT": "e1", "OVERRIDES": ""})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--experiment", "e", "digits", "--set", "lr"), "--set 'lr' is not key=value"),
+        (("--experiment", "e", "digits", "--set", "a..b=1"), "is not key=value"),
+        (("--experiment", "e", "digits", "--set", "$(id)=1"), "is not key=value"),
+        (("--experiment", "e", "digits", "--set", "a=[1, 2]"), "must be a single value"),
+        (("--experiment", "e", "digits", "--set", "a='; rm -rf / #"), "is not a YAML value"),
+        (("--experiment", "x'; rm -rf / #", "digits"), 'experiment name "x\'; rm -rf / #" is not valid'),
+        (("--experiment", "a\nb", "digits"), "is not valid"),
+        (("--experiment", "e", "digits;reboot"), "'digits;reboot' is not a valid project name"),
+        (("--experiment", "e"), "--experiment needs one or more PROJECTs"),
+        (("--experiment", "e", "--ref", "--upload-pack=x", "digits"), "is not a Git ref"),
+        (("--experiment", "e", "--ref", "main; id", "digits"), "is not a Git ref"),
+        (("--experiment", "e", "--release", "digits"), "--experiment takes PROJECT..., --ref and --set"),
+        (("--experiment", "e", "digits", "--param", "REF=main"), "--experiment takes PROJECT..., --ref and --set"),
+        (("digits", "--set", "lr=1"), "--ref and --set apply to --experiment only"),
+        (("--release", "--ref", "main"), "--ref and --set apply to --experiment only"),
+        (("digits", "vision"), "give either --release or a PROJECT"),
+    ],
+)
+def test_experiment_usage_errors_never_reach_jenkins(repo, jenkins_server, capsys, args, message):
+    assert trigger(repo, *args) == 2
+    assert message in capsys.readouterr().err
+    assert jenkins_server.state.triggered == []
+    assert jenkins_server.state.requests == []

@@ -383,6 +383,8 @@ class Pipeline {
             case 'input': return input(f, p)
             case 'readFile':
                 record(f, step, p); needsWorkspace(f, step); return readFile(f, p.file.toString())
+            case 'writeFile':
+                record(f, step, p); needsWorkspace(f, step); writeFile(f, p.file.toString(), p.text.toString()); return null
             case 'fileExists':
                 record(f, step, p.file); needsWorkspace(f, step); return exists(f, p.file.toString())
             case 'string': return [credentialsId: p.credentialsId, variable: p.variable]
@@ -619,6 +621,17 @@ class Pipeline {
     /** A step's path: relative to the workspace, or absolute as it is (FilePath#child). */
     File workspaceFile(Fiber f, String path) {
         return path.startsWith('/') ? new File(path) : new File(scenario.workdir.toString(), path)
+    }
+
+    /** writeFile: into the workspace for real (parent directories made, as FilePath#write does), else kept. */
+    void writeFile(Fiber f, String path, String text) {
+        if (!real) {
+            files[path] = text
+            return
+        }
+        File file = workspaceFile(f, path)
+        file.parentFile.mkdirs()
+        file.setText(text, 'UTF-8')
     }
 
     boolean exists(Fiber f, String path) {

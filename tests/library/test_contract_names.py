@@ -35,3 +35,16 @@ def test_the_job_id_the_library_makes_is_one_mlci_accepts():
     assert "replaceAll(/[^A-Za-z0-9._]+/, '-')" in source
     longest = "0" * 12 + "-" + "a" * 80 + "-" + "9" * 10
     assert contract.JOB_ID_RE.fullmatch(longest)
+
+
+def test_the_experiment_name_rule_is_the_job_id_rule():
+    source = (LIBRARY / "src" / "mlci" / "PlanCheck.groovy").read_text()
+    [pattern] = re.findall(r"static final String EXPERIMENT = /(.+?)/  //", source)
+    assert pattern == contract.JOB_ID_PATTERN
+
+
+def test_the_ref_rule_matches_mlci_contract():
+    source = (LIBRARY / "src" / "mlci" / "PlanCheck.groovy").read_text()
+    [pattern] = re.findall(r"static final String REF = /(.+?)/  //", source)
+    assert pattern.replace("\\/", "/") == contract.REF_PATTERN
+    assert "!value.startsWith('-')" in source

@@ -21,7 +21,7 @@ def job_dsl(root: Path) -> str:
 def test_every_job_keeps_a_bounded_number_of_builds_by_default() -> None:
     script = job_dsl(HERE / "scenarios" / "one-host")
     jobs = script.count("pipelineJob(")
-    assert jobs == 3  # the release job and one job per project
+    assert jobs == 4  # the release job, the experiment job and one job per project
     assert script.count("logRotator {") == script.count("daysToKeep(90)") == script.count("numToKeep(100)") == jobs
 
 
@@ -33,4 +33,4 @@ def test_the_discarder_comes_from_the_manifest(tmp_path: Path) -> None:
     custom = LIBRARY[:-1] + ", build_discarder: {days: 14, builds: 20}}"
     (root / "mlci.yaml").write_text(manifest.replace(LIBRARY, custom))
     script = job_dsl(root)
-    assert script.count("daysToKeep(14)") == script.count("numToKeep(20)") == script.count("pipelineJob(") == 3
+    assert script.count("daysToKeep(14)") == script.count("numToKeep(20)") == script.count("pipelineJob(") == 4

@@ -137,8 +137,12 @@ def test_casc_credentials_labels_and_library_are_consistent(scenario: Path) -> N
     assert (scenario / library["retriever"]["modernSCM"]["libraryPath"]).is_dir()
     literals = groovy_literals(dsl)
     facts = load_for_render(scenario)
-    for job in ["mlci-release", *(f"mlci-project-{p}" for p in facts.projects)]:
+    for job in ["mlci-release", "mlci-experiment", *(f"mlci-project-{p}" for p in facts.projects)]:
         assert f"pipelineJob('{job}')" in dsl
+    # the experiment job: the parameters mlciExperiment reads, its own pipeline file from the repository
+    assert {"REF", "PROJECTS", "EXPERIMENT", "OVERRIDES", "jenkins/experiment.Jenkinsfile"} <= set(literals)
+    assert "textParam('OVERRIDES', ''" in dsl
+    assert files["jenkins/experiment.Jenkinsfile"].content.endswith("@Library('mlci') _\nmlciExperiment()\n")
     for param in ["BASE_REF", "HEAD_REF", "PROJECTS", "FORCE"]:
         assert param in literals
     assert "$.head" in literals and "JSONPath" in literals

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mlci.errors import ConfigError, UsageError
-from mlci.run.overrides import Override, effective_config, parse_set
+from mlci.run.overrides import Override, effective_config, parse_set, read_set_file
 
 CONFIG = """\
 # comment kept in the project's file
@@ -107,3 +107,61 @@ def test_set_without_a_config_or_through_a_link_is_refused(tmp_path):
     (tmp_path / "config.yaml").symlink_to("/etc/passwd")
     with pytest.raises(UsageError, match="symbolic link"):
         effective_config(tmp_path, "p", [])
+
+
+# ---------------------------------------------------------------- --set-file (what the Jenkins job writes)
+
+HOSTILE = [
+    "model.kind=$(touch /tmp/pwned)",
+    "data.seed=1",
+    "model.C=0.5",
+    "a.b=x`id`;rm -rf /",
+    'a.c="\'; rm -rf / #"',
+    'a.d=it\'s "quoted" | & > <',
+]
+
+
+def test_a_set_file_gives_the_items_of_its_lines_intact(tmp_path):
+    path = tmp_path / "overrides"
+    # as a browser posts a Jenkins text parameter: CRLF, blank lines, a comment
+    path.write_bytes(("# sweep\r\n" + "\r\n".join(HOSTILE) + "\r\n\r\n").encode())
+    items = read_set_file(path)
+    assert items == HOSTILE
+    assert parse_set(items) == [
+        Override("model.kind", "$(touch /tmp/pwned)"),
+        Override("data.seed", 1),
+        Override("model.C", 0.5),
+        Override("a.b", "x`id`;rm -rf /"),
+        Override("a.c", "'; rm -rf / #"),
+        Override("a.d", 'it\'s "quoted" | & > <'),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("lr=0.1\n'; rm -rf / #\n", 'line 2: --set "\'; rm -rf / #" is not key=value'),
+        ("lr=0.1\nrm -rf /\n", "line 2: --set 'rm -rf /' is not key=value"),
+        ("a=x\tb\n", "line 1: --set a: the value must be one line"),
+        ("a='; rm -rf / #\n", 'line 1: --set a="\'; rm -rf / #" is not a YAML value'),
+        ("a=1\n" * 201, "201 --set values; at most 200"),
+    ],
+)
+def test_a_bad_line_of_a_set_file_is_a_usage_error_naming_it(tmp_path, content, message):
+    path = tmp_path / "overrides"
+    path.write_text(content)
+    with pytest.raises(UsageError) as caught:
+        parse_set(read_set_file(path))
+    assert message in str(caught.value)
+
+
+def test_a_set_file_must_be_a_small_regular_utf8_file(tmp_path):
+    with pytest.raises(UsageError, match="not written"):
+        read_set_file(tmp_path / "missing")
+    (tmp_path / "target").write_text("a=1\n")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    with pytest.raises(UsageError, match="symbolic link"):
+        read_set_file(tmp_path / "link")
+    (tmp_path / "latin").write_bytes(b"a=\xe9\n")
+    with pytest.raises(UsageError, match="not UTF-8"):
+        read_set_file(tmp_path / "latin")

@@ -11,11 +11,13 @@ import mlci.Shell
  * logs, JUnit; not the model outputs) and publish; a project that asks for approval waits for a
  * person with no node and no GPU held, then publishes on a node again: the node it trained on when
  * the record lives on the host (MLCI_RUNS_DIR), else any node, with the record stashed.
- * `project` is one entry of mlciPlan's output, `commit` the planned commit.
+ * `project` is one entry of mlciPlan's output, `commit` the planned commit. With `experiment` (a
+ * name) the run is an experiment, never published: `overrides` (key=value lines) reach mlci only as a
+ * file it reads (`--set-file`), never as words of a shell script.
  */
 def call(Map config) {
     Map cfg = [label: 'mlci', gpuLabel: 'gpu', mlci: 'mlci', publish: true, commit: null, notifySecrets: [],
-               hostGpus: [:], lockTimeoutS: 6 * 3600, recordWaitS: 60, maxAttempts: null] << config
+               hostGpus: [:], lockTimeoutS: 6 * 3600, recordWaitS: 60, maxAttempts: null, experiment: null, overrides: ''] << config
     Map project = cfg.project
     String problem = PlanCheck.entryProblem(project)
     if (problem != null) {
@@ -27,6 +29,12 @@ def call(Map config) {
     } catch (IllegalArgumentException bad) {
         error("mlciTrain: ${bad.getMessage()}")
     }
+    if (cfg.experiment != null) {
+        if (!PlanCheck.isExperiment(cfg.experiment)) {
+            error('mlciTrain: experiment must be a name of letters, digits, ., _ and - (at most 128)')
+        }
+        cfg.publish = false  // an experiment is never published, so it never waits for an approval either
+    }
     String name = project.name
     String jobId = null
     try {
@@ -37,12 +45,14 @@ def call(Map config) {
     // GPU projects only on GPU nodes: `auto` falls back to the CPU only where mlci plan allows it.
     String label = project.gpu_node ? "${cfg.label} && ${cfg.gpuLabel}" : cfg.label
     // The job id is known before anything runs, so the backstop (removeLeftovers) can find the run's containers.
-    Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null, runStarted: false]
+    Map state = [notified: false, waitForApproval: false, onHost: false, trainedOn: null, runStarted: false,
+                 setFile: null]
     stage(name) {
         node(label) {
             notifyOnFailure(cfg, state, name, jobId) {
                 String record = recordDir(name, jobId, state)
                 checkoutCommit(cfg)
+                state.setFile = writeOverrides(cfg, name, jobId)
                 train(cfg, project, jobId, record, state)
                 if (!cfg.publish) {
                     echo "${name}: passed its gate; not published (publishing is off for this build)"
@@ -95,6 +105,24 @@ String recordDir(String name, String jobId, Map state) {
 def checkoutCommit(Map cfg) {
     checkout(scm)
     sh(script: "git checkout --quiet --detach ${Shell.quote(cfg.commit)}", label: 'check out the planned commit')
+}
+
+/**
+ * An experiment's overrides, written as they are to a file in the workspace for `mlci run --set-file`
+ * (which checks every line as it checks --set); null when there are none. The path holds only
+ * checked names; the values never reach a shell.
+ */
+String writeOverrides(Map cfg, String name, String jobId) {
+    String text = cfg.overrides == null ? '' : cfg.overrides.toString()
+    if (text.trim().isEmpty()) {
+        return null
+    }
+    if (cfg.experiment == null) {
+        error("mlciTrain: overrides apply to an experiment only: give experiment: 'NAME' as well")
+    }
+    String file = ".mlci/experiments/${name}/${jobId}.overrides"
+    writeFile(file: file, text: text, encoding: 'UTF-8')
+    return file
 }
 
 /** Runs body; any failure not yet announced sends `failed` (or `cancelled` for an abort) once, then goes on. */
@@ -260,6 +288,12 @@ int runMlci(Map cfg, Map project, String jobId, String devices, Map state) {
     if (cfg.maxAttempts != null) {
         // checked in call(): digits only; quoted all the same, as its own word
         command += " --max-attempts ${Shell.quote(cfg.maxAttempts)}"
+    }
+    if (cfg.experiment != null) {
+        command += " --experiment=${Shell.quote(cfg.experiment)}"
+    }
+    if (state.setFile != null) {
+        command += " --set-file=${Shell.quote(state.setFile)}"
     }
     int status = -1
     try {

@@ -12,9 +12,43 @@ class PlanCheck implements Serializable {
     static final String GPU_SPEC = /auto|all|none|[0-9]{1,2}|[0-9]{1,3}(,[0-9]{1,3}){0,63}/
     static final String STAGE = /[a-z0-9][a-z0-9_-]{0,62}/
     static final int MAX_ATTEMPTS = 20  // project.yaml's retrain.max_attempts bound (mlci/manifest/project.py)
+    static final String EXPERIMENT = /[A-Za-z0-9][A-Za-z0-9._-]{0,127}/  // mlci.contract.JOB_ID_PATTERN
+    static final String REF = /[A-Za-z0-9_.\/@+~^{}-]{1,255}/  // mlci.contract.REF_PATTERN
 
     static boolean isName(Object value) {
         return value instanceof String && value ==~ NAME
+    }
+
+    /** An experiment name: the rule of job ids (it names records and MLflow runs). */
+    static boolean isExperiment(Object value) {
+        return value instanceof String && value ==~ EXPERIMENT
+    }
+
+    /** A Git ref for `mlci plan --head`: no whitespace or shell characters, not an option. */
+    static boolean isRef(Object value) {
+        return value instanceof String && value ==~ REF && !value.startsWith('-')
+    }
+
+    /**
+     * The PROJECTS parameter of the experiment job: names separated by commas, spaces or newlines,
+     * each once, in the order given. Throws IllegalArgumentException naming the first bad one.
+     */
+    static List projectNames(Object value) {
+        List names = []
+        for (String word : (value == null ? '' : value.toString()).split(/[\s,]+/)) {
+            if (word.isEmpty() || names.contains(word)) {
+                continue
+            }
+            if (!isName(word)) {
+                throw new IllegalArgumentException('PROJECTS: ' + word.take(80) + ' is not a project name ' +
+                    '(lowercase letters, digits and dashes)')
+            }
+            names.add(word)
+        }
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException('PROJECTS: name at least one project, e.g. vision or vision,nlp')
+        }
+        return names
     }
 
     static String problem(Map plan) {
