@@ -1,5 +1,6 @@
 """`mlci versions PROJECT [--store NAME] [--json]`: the model versions published to a store, newest
-first, read from the store's own version index."""
+first, read from the store's own version index; `--env ENV`: what is current in an environment and
+its promotion history, read from the promotion log of the environment's store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import click
 from mlci import secrets
 from mlci.commands._common import remember_secrets, repo_root
 from mlci.manifest import load_manifest
+from mlci.publish.promotion import check_project, history
+from mlci.publish.promotion_log import Promotion
 from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
 from mlci.publish.versions import VersionEntry, newest_first
@@ -18,14 +21,19 @@ from mlci.publish.versions import VersionEntry, newest_first
 @click.command("versions")
 @click.argument("project")
 @click.option("--store", "store_name", help="Store name from mlci.yaml artifacts.stores (default: the project's).")
+@click.option("--env", "env", help="An environment from mlci.yaml: its current version and promotion history.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output: the index entries, newest first.")
 @click.pass_context
 @secrets.redacted_errors
-def command(ctx: click.Context, project: str, store_name: str | None, as_json: bool) -> None:
-    """List PROJECT's model versions in a store, newest first."""
+def command(ctx: click.Context, project: str, store_name: str | None, env: str | None, as_json: bool) -> None:
+    """List PROJECT's model versions in a store, newest first (--env: an environment's promotions)."""
+    check_project(project)  # it names a directory (or key prefix) in the store
     root = repo_root(ctx)
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
+    if env is not None:
+        _environment(history(root, manifest, project, env), project, env, as_json)
+        return
     name = store_name_for(root, manifest, project, store_name)
     entries = newest_first(open_store(manifest, name, root).versions(project))
     if as_json:
@@ -52,3 +60,20 @@ def _line(entry: VersionEntry) -> str:
         f"{entry.version:<8} {entry.job_id[:24]:<24} {entry.published_at[:16].replace('T', ' '):<17} "
         f"{(entry.commit or '-')[:12]:<12} {verdict[:26]:<26} {(entry.approved_by or '-')[:12]:<12} {entry.url}"
     )
+
+
+def _environment(promotions: list[Promotion], project: str, env: str, as_json: bool) -> None:
+    current = promotions[0].version if promotions else None
+    if as_json:
+        rows = [p.to_json() for p in promotions]
+        click.echo(json.dumps({"env": env, "project": project, "current": current, "history": rows}, indent=2))
+        return
+    if not promotions:
+        click.echo(f"nothing of {project} promoted to {env} — promote with `mlci promote {project} VERSION --to {env}`")
+        return
+    click.echo(f"{project} in {env}: {current} (job {promotions[0].job_id}, promoted by {promotions[0].by})")
+    click.echo(f"{'PROMOTED':<17} {'VERSION':<8} {'REPLACED':<9} {'BY':<16} {'JOB':<24} URL")
+    for p in promotions:
+        when = p.at[:16].replace("T", " ")
+        line = f"{when:<17} {p.version:<8} {p.previous or '-':<9} {p.by[:16]:<16} {p.job_id[:24]:<24} {p.url}"
+        click.echo(secrets.redact(line))

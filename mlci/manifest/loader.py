@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,10 +13,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlci.errors import ConfigError, Problem, UsageError
+from mlci.manifest.environments import environment_problems
 from mlci.manifest.fields import NAME_RE, SECRET_RE
 from mlci.manifest.project import Project
 from mlci.manifest.schema import Manifest
-from mlci.manifest.yamlsource import KeyPath, YamlSource, load_yaml
+from mlci.manifest.yamlsource import KeyPath, YamlSource, format_path, load_yaml
 
 MANIFEST_FILE = "mlci.yaml"
 PROJECTS_DIR = "projects"
@@ -84,7 +86,18 @@ def load_manifest(root: Path) -> Manifest:
     if not os.path.lexists(path):
         name = re.sub(r"[^a-z0-9-]+", "-", root.name.lower()).strip("-")[:63] or "mlci"
         return Manifest(version=1, name=name)
-    return validate_source(load_yaml(path, MANIFEST_FILE), Manifest)
+    source = load_yaml(path, MANIFEST_FILE)
+    manifest = validate_source(source, Manifest)
+    problems = environment_problems(
+        manifest.environments,
+        stores=list(manifest.artifacts.stores),
+        host_names=[h.name for h in manifest.hosts],
+        host_labels=sorted({label for h in manifest.hosts for label in h.labels}),
+        jenkins_users=[manifest.jenkins.admin_user, *(a.user for a in manifest.jenkins.approvers)],
+    )
+    if problems:
+        raise ConfigError([source.problem(where, message) for where, message in problems])
+    return manifest
 
 
 def project_names(root: Path) -> list[str]:
@@ -196,14 +209,17 @@ def _clean_loc(data: Any, loc: tuple[Any, ...]) -> KeyPath:
 def _model_at(model: type[BaseModel], path: KeyPath) -> type[BaseModel] | None:
     """The pydantic model that holds the mapping at `path` (for 'did you mean')."""
     current: Any = model
+    keyed = False  # the previous field is a mapping of names (artifacts.stores, environments): skip the name
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(str(part))
         if field is None:
             return None
+        keyed = typing.get_origin(field.annotation) is dict
         current = _unwrap(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
@@ -233,6 +249,11 @@ def _to_problem(source: YamlSource, err: dict[str, Any], model: type[BaseModel])
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return source.problem(path, f"must be one of {expected} — got {err['input']!r}")
+    if kind == "string_pattern_mismatch" and err["loc"][-1:] == ("[key]",):  # a name of a mapping's entry
+        where = path[:-1] if path[-1:] == ("[key]",) else path
+        hint = "use lowercase letters, digits and dashes, starting with a letter or digit (max 63)"
+        line, col = source.locate(where, key=True)  # the path stops at the mapping: the name may hold anything
+        return Problem(source.file, line, col, format_path(where[:-1]), f"invalid name {err['input']!r} — {hint}")
     if kind == "string_pattern_mismatch":
         return source.problem(path, _pattern_message(path, err))
     message = err["msg"].removeprefix("Value error, ")

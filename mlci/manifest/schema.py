@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlci.manifest.approvers import Approver
+from mlci.manifest.environments import Environments
 from mlci.manifest.fields import (
     ADDRESS_RE,
     DEFAULT_BASE_IMAGE,
@@ -331,6 +332,9 @@ class Manifest(Strict):
     notifications: Notifications = Notifications()
     tracking: Tracking = Tracking()
     dashboard: Dashboard = Dashboard()
+    environments: Environments = Field(
+        default_factory=dict, description="targets a published version is promoted to (mlci promote)"
+    )
     locale: Literal["en", "ja"] = Field("en", description="language of the dashboard (and Slack messages)")
 
     @field_validator("hosts")
@@ -368,4 +372,6 @@ class Manifest(Strict):
             names.update(n for n in (store.access_key_id, store.secret_access_key, store.token) if n)
         if mlflow := self.tracking.mlflow:
             names.update(n for n in (mlflow.username, mlflow.password) if n)
+        for env in self.environments.values():
+            names.update(env.secrets)
         return sorted(names)

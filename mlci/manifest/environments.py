@@ -1,0 +1,86 @@
+"""`environments:` in mlci.yaml: where a published model version is promoted to (qa, prod, ...).
+
+Resource names follow one pattern, documented in the README ("Environments and promotion"):
+the service or container an environment runs a project as is `{env}-{project}`, and a version
+promoted to an environment lies at `<store>/<project>/envs/<env>/` of the environment's store.
+Names are checked here; that `store` and `hosts` exist is checked against the whole manifest by
+`environment_problems` (the loader turns each into a located error with "did you mean").
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated
+
+from pydantic import Field
+
+from mlci.manifest.fields import LABEL_RE, NAME_RE, POSIX_USER_RE, Name, SecretName, Strict
+
+# Environment names appear in paths, Jenkins parameters and service names: like project names.
+EnvName = Annotated[str, Field(pattern=NAME_RE)]
+HostRef = Annotated[str, Field(pattern=LABEL_RE)]
+
+
+def resource_name(env: str, project: str) -> str:
+    """The name of `project`'s deployed service or container in `env`."""
+    return f"{env}-{project}"
+
+
+def promoted_path(env: str, project: str) -> str:
+    """Where `project`'s promoted versions lie in the environment's store, relative to the store."""
+    return f"{project}/envs/{env}/"
+
+
+class Environment(Strict):
+    """A target a published model version is promoted to with `mlci promote PROJECT VERSION --to ENV`."""
+
+    store: Name = Field(description="the artifacts.stores entry the promoted version is copied into")
+    hosts: list[HostRef] = Field(
+        default_factory=list, description="host names from hosts:, or host labels, that serve this environment"
+    )
+    secrets: list[SecretName] = Field(
+        default_factory=list, description="secret names the environment's deployment needs (names, never values)"
+    )
+    approval: bool = Field(
+        False, description="promote only from Jenkins' mlci-promote job, after a person approved it there"
+    )
+    approvers: list[Annotated[str, Field(pattern=POSIX_USER_RE)]] = Field(
+        default_factory=list, description="Jenkins users who may approve a promotion here (default: the admin)"
+    )
+
+
+Environments = dict[EnvName, Environment]
+
+# (path inside mlci.yaml, message) — the loader locates each one
+EnvProblem = tuple[tuple[str | int, ...], str]
+
+
+def _unknown(kind: str, value: str, known: list[str], fix: str) -> str:
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+    if close:
+        return f"{kind} '{value}' is not defined — did you mean '{close[0]}'?"
+    return f"{kind} '{value}' is not defined — {fix}: {', '.join(sorted(known)) or 'none defined'}"
+
+
+def environment_problems(
+    environments: Environments,
+    stores: list[str],
+    host_names: list[str],
+    host_labels: list[str],
+    jenkins_users: list[str],
+) -> list[EnvProblem]:
+    """Every store, host or approver an environment names that the manifest does not define."""
+    problems: list[EnvProblem] = []
+    for name, env in environments.items():
+        if env.store not in stores:
+            message = _unknown("store", env.store, stores, "use one of artifacts.stores")
+            problems.append((("environments", name, "store"), message))
+        for i, host in enumerate(env.hosts):
+            if host not in host_names and host not in host_labels:
+                message = _unknown("host or label", host, [*host_names, *host_labels], "use a host name or label")
+                problems.append((("environments", name, "hosts", i), message))
+        for i, user in enumerate(env.approvers):
+            if user not in jenkins_users:
+                message = _unknown("approver", user, jenkins_users, "add them to jenkins.approvers, or use one of")
+                problems.append((("environments", name, "approvers", i), message))
+    return problems
