@@ -73,6 +73,10 @@ def run_act(
         "--no-cache-server",
         "--action-offline-mode",
         "--no-skip-checkout",  # run the checkout stand-in, as GitHub runs actions/checkout
+        # one job at a time: jobs running side by side in host mode share the local action copies,
+        # and act 0.2.89 then lost a job's step output now and then (seen in CI on a loaded machine)
+        "--concurrent-jobs",
+        "1",
     ]
     for action, folder in STAND_INS.items():
         cmd += ["--local-repository", f"{action}={folder}"]
