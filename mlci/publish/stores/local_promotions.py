@@ -10,7 +10,6 @@ mlci cannot trust refuses the promotion and is never written over.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from mlci.atomic import write_bytes_atomic
+from mlci.atomic import exclusive_lock, write_bytes_atomic
 from mlci.boundary import DEFAULT_MAX_BYTES, copy_outputs, scan_outputs
 from mlci.contract import JOB_ID_RE
 from mlci.errors import MlciError
@@ -71,10 +70,7 @@ class LocalPromotions:
         it; a version that is current in `env` already is left as it is (recorded False)."""
         if not re.fullmatch(NAME_RE, env) or not JOB_ID_RE.fullmatch(entry.job_id):
             raise MlciError(f"refusing to promote {entry.version}: environment or job id {entry.job_id[:40]!r} unsafe")
-        self.project_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.project_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, also if this process dies
+        with exclusive_lock(self.project_dir / LOCK_NAME):
             entries = self.read()  # under the lock, and before anything is copied
             current = next(iter(in_env(entries, env)), None)
             if current is not None and current.version == entry.version:
@@ -86,8 +82,6 @@ class LocalPromotions:
             content = json.dumps(log_json(self.project, [*entries, promotion]), indent=2) + "\n"
             write_bytes_atomic(self.path, content.encode(), mode=0o644)
             return promotion, True
-        finally:
-            os.close(fd)
 
     def _place(self, entry: VersionEntry, source: Path, env_dir: Path) -> Path:
         """`env_dir/<version>/`, copied from `source` by one rename, its content the published one."""

@@ -10,13 +10,11 @@ setup), never lose or duplicate a version.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-from mlci.atomic import write_bytes_atomic
+from mlci.atomic import exclusive_lock, write_bytes_atomic
 from mlci.publish.versions import (
     INDEX_SCHEMA_VERSION,
     VersionEntry,
@@ -61,10 +59,7 @@ class LocalIndex:
         )
 
     def claim(self, record: RunRecord, url: str, make_entry: Callable[[str], VersionEntry]) -> VersionEntry:
-        self.project_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.project_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, also if this process dies
+        with exclusive_lock(self.project_dir / LOCK_NAME):
             entries = self.read()  # under the lock: nobody writes between this read and our rename
             existing = same_job(entries, record, url)
             if existing is not None:
@@ -77,5 +72,3 @@ class LocalIndex:
             }
             write_bytes_atomic(self.path, (json.dumps(index, indent=2) + "\n").encode(), mode=0o644)
             return entry
-        finally:
-            os.close(fd)
