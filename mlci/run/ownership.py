@@ -64,6 +64,13 @@ def _finished_here(root: Path, project: str, job: str) -> bool:
     return not record.status.active
 
 
+def _abandoned(labels: dict[str, str], root: Path, project: str, job: str) -> bool:
+    """Made by an mlci that is provably dead: its owner labels name a process gone from this boot,
+    or (no owner labels, an older mlci) this checkout holds the job's finished record."""
+    owner = owner_from_labels(labels)
+    return not owner_alive(owner) if owner is not None else _finished_here(root, project, job)
+
+
 def clean_leftovers(client: Any, root: Path, project: str, say: Callable[[str], None]) -> None:
     """Remove containers of `project` whose owning mlci process is provably dead (SIGKILL, OOM,
     reboot), and mark their records Interrupted. A live owner, or one that cannot be checked from
@@ -72,8 +79,7 @@ def clean_leftovers(client: Any, root: Path, project: str, say: Callable[[str], 
     for info in client.api.containers(all=True, filters={"label": [f"{contract.LABEL_PROJECT}={project}"]}):
         labels = info.get("Labels") or {}
         job = labels.get(contract.LABEL_JOB) or "?"
-        owner = owner_from_labels(labels)
-        if (owner is None and not _finished_here(root, project, job)) or (owner is not None and owner_alive(owner)):
+        if not _abandoned(labels, root, project, job):
             continue
         remove_container(client.api, info["Id"])
         removed[job] = removed.get(job, 0) + 1
@@ -90,9 +96,8 @@ def _remove_dead_networks(client: Any, root: Path, project: str, say: Callable[[
     containers, by the same rule. One still in use by a container the engine keeps is left alone."""
     for info in client.api.networks(filters={"label": [f"{contract.LABEL_PROJECT}={project}"]}):
         labels = info.get("Labels") or {}
-        owner = owner_from_labels(labels)
         job = labels.get(contract.LABEL_JOB) or "?"
-        if (owner is None and not _finished_here(root, project, job)) or (owner is not None and owner_alive(owner)):
+        if not _abandoned(labels, root, project, job):
             continue
         try:
             client.api.remove_network(info["Id"])
