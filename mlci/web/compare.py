@@ -1,5 +1,6 @@
-"""Two runs side by side: the rows where they agree and differ, as a pure function over two records
-(shared with `mlci compare`)."""
+"""Two runs side by side: the rows where they agree and differ, as a pure function over two records.
+`mlci compare` still has its own (mlci/record/history.py compare, with config differences and
+deltas); the two should become one."""
 
 from __future__ import annotations
 
