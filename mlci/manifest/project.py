@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlci.errors import UsageError
 from mlci.manifest.fields import STAGE_RE, ByteSize, Duration, GpuSpec, Name, SafePath, SecretName, Strict
+from mlci.manifest.serve import Serve
 from mlci.manifest.services import ImageRef, Services, StageGpus
 
 
@@ -102,6 +103,7 @@ class Project(Strict):
     )
     ulimits: Ulimits = Field(default_factory=Ulimits)
     services: Services = Field(default_factory=dict, description="started beside every stage")
+    serve: Serve | None = Field(None, description="how a published version serves (mlci deploy, mlci bundle)")
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> Project:
