@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 CHUNK = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def shown(name: str) -> str:
@@ -130,6 +131,48 @@ class ChunkReader:
         return data
 
 
+class RecentBytes:
+    """Passes reads through and remembers the last KEEP bytes with their offsets, so the end of a
+    tar can be checked after tarfile has read past it: the bytes after the last member must be
+    zeros, at least two blocks of them (a plain tar cut short in its padding, or with data appended,
+    otherwise reads as complete)."""
+
+    KEEP = 64 * 1024
+
+    def __init__(self, source: BinaryIO):
+        self.source = source
+        self.pos = 0
+        self._chunks: deque[tuple[int, bytes]] = deque()
+        self._kept = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(n if n is not None and n >= 0 else CHUNK)
+        if data:
+            self._chunks.append((self.pos, data))
+            self._kept += len(data)
+            self.pos += len(data)
+            while self._kept - len(self._chunks[0][1]) >= self.KEEP:
+                self._kept -= len(self._chunks.popleft()[1])
+        return data
+
+    def end_problem(self, offset: int) -> str | None:
+        """What is wrong with the bytes from `offset` (the end of the last member) to the end."""
+        if not self._chunks or offset < self._chunks[0][0]:
+            return "its end could not be checked"
+        trailing = b"".join(
+            data[max(offset - start, 0) :] for start, data in self._chunks if start + len(data) > offset
+        )
+        size, clean = len(trailing), not trailing.strip(b"\0")
+        while chunk := self.read(CHUNK):
+            size += len(chunk)
+            clean = clean and not chunk.strip(b"\0")
+        if not clean:
+            return "data follows the end of the archive"
+        if size < 2 * tarfile.BLOCKSIZE:
+            return "the archive is truncated (its end-of-archive marker is missing)"
+        return None
+
+
 class OverLimit(Exception):
     def __init__(self, limit: int):
         super().__init__(f"more than {limit} bytes")
@@ -153,7 +196,7 @@ class LayerDigest:
         self.raw.update(data)
         if self._first and data:
             self._first = False
-            if data[:2] == _GZIP_MAGIC:
+            if data[:2] == GZIP_MAGIC:
                 self.plain, self._inflate = hashlib.sha256(), zlib.decompressobj(wbits=31)
         if self._inflate is not None and self.plain is not None and not self.broken:
             try:

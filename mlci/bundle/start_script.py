@@ -52,7 +52,11 @@ def render(manifest: BundleManifest) -> str:
         "RESTART": serve.restart,
         "MODEL_DIR": serve.model_dir,
     }
-    assignments = "\n".join(f"{key}={quote(value)}" for key, value in values.items())
+    # the values are literal on purpose: nothing in them is expanded (SC2016 says they would not be)
+    assignments = "\n".join(
+        ("# shellcheck disable=SC2016\n" if key == "COMMAND" else "") + f"{key}={quote(value)}"
+        for key, value in values.items()
+    )
     settings = "\n".join(f"#   {key}: {text}" for key, text in SETTINGS.items())
     limits = "\n".join(_limits(serve))
     return f"""#!/bin/sh

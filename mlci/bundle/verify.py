@@ -11,13 +11,15 @@ is; the model files add up to the content digest the store recorded; image.tar i
 
 from __future__ import annotations
 
-import lzma
+import contextlib
+import gzip
 import os
 import stat
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from mlci.bundle.image_archive import ImageCheck, check_image_archive
 from mlci.bundle.manifest import (
@@ -31,7 +33,7 @@ from mlci.bundle.manifest import (
     model_digest,
     parse_manifest,
 )
-from mlci.bundle.members import HashingReader, name_problem, normalized, shown, type_problem
+from mlci.bundle.members import GZIP_MAGIC, HashingReader, RecentBytes, name_problem, normalized, shown, type_problem
 from mlci.errors import MlciError, UsageError
 
 MAX_MEMBERS = 100_000 + 1_000  # mlci.boundary's file limit for outputs, their directories, and ours
@@ -73,16 +75,28 @@ def verify_bundle(path: Path) -> Verified:
             raise UsageError(f"{path} is not a regular file", hint="pass the path of a bundle file")
         read = _Read()
         try:
-            with tarfile.open(fileobj=handle, mode="r|*") as tar:
-                for member in tar:
-                    if not _member(tar, member, read):
-                        break
-        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            _read(handle, read)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             read.problems.append(f"the archive is truncated or corrupt ({exc or type(exc).__name__})")
     manifest = _check(read)
     if read.problems or manifest is None:
         raise BundleError(str(path), read.problems)
     return Verified(path, manifest, read.members, read.total, read.image.layers if read.image else 0)
+
+
+def _read(handle: BinaryIO, read: _Read) -> None:
+    """Every member of the (gzip or plain) tar in `handle`, then its end."""
+    gzipped = handle.read(2) == GZIP_MAGIC
+    handle.seek(0)
+    with contextlib.ExitStack() as stack:
+        source: BinaryIO = stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")) if gzipped else handle
+        recent = RecentBytes(source)
+        with tarfile.open(fileobj=recent, mode="r|") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                if not _member(tar, member, read):
+                    return
+            if why := recent.end_problem(tar.offset):
+                read.problems.append(why)
 
 
 def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, read: _Read) -> bool:
