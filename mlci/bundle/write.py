@@ -126,7 +126,7 @@ def write_bundle(
     created = datetime.now(UTC).replace(microsecond=0)
     draft = _draft(source, image, created)
     spool_fd, spool = tempfile.mkstemp(prefix=f".{out.name}.image-", suffix=".partial", dir=out.parent)
-    archive_fd, archive = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    archive_fd, archive = tempfile.mkstemp(prefix=f".{out.name}.archive-", suffix=".partial", dir=out.parent)
     try:
         with os.fdopen(spool_fd, "w+b") as spooled:
             image_file = _spool_image(client, image, spooled, draft, phases)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlci.cli import main
+from tests.bundle.second_engine import SecondEngine, ensure_image
 from tests.conftest import REPO, commit_all, mlci, write_project
 from tests.record_support import finished_run
 
@@ -49,3 +50,14 @@ def digits_version(tmp_path_factory: pytest.TempPathFactory, base_image: str) ->
     run = mlci(root, "run", "digits", "--job-id", "bundle-1", "-q", env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     return root
+
+
+@pytest.fixture(scope="session")
+def second_engine(base_image: str):
+    """A second Docker engine, empty, in a container of the first (removed with its volume at the end)."""
+    engine = SecondEngine(ensure_image(base_image))
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.remove()
