@@ -46,6 +46,7 @@ class _Read:
     files: dict[str, tuple[int, str]] = field(default_factory=dict)  # path below top → (size, sha256)
     files_abs: set[str] = field(default_factory=set)  # full member names of the regular files
     dirs: set[str] = field(default_factory=set)
+    implied: set[str] = field(default_factory=set)  # every member's parent directories
     names: set[str] = field(default_factory=set)
     tops: set[str] = field(default_factory=set)
     manifest: bytes | None = None
@@ -91,7 +92,7 @@ def _read(handle: BinaryIO, read: _Read) -> None:
     with contextlib.ExitStack() as stack:
         source: BinaryIO = stack.enter_context(gzip.GzipFile(fileobj=handle, mode="rb")) if gzipped else handle
         recent = RecentBytes(source)
-        with tarfile.open(fileobj=recent, mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=recent, mode="r|") as tar:
             for member in tar:
                 if not _member(tar, member, read):
                     return
@@ -111,13 +112,16 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, read: _Read) -> bool:
         why = "a duplicate name"
     if why is None and "/" not in name and not member.isdir():
         why = "a file outside the bundle's top directory"
-    parents = name.split("/")[:-1]
-    if why is None and any("/".join(parents[: i + 1]) in read.files_abs for i in range(len(parents))):
+    parents = ["/".join(name.split("/")[:i]) for i in range(1, name.count("/") + 1)]
+    if why is None and any(parent in read.files_abs for parent in parents):
         why = "a member below a file"
+    if why is None and not member.isdir() and name in read.implied:
+        why = "a file where earlier members need a directory"
     if why is not None:
         read.problems.append(f"member {shown(member.name)}: {why}")
         return True
     read.names.add(name)
+    read.implied.update(parents)
     top, _, rel = name.partition("/")
     read.tops.add(top)
     if member.isdir():

@@ -125,8 +125,18 @@ def write_bundle(
 ) -> Written:
     created = datetime.now(UTC).replace(microsecond=0)
     draft = _draft(source, image, created)
-    spool_fd, spool = tempfile.mkstemp(prefix=f".{out.name}.image-", suffix=".partial", dir=out.parent)
-    archive_fd, archive = tempfile.mkstemp(prefix=f".{out.name}.archive-", suffix=".partial", dir=out.parent)
+    try:
+        spool_fd, spool = tempfile.mkstemp(prefix=f".{out.name}.image-", suffix=".partial", dir=out.parent)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write in {out.parent} ({exc.strerror})", hint="pass --out in a directory you may write to"
+        ) from None
+    try:
+        archive_fd, archive = tempfile.mkstemp(prefix=f".{out.name}.archive-", suffix=".partial", dir=out.parent)
+    except BaseException:
+        os.close(spool_fd)
+        Path(spool).unlink(missing_ok=True)
+        raise
     try:
         with os.fdopen(spool_fd, "w+b") as spooled:
             image_file = _spool_image(client, image, spooled, draft, phases)

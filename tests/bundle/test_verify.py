@@ -102,6 +102,12 @@ def test_a_hostile_member_is_refused_by_name(tmp_path, entry, why):
     assert "\x1b" not in found and "\nline" not in found  # names are shown escaped
 
 
+def test_a_file_where_earlier_members_need_a_directory_is_refused(tmp_path):
+    bundle = good_bundle()
+    bundle.extra += [Entry(f"{TOP}/model/deep/x", b"1"), Entry(f"{TOP}/model/deep", b"a file named like a directory")]
+    assert "a file where earlier members need a directory" in problems(bundle.write(tmp_path / "b.tar"))
+
+
 def test_members_outside_the_top_directory_are_named(tmp_path):
     bundle = good_bundle()
     bundle.extra.append(Entry("other-v1/", type=tarfile.DIRTYPE))
