@@ -137,7 +137,8 @@ def test_no_function_local_imports_of_mlci_modules():
     assert found == [], "import at the top; a local import hides circles"
 
 
-# What each part may not import: the layers run `commands → run → runner/record/publish → manifest → errors`.
+# What each part may not import: the layers run `commands → run → runner/record/publish → manifest → errors`;
+# mlci.bundle (edge bundles) sits beside run: it uses publish, runner and manifest, and nothing below uses it.
 FORBIDDEN = {
     "mlci.errors": ("mlci.",),
     "mlci.manifest": (
@@ -151,11 +152,13 @@ FORBIDDEN = {
         "mlci.adopt",
         "mlci.commands",
         "mlci.cli",
+        "mlci.bundle",
     ),
-    "mlci.runner": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.release", "mlci.host", "mlci.adopt"),
-    "mlci.record": ("mlci.run", "mlci.runner", "mlci.publish", "mlci.commands", "mlci.cli"),
-    "mlci.publish": ("mlci.run", "mlci.commands", "mlci.cli"),
-    "mlci.run": ("mlci.commands", "mlci.cli"),
+    "mlci.runner": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.release", "mlci.host", "mlci.adopt", "mlci.bundle"),
+    "mlci.record": ("mlci.run", "mlci.runner", "mlci.publish", "mlci.commands", "mlci.cli", "mlci.bundle"),
+    "mlci.publish": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.bundle"),
+    "mlci.run": ("mlci.commands", "mlci.cli", "mlci.bundle"),
+    "mlci.bundle": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.release", "mlci.host", "mlci.render", "mlci.adopt"),
 }
 
 

@@ -27,8 +27,7 @@ from mlci.publish.stores import open_store
 from mlci.publish.stores.base import ArtifactStore
 from mlci.publish.stores.local import LocalStore
 from mlci.publish.stores.local_promotions import LocalPromotions
-from mlci.publish.versions import VersionEntry
-from mlci.record.parts import VERSION_PATTERN
+from mlci.publish.versions import find_version
 
 # Set by Jenkins' mlci-promote job, after its `input` was approved, to the environment's name. A guard
 # against promoting to a guarded environment by accident from a shell — not security: whoever can run
@@ -84,16 +83,6 @@ def _local(store: ArtifactStore, role: str) -> LocalStore:
     return store
 
 
-def _find(entries: list[VersionEntry], version: str, project: str, store: str) -> VersionEntry:
-    if not re.fullmatch(VERSION_PATTERN, version):
-        raise UsageError(f"{version[:64]!r} is not a model version", hint="use v1, v2, ... (see `mlci versions`)")
-    entry = next((e for e in entries if e.version == version), None)
-    if entry is None:
-        newest = f"the newest is {entries[-1].version}" if entries else "it has none"
-        raise UsageError(f"no version {version} of {project} in store '{store}' ({newest})")
-    return entry
-
-
 def promote(
     root: Path,
     manifest: Manifest,
@@ -112,7 +101,7 @@ def promote(
     person = who(by)
     source_name = store_name_for(root, manifest, project, from_store)
     source = _local(open_store(manifest, source_name, root), "source")
-    entry = _find(source.versions(project), version, project, source_name)
+    entry = find_version(source.versions(project), version, project, source_name)
     target = _local(open_store(manifest, env.store, root), "target")
     log = LocalPromotions(target.path / project, project, max_bytes=manifest.runner.max_output_size)
 

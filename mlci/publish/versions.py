@@ -146,6 +146,17 @@ def check_sequence(entries: list[VersionEntry], project: str, where: str) -> lis
     return ordered
 
 
+def find_version(entries: list[VersionEntry], version: str, project: str, store: str) -> VersionEntry:
+    """`version`'s entry (a usage error naming the newest one when there is none)."""
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise UsageError(f"{str(version)[:64]!r} is not a model version", hint="use v1, v2, ... (see `mlci versions`)")
+    entry = next((e for e in entries if e.version == version), None)
+    if entry is None:
+        newest = f"the newest is {max(entries, key=lambda e: e.number).version}" if entries else "it has none"
+        raise UsageError(f"no version {version} of {project} in store '{store}' ({newest})")
+    return entry
+
+
 def newest_first(entries: list[VersionEntry]) -> list[VersionEntry]:
     return sorted(entries, key=lambda e: e.number, reverse=True)
 
