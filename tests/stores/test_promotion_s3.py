@@ -11,6 +11,9 @@ import json
 import pytest
 
 from mlci.cli import main
+from mlci.manifest import load_manifest
+from mlci.publish.promotion import record_itest
+from mlci.publish.promotion_gate import itest_verdict
 from mlci.publish.promotion_log import Promotion
 from mlci.publish.stores.s3 import S3Store, make_client
 from mlci.publish.stores.s3_conditional import ConditionalWritesUnsupported
@@ -286,6 +289,39 @@ def test_a_promoter_that_loses_the_race_reads_again_and_chains_after_the_winner(
     else:  # ours was logged first; the other's, logged later, stays current: the pointer never goes back
         assert [(p["version"], p["previous"], p["by"]) for p in log] == [("v2", None, "carol"), ("v1", "v2", "erin")]
     assert (pointer["version"], pointer["promotion"]) == (log[-1]["version"], 2)
+
+
+def test_itest_verdicts_in_s3_gate_a_later_environment(repo, client, serial_endpoint, capsys):
+    write_manifest(repo, serial_endpoint, default="s3", extra_envs="  live: {store: vault, after: qa}\n")
+    assert mlci(repo, "promote", "digits", "v2", "--to", "qa") == 0
+    capsys.readouterr()
+    assert mlci(repo, "promote", "digits", "v2", "--to", "live") == 2
+    assert "v2 has no verdict in qa yet" in capsys.readouterr().err
+
+    record_itest(repo, load_manifest(repo), "digits", "qa", "v2", passed=True, by="ci", job="itest-1", detail="ok")
+    assert mlci(repo, "promote", "digits", "v2", "--to", "live") == 0
+    log = s3_json(client, "team/digits/itests.json")
+    assert [(v["version"], v["passed"], v["job"]) for v in log["itests"]] == [("v2", True, "itest-1")]
+    assert env_json(repo, capsys, "qa")["itests"][0]["detail"] == "ok"
+
+
+def test_a_verdict_recorded_meanwhile_is_kept(repo, client):
+    plain = S3Store("s3", client, BUCKET, "team")
+    v2 = plain.versions("digits")[1]
+    plain.promotions("digits").promote(
+        "qa", v2, lambda dest: plain.fetch_version(v2, dest), make_promotion("v2", "job-2", "carol")
+    )
+
+    def other() -> None:
+        verdict = itest_verdict("qa", "digits", "v2", passed=False, by="erin", job=None, detail="", at="t0")
+        plain.promotions("digits").record_itest(verdict)
+
+    ours = S3Store("s3", AnotherPromoterFirst(client, "itests.json", other), BUCKET, "team")
+    ours.promotions("digits").record_itest(
+        itest_verdict("qa", "digits", "v2", passed=True, by="carol", job="j-1", detail="", at="t1")
+    )
+    log = s3_json(client, "team/digits/itests.json")["itests"]
+    assert [(v["by"], v["passed"]) for v in log] == [("erin", False), ("carol", True)]
 
 
 def test_a_huggingface_store_is_refused_as_target_and_as_source(tmp_path, make_run, capsys, monkeypatch):
