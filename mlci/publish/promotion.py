@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlci.contract import PROJECT_RE
-from mlci.errors import MlciError, UsageError
+from mlci.errors import UsageError
 from mlci.manifest.environments import Environment
 from mlci.manifest.fields import NAME_RE
 from mlci.manifest.schema import Manifest
@@ -115,8 +115,6 @@ def promote(
     source_name = store_name_for(root, manifest, project, from_store)
     source = open_store(manifest, source_name, root)
     entry = _find(source.versions(project), version, project, source_name)
-    if entry.project != project:
-        raise MlciError(f"{version} in store '{source_name}' belongs to project {entry.project[:40]!r}")
     job_of(entry)  # its job id names a directory or key prefix: checked before anything is read there
     target = promotions_in(root, manifest, env, project)
     if env.after is not None:

@@ -140,10 +140,6 @@ def encode(project: str, entries: list[Any], kind: LogKind) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
-def log_json(project: str, entries: list[Promotion]) -> dict[str, Any]:
-    return {"schemaVersion": LOG_SCHEMA_VERSION, "project": project, "promotions": [e.to_json() for e in entries]}
-
-
 def in_env(entries: list[Any], env: str) -> list[Any]:
     """`env`'s entries, newest first: for promotions, the first one is what is current there."""
     return [e for e in reversed(entries) if e.env == env]

@@ -185,7 +185,8 @@ def check_copy(objects: S3Objects, base: str, entry: VersionEntry, manifest: dic
     digest = "sha256:" + content_digest(files)
     listed = _listing(objects, base)
     recorded = {str(f["path"]): (f["size"], f.get("etag")) for f in files}
-    changed = sorted(p for p in set(recorded) | set(listed) - {MANIFEST_NAME} if recorded.get(p) != listed.get(p))
+    every = set(recorded) | (set(listed) - {MANIFEST_NAME})
+    changed = sorted(p for p in every if recorded.get(p) != listed.get(p))
     wrong = (manifest.get("version"), manifest.get("jobId")) != (entry.version, entry.job_id)
     if wrong or (entry.digest is not None and digest != entry.digest) or changed:
         detail = f"changed: {', '.join(changed[:3])}" if changed else "its manifest is another version's"
