@@ -33,7 +33,7 @@ def itest_verdict(
     if job is not None and not re.fullmatch(ITEST_JOB_RE, job):
         raise UsageError(
             f"{job[:64]!r} is not a job name",
-            hint="a build URL or id: letters, digits and . _ : / # @ + = -, at most 200 characters",
+            hint="a build URL or id: letters, digits and . _ : / # @ % ~ + = -, at most 200 characters",
         )
     text = _CONTROL.sub("?", secrets.redact(detail if isinstance(detail, str) else str(detail)))
     if len(text) > MAX_DETAIL:

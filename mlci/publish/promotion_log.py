@@ -27,7 +27,7 @@ from mlci.record.parts import VERSION_PATTERN
 LOG_SCHEMA_VERSION = 1
 WHO_RE = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z"
 # a Jenkins build URL or number, or an mlci job id: one line of characters inert in shells and URLs
-ITEST_JOB_RE = r"^[A-Za-z0-9][A-Za-z0-9._:/#@+=-]{0,199}\Z"
+ITEST_JOB_RE = r"^[A-Za-z0-9][A-Za-z0-9._:/#@%~+=-]{0,199}\Z"
 MAX_DETAIL = 2000
 _ENV = NAME_RE.replace("\\Z", "$")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from mlci.cli import main
 from mlci.manifest import load_manifest
 from mlci.publish.promotion import promote
+from mlci.publish.stores.s3 import make_client
 
 BUCKET = "mlci-promotions"
 
@@ -40,6 +41,20 @@ def publish_versions(root: Path, make_run, count: int, *, store: str | None = No
         make_run(root=root, job=f"job-{n}", files={"model.bin": b"weights-%d" % n, "meta/info.txt": b"n=%d" % n})
         extra = ["--store", store] if store else []
         assert main(["--root", str(root), "publish", "digits", f"job-{n}", *extra]) == 0
+
+
+def emptied_bucket(endpoint: str):
+    """A client with the test bucket created, for a fixture to yield; moto's state is one per process
+    (shared by every module's server), so the caller empties and removes the bucket afterwards."""
+    client = make_client(endpoint_url=endpoint, region="us-east-1", access_key_id="testkey", secret_access_key="x")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def remove_bucket(client) -> None:
+    for key in s3_keys(client):
+        client.delete_object(Bucket=BUCKET, Key=key)
+    client.delete_bucket(Bucket=BUCKET)
 
 
 def s3_keys(client, prefix: str = "") -> dict[str, bytes]:

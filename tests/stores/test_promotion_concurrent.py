@@ -10,8 +10,15 @@ import json
 import pytest
 
 from mlci.publish.promotion_log import in_env, parse_log
-from mlci.publish.stores.s3 import make_client
-from tests.stores.promotion_support import BUCKET, promote_concurrently, publish_versions, s3_json, write_manifest
+from tests.stores.promotion_support import (
+    BUCKET,
+    emptied_bucket,
+    promote_concurrently,
+    publish_versions,
+    remove_bucket,
+    s3_json,
+    write_manifest,
+)
 
 SHARES = [["v1", "v3", "v5", "v7"], ["v2", "v4", "v6", "v8"]]
 
@@ -45,13 +52,15 @@ def test_two_processes_promote_to_one_local_environment(tmp_path, make_run, monk
     assert [p.name for p in prod.iterdir() if p.name.startswith(".")] == []  # no staging or pointer left over
 
 
-def test_two_processes_promote_to_one_s3_environment(tmp_path, serial_endpoint, make_run, monkeypatch):
+@pytest.fixture
+def client(serial_endpoint):
     pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
-    client = make_client(
-        endpoint_url=serial_endpoint, region="us-east-1", access_key_id="testkey", secret_access_key="testsecret"
-    )
-    client.create_bucket(Bucket=BUCKET)
+    s3 = emptied_bucket(serial_endpoint)
+    yield s3
+    remove_bucket(s3)
+
+
+def test_two_processes_promote_to_one_s3_environment(tmp_path, serial_endpoint, client, make_run, monkeypatch):
     monkeypatch.setenv("MLCI_TEST_S3_KEY", "AKIAMLCITESTKEY0001")  # spawned promoters inherit these
     monkeypatch.setenv("MLCI_TEST_S3_SECRET", "s3-secret-value-never-printed")
     write_manifest(tmp_path, serial_endpoint, default="s3")

@@ -15,9 +15,17 @@ from mlci.manifest import load_manifest
 from mlci.publish.promotion import record_itest
 from mlci.publish.promotion_gate import itest_verdict
 from mlci.publish.promotion_log import Promotion
-from mlci.publish.stores.s3 import S3Store, make_client
+from mlci.publish.stores.s3 import S3Store
 from mlci.publish.stores.s3_conditional import ConditionalWritesUnsupported
-from tests.stores.promotion_support import BUCKET, publish_versions, s3_json, s3_keys, write_manifest
+from tests.stores.promotion_support import (
+    BUCKET,
+    emptied_bucket,
+    publish_versions,
+    remove_bucket,
+    s3_json,
+    s3_keys,
+    write_manifest,
+)
 
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
@@ -27,14 +35,9 @@ QA = "team/digits/envs/qa/"
 
 @pytest.fixture
 def client(serial_endpoint):
-    s3 = make_client(
-        endpoint_url=serial_endpoint, region="us-east-1", access_key_id="testkey", secret_access_key="testsecret"
-    )
-    s3.create_bucket(Bucket=BUCKET)
+    s3 = emptied_bucket(serial_endpoint)
     yield s3
-    for key in s3_keys(s3):
-        s3.delete_object(Bucket=BUCKET, Key=key)
-    s3.delete_bucket(Bucket=BUCKET)
+    remove_bucket(s3)
 
 
 @pytest.fixture
