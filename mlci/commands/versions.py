@@ -1,6 +1,6 @@
 """`mlci versions PROJECT [--store NAME] [--json]`: the model versions published to a store, newest
-first, read from the store's own version index; `--env ENV`: what is current in an environment and
-its promotion history, read from the promotion log of the environment's store."""
+first, read from the store's own version index; `--env ENV`: what is current in an environment, its
+promotion history and its integration-test verdicts, read from the logs of the environment's store."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import click
 from mlci import secrets
 from mlci.commands._common import remember_secrets, repo_root
 from mlci.manifest import load_manifest
-from mlci.publish.promotion import check_project, history
-from mlci.publish.promotion_log import Promotion
+from mlci.publish.promotion import check_project, history, itests
+from mlci.publish.promotion_log import ItestVerdict, Promotion
 from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
 from mlci.publish.versions import VersionEntry, newest_first
@@ -32,7 +32,8 @@ def command(ctx: click.Context, project: str, store_name: str | None, env: str |
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
     if env is not None:
-        _environment(history(root, manifest, project, env), project, env, as_json)
+        promotions = history(root, manifest, project, env)
+        _environment(promotions, itests(root, manifest, project, env), project, env, as_json)
         return
     name = store_name_for(root, manifest, project, store_name)
     entries = newest_first(open_store(manifest, name, root).versions(project))
@@ -62,18 +63,33 @@ def _line(entry: VersionEntry) -> str:
     )
 
 
-def _environment(promotions: list[Promotion], project: str, env: str, as_json: bool) -> None:
+def _environment(
+    promotions: list[Promotion], verdicts: list[ItestVerdict], project: str, env: str, as_json: bool
+) -> None:
     current = promotions[0].version if promotions else None
     if as_json:
         rows = [p.to_json() for p in promotions]
-        click.echo(json.dumps({"env": env, "project": project, "current": current, "history": rows}, indent=2))
+        tests = [v.to_json() for v in verdicts]
+        out = {"env": env, "project": project, "current": current, "history": rows, "itests": tests}
+        click.echo(secrets.redact(json.dumps(out, indent=2)))
         return
     if not promotions:
         click.echo(f"nothing of {project} promoted to {env} — promote with `mlci promote {project} VERSION --to {env}`")
         return
-    click.echo(f"{project} in {env}: {current} (job {promotions[0].job_id}, promoted by {promotions[0].by})")
+    tested = next((v for v in verdicts if v.version == current), None)
+    verdict = f"; itest {'passed' if tested.passed else 'FAILED'}" if tested else ""
+    head = promotions[0]
+    click.echo(f"{project} in {env}: {current} (job {head.job_id}, promoted by {head.by}{verdict})")
     click.echo(f"{'PROMOTED':<17} {'VERSION':<8} {'REPLACED':<9} {'BY':<16} {'JOB':<24} URL")
     for p in promotions:
         when = p.at[:16].replace("T", " ")
         line = f"{when:<17} {p.version:<8} {p.previous or '-':<9} {p.by[:16]:<16} {p.job_id[:24]:<24} {p.url}"
         click.echo(secrets.redact(line))
+    if verdicts:
+        click.echo("")
+        click.echo(f"{'TESTED':<17} {'VERSION':<8} {'ITEST':<9} {'BY':<16} {'JOB':<24} DETAIL")
+        for v in verdicts:
+            when = v.at[:16].replace("T", " ")
+            first = next((text for text in v.detail.splitlines() if text.strip()), "-")[:80]
+            line = f"{when:<17} {v.version:<8} {'pass' if v.passed else 'FAIL':<9} {v.by[:16]:<16} {(v.job or '-')[:24]:<24} {first}"
+            click.echo(secrets.redact(line))

@@ -47,6 +47,11 @@ class Environment(Strict):
     approvers: list[Annotated[str, Field(pattern=POSIX_USER_RE)]] = Field(
         default_factory=list, description="Jenkins users who may approve a promotion here (default: the admin)"
     )
+    after: EnvName | None = Field(
+        None,
+        description="an environment a version must be current in, with a passing integration test there,"
+        " before it may be promoted here",
+    )
 
 
 Environments = dict[EnvName, Environment]
@@ -69,9 +74,13 @@ def environment_problems(
     host_labels: list[str],
     jenkins_users: list[str],
 ) -> list[EnvProblem]:
-    """Every store, host or approver an environment names that the manifest does not define."""
+    """Every store, host, approver or `after` environment an environment names that the manifest does
+    not define, and every `after` chain that comes back to where it started."""
     problems: list[EnvProblem] = []
     for name, env in environments.items():
+        if env.after is not None and env.after not in environments:
+            message = _unknown("environment", env.after, list(environments), "use one of environments")
+            problems.append((("environments", name, "after"), message))
         if env.store not in stores:
             message = _unknown("store", env.store, stores, "use one of artifacts.stores")
             problems.append((("environments", name, "store"), message))
@@ -83,4 +92,21 @@ def environment_problems(
             if user not in jenkins_users:
                 message = _unknown("approver", user, jenkins_users, "add them to jenkins.approvers, or use one of")
                 problems.append((("environments", name, "approvers", i), message))
+    problems.extend(_after_cycles(environments))
+    return problems
+
+
+def _after_cycles(environments: Environments) -> list[EnvProblem]:
+    """An environment `after` itself, or in a ring of `after`s: nothing could ever be promoted there."""
+    problems: list[EnvProblem] = []
+    for name, env in environments.items():
+        chain, step = [name], env.after
+        while step is not None and step in environments and step not in chain:
+            chain.append(step)
+            step = environments[step].after
+        if step == name:
+            ring = " → ".join([*chain, name])
+            why = "itself" if len(chain) == 1 else f"a cycle ({ring})"
+            message = f"environment '{name}' comes after {why}, so nothing could ever be promoted to it"
+            problems.append((("environments", name, "after"), message + " — remove one `after`"))
     return problems

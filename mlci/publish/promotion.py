@@ -3,8 +3,14 @@
 `promote` takes the version's entry from the source store's version index, copies its outputs into
 the environment's store at `<project>/envs/<env>/<version>/` (checked against the content digest the
 index recorded), points `<project>/envs/<env>/current` at it, and appends the promotion — which
-version, which it replaced, who, when — to the per-project promotion log in that store
-(stores/local_promotions.py). Rolling back is promoting an earlier version.
+version, which it replaced, who, when — to the per-project promotion log in that store. Each store
+type keeps these its own race-free way (`ArtifactStore.promotions`: stores/local_promotions.py,
+stores/s3_promotions.py); the source may be any store that keeps versions. Rolling back is promoting
+an earlier version.
+
+`record_itest` appends an integration-test verdict of a promoted version to the itest log beside
+the promotion log; an environment with `after: <env>` takes only a version that is current in
+<env> and whose newest verdict there passed (promotion_gate.py).
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from mlci.errors import UsageError
 from mlci.manifest.environments import Environment
 from mlci.manifest.fields import NAME_RE
 from mlci.manifest.schema import Manifest
-from mlci.publish.promotion_log import WHO_RE, Promotion, in_env
+from mlci.publish.promotion_gate import itest_verdict, refuse_unless_passed_before
+from mlci.publish.promotion_log import WHO_RE, ItestVerdict, Promotion, in_env
 from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
-from mlci.publish.stores.base import ArtifactStore
-from mlci.publish.stores.local import LocalStore
-from mlci.publish.stores.local_promotions import LocalPromotions
+from mlci.publish.stores.base import job_of
+from mlci.publish.stores.promotions import Promotions
 from mlci.publish.versions import find_version
+from mlci.record.parts import VERSION_PATTERN
 
 # Set by Jenkins' mlci-promote job, after its `input` was approved, to the environment's name. A guard
 # against promoting to a guarded environment by accident from a shell — not security: whoever can run
@@ -74,13 +81,9 @@ def refuse_unapproved(env_name: str, env: Environment) -> None:
         )
 
 
-def _local(store: ArtifactStore, role: str) -> LocalStore:
-    if not isinstance(store, LocalStore):
-        raise UsageError(
-            f"store '{store.name}' ({type(store).__name__}) cannot be a promotion's {role} in this mlci",
-            hint="promotion copies between local stores (see README: Environments and promotion)",
-        )
-    return store
+def promotions_in(root: Path, manifest: Manifest, env: Environment, project: str) -> Promotions:
+    """`project`'s promotion and itest logs in `env`'s store, kept the way its store type keeps them."""
+    return open_store(manifest, env.store, root).promotions(project)
 
 
 def promote(
@@ -100,13 +103,16 @@ def promote(
     refuse_unapproved(env_name, env)
     person = who(by)
     source_name = store_name_for(root, manifest, project, from_store)
-    source = _local(open_store(manifest, source_name, root), "source")
+    source = open_store(manifest, source_name, root)
     entry = find_version(source.versions(project), version, project, source_name)
-    target = _local(open_store(manifest, env.store, root), "target")
-    log = LocalPromotions(target.path / project, project, max_bytes=manifest.runner.max_output_size)
+    job_of(entry)  # its job id names a directory or key prefix: checked before anything is read there
+    target = promotions_in(root, manifest, env, project)
+    if env.after is not None:
+        refuse_unless_passed_before(
+            promotions_in(root, manifest, manifest.environments[env.after], project), env.after, env_name, entry
+        )
 
     def make(previous: str | None, url: str) -> Promotion:
-        at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return Promotion(
             env=env_name,
             project=project,
@@ -115,17 +121,55 @@ def promote(
             job_id=entry.job_id,
             source_store=source_name,
             by=person,
-            at=at,
+            at=_now(),
             digest=entry.digest,
             url=url,
         )
 
-    return log.promote(env_name, entry, source.path / project, make)
+    return target.promote(env_name, entry, lambda dest: source.fetch_version(entry, dest), make)
 
 
 def history(root: Path, manifest: Manifest, project: str, env_name: str) -> list[Promotion]:
     """`env_name`'s promotions of `project`, newest first (the first is current)."""
     check_project(project)
     env = environment(manifest, env_name)
-    target = _local(open_store(manifest, env.store, root), "target")
-    return in_env(LocalPromotions(target.path / project, project).read(), env_name)
+    return in_env(promotions_in(root, manifest, env, project).read(), env_name)
+
+
+def itests(root: Path, manifest: Manifest, project: str, env_name: str) -> list[ItestVerdict]:
+    """`env_name`'s integration-test verdicts of `project`, newest first."""
+    check_project(project)
+    env = environment(manifest, env_name)
+    return in_env(promotions_in(root, manifest, env, project).itests(), env_name)
+
+
+def record_itest(
+    root: Path,
+    manifest: Manifest,
+    project: str,
+    env_name: str,
+    version: str,
+    *,
+    passed: bool,
+    by: str | None,
+    job: str | None,
+    detail: str,
+) -> None:
+    """Record that `version`'s integration test in `env_name` passed or failed, in the itest log of
+    the environment's store. The version must have been promoted to `env_name`."""
+    check_project(project)
+    env = environment(manifest, env_name)
+    if not re.fullmatch(VERSION_PATTERN, version):
+        raise UsageError(f"{version[:64]!r} is not a model version", hint="use v1, v2, ... (see `mlci versions`)")
+    verdict = itest_verdict(env_name, project, version, passed=passed, by=who(by), job=job, detail=detail, at=_now())
+    log = promotions_in(root, manifest, env, project)
+    if not any(p.version == version for p in in_env(log.read(), env_name)):
+        raise UsageError(
+            f"{project} {version} was never promoted to {env_name}: there is no deployment of it to have tested",
+            hint=f"promote it first: mlci promote {project} {version} --to {env_name}",
+        )
+    log.record_itest(verdict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

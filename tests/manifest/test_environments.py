@@ -88,3 +88,42 @@ def test_unknown_keys_suggest_the_environment_keys(tmp_path):
 )
 def test_bad_values_are_located(tmp_path, body, fragment):
     assert any(fragment in line for line in problems(tmp_path, body))
+
+
+def test_after_names_an_environment_a_version_must_pass_first(tmp_path):
+    manifest = load(tmp_path, "  qa: {store: shelf}\n  prod: {store: shelf, after: qa}\n")
+    assert manifest.environments["prod"].after == "qa" and manifest.environments["qa"].after is None
+
+
+def test_an_unknown_after_is_located_with_did_you_mean(tmp_path):
+    assert problems(tmp_path, "  qa: {store: shelf}\n  prod: {store: shelf, after: qaa}\n") == [
+        "mlci.yaml:14:31: environments.prod.after: environment 'qaa' is not defined — did you mean 'qa'?"
+    ]
+    assert problems(tmp_path, "  qa: {store: shelf}\n  prod: {store: shelf, after: staging}\n") == [
+        "mlci.yaml:14:31: environments.prod.after: environment 'staging' is not defined"
+        " — use one of environments: prod, qa"
+    ]
+
+
+def test_an_environment_after_itself_or_in_a_cycle_is_refused(tmp_path):
+    assert problems(tmp_path, "  qa: {store: shelf, after: qa}\n") == [
+        "mlci.yaml:13:29: environments.qa.after: environment 'qa' comes after itself, so nothing could ever be"
+        " promoted to it — remove one `after`"
+    ]
+    got = problems(
+        tmp_path,
+        "  dev: {store: shelf}\n  qa: {store: shelf, after: prod}\n  prod: {store: shelf, after: qa}\n"
+        "  edge: {store: shelf, after: prod}\n",
+    )
+    assert got == [
+        "mlci.yaml:14:29: environments.qa.after: environment 'qa' comes after a cycle (qa → prod → qa), so nothing"
+        " could ever be promoted to it — remove one `after`",
+        "mlci.yaml:15:31: environments.prod.after: environment 'prod' comes after a cycle (prod → qa → prod), so"
+        " nothing could ever be promoted to it — remove one `after`",
+    ]
+
+
+@pytest.mark.parametrize("value", ["Prod", "../qa", "qa\\n", "[qa]"])
+def test_a_hostile_after_is_refused_at_the_value(tmp_path, value):
+    got = problems(tmp_path, f'  qa: {{store: shelf}}\n  prod: {{store: shelf, after: "{value}"}}\n')
+    assert len(got) == 1 and got[0].startswith("mlci.yaml:14:31: environments.prod.after:"), got

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlci.boundary import DEFAULT_MAX_BYTES, scan_outputs
-from mlci.errors import MlciError
+from mlci.contract import JOB_ID_RE, PROJECT_RE
+from mlci.errors import MlciError, UsageError
+from mlci.publish.stores.promotions import Promotions
 from mlci.publish.versions import VersionEntry, VersionsUnsupported
 from mlci.record.store import RunRecord
 
@@ -47,11 +49,34 @@ class ArtifactStore(ABC):
         """The project's versions in this store, oldest first."""
         raise self._unsupported()
 
+    def fetch_version(self, entry: VersionEntry, dest: Path) -> None:
+        """Write the outputs of `entry` (a version in this store's index) into `dest`, a fresh empty
+        directory, as this store holds them: what a promotion from this store copies."""
+        raise self._unsupported()
+
+    # ------------------------------------------------------------ promotions
+    def promotions(self, project: str) -> Promotions:
+        """The project's promotion and itest logs in this store (see stores/promotions.py)."""
+        raise UsageError(
+            f"store '{self.name}' ({type(self).__name__}) cannot hold an environment's promotions",
+            hint="point the environment's store at a local or s3 store (see README: Environments and promotion)",
+        )
+
     def _unsupported(self) -> VersionsUnsupported:
         return VersionsUnsupported(
             f"store '{self.name}' ({type(self).__name__}) keeps no model versions",
             hint="model versions are kept by local and s3 stores (see README: Model versions)",
         )
+
+
+def job_of(entry: VersionEntry) -> tuple[str, str]:
+    """(project, job id) of an index entry, both checked: they name a directory or key prefix."""
+    if not PROJECT_RE.fullmatch(entry.project) or not JOB_ID_RE.fullmatch(entry.job_id):
+        raise MlciError(
+            f"{entry.version}: project {entry.project[:40]!r} or job id {entry.job_id[:40]!r} in the version index"
+            " is not one mlci writes; nothing was promoted"
+        )
+    return entry.project, entry.job_id
 
 
 class RepublishConflict(MlciError):

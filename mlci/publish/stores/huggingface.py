@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mlci.errors import UsageError
 from mlci.publish.stores.base import ArtifactStore, RepublishConflict, content_digest, content_entries, output_files
+from mlci.publish.stores.promotions import Promotions
 from mlci.publish.stores.retry import with_retry
 from mlci.record.store import RunRecord
 
@@ -109,6 +111,14 @@ class HubStore(ArtifactStore):
         self.private = private
         self.batch_files = batch_files
         self._retry: dict[str, Any] = {"sleep": sleep} if sleep else {}
+
+    def promotions(self, project: str) -> Promotions:
+        raise UsageError(
+            f"store '{self.name}' (huggingface) cannot hold an environment's promotions: mlci appends to a"
+            " promotion log only where two promoters cannot lose each other's entry (a local store's flock, S3's"
+            " conditional writes), and it keeps no such log on the Hub",
+            hint="point the environment's store at a local or s3 store; publishing to the Hub is unaffected",
+        )
 
     def url(self, revision: str) -> str:
         endpoint = (getattr(self.api, "endpoint", None) or DEFAULT_ENDPOINT).rstrip("/")

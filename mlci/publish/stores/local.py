@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlci.boundary import copy_outputs, scan_outputs
-from mlci.publish.stores.base import ArtifactStore, content_entries, refuse_different
+from mlci.errors import MlciError
+from mlci.publish.stores.base import ArtifactStore, content_entries, job_of, refuse_different
+from mlci.publish.stores.local_promotions import LocalPromotions
 from mlci.publish.stores.local_versions import LocalIndex
 from mlci.publish.versions import VersionEntry
 from mlci.record.store import RunRecord
@@ -29,6 +31,16 @@ class LocalStore(ArtifactStore):
 
     def versions(self, project: str) -> list[VersionEntry]:
         return LocalIndex(self.path / project, project).read()
+
+    def fetch_version(self, entry: VersionEntry, dest: Path) -> None:
+        project, job_id = job_of(entry)
+        source = self.path / project / job_id
+        if source.is_symlink() or not source.is_dir():
+            raise MlciError(f"{entry.version} of {entry.project}: its outputs {source} are missing from the store")
+        copy_outputs(scan_outputs(source, max_bytes=self.max_output_bytes), dest)
+
+    def promotions(self, project: str) -> LocalPromotions:
+        return LocalPromotions(self.path / project, project, max_bytes=self.max_output_bytes)
 
     def publish(self, record: RunRecord, outputs: Path) -> str:
         project_dir = self.path / record.project

@@ -7,6 +7,8 @@ Layout under `s3://<bucket>/<prefix>/`:
                                         after the manifest; re-publishing an older run leaves it alone
     <project>/versions/v<N>.json        the model version index, one entry per version, written last
                                         with a conditional PUT (see s3_versions)
+    <project>/envs/, promotions.json,   promoted copies, the promotion log and itest verdicts of the
+    <project>/itests.json               environments kept in this store (see s3_promotions)
 
 A reader trusts a job only when its manifest exists, so an interrupted publish (some files, no
 manifest) is invisible, and `latest` never points at it. Re-publishing a job whose manifest exists
@@ -20,8 +22,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlci.publish.stores.base import MB, ArtifactStore, content_entries, output_files, refuse_different, sha256_file
+from mlci.publish.stores.base import (
+    MB,
+    ArtifactStore,
+    content_entries,
+    job_of,
+    output_files,
+    refuse_different,
+    sha256_file,
+)
 from mlci.publish.stores.retry import with_retry
+from mlci.publish.stores.s3_conditional import S3Objects
+from mlci.publish.stores.s3_outputs import MANIFEST_NAME, Transfer, fetch
+from mlci.publish.stores.s3_promotions import S3Promotions
 from mlci.publish.stores.s3_versions import S3Index
 from mlci.publish.versions import VersionEntry
 from mlci.record.model import now
@@ -29,9 +42,8 @@ from mlci.record.store import RunRecord
 
 # boto3 is an optional extra (mlci[s3], ~0.25 s): imported in the functions that need it.
 
-__all__ = ["MB", "S3Store", "make_client", "output_files", "sha256_file"]
+__all__ = ["MANIFEST_NAME", "MB", "S3Store", "make_client", "output_files", "sha256_file"]
 
-MANIFEST_NAME = "_mlci.json"
 LATEST_NAME = "latest.json"
 
 
@@ -122,7 +134,20 @@ class S3Store(ArtifactStore):
     def versions(self, project: str) -> list[VersionEntry]:
         return self._index(project).read()
 
+    def fetch_version(self, entry: VersionEntry, dest: Path) -> None:
+        project, job_id = job_of(entry)
+        what = f"{entry.version} of {project}"
+        fetch(self._objects(), self.key(project, job_id) + "/", dest, max_bytes=self.max_output_bytes, what=what)
+
+    # ------------------------------------------------------------ promotions
+    def promotions(self, project: str) -> S3Promotions:
+        transfer = Transfer(self.multipart_threshold, self.multipart_chunksize)
+        return S3Promotions(self._objects(), self.key, project, max_bytes=self.max_output_bytes, transfer=transfer)
+
     # ------------------------------------------------------------ helpers
+    def _objects(self) -> S3Objects:
+        return S3Objects(self.client, self.bucket, self._retry_kwargs)
+
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 

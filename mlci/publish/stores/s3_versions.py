@@ -29,6 +29,7 @@ from typing import Any
 
 from mlci.errors import MlciError
 from mlci.publish.stores.retry import with_retry
+from mlci.publish.stores.s3_conditional import error_code, taken
 from mlci.publish.versions import (
     INDEX_SCHEMA_VERSION,
     VersionEntry,
@@ -46,18 +47,6 @@ from mlci.record.store import RunRecord
 ENTRY_KEY = re.compile(r"v[1-9][0-9]*\.json")
 PROBE_NAME = "versions.probe"
 MAX_CLAIMS = 50  # that many publishers taking the version each time we look is not contention, it is a bug
-
-
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    error = str(response.get("Error", {}).get("Code", ""))
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error or str(status or "")
-
-
-def _taken(exc: Exception) -> bool:
-    """412: the key exists; 409: a concurrent conditional write to it (retry after listing)."""
-    return _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
 class S3Index:
@@ -129,7 +118,7 @@ class S3Index:
             )
             return True
         except Exception as exc:
-            if _taken(exc):
+            if taken(exc):
                 return False
             raise
 
@@ -149,7 +138,7 @@ class S3Index:
         except MlciError:
             raise
         except Exception as exc:
-            if _code(exc) not in ("NotImplemented", "501", "InvalidArgument", "400"):
+            if error_code(exc) not in ("NotImplemented", "501", "InvalidArgument", "400"):
                 raise
         raise VersionsUnsupported(
             f"the S3 server behind {self.where(self.probe_key)} does not honour If-None-Match (conditional writes), "
