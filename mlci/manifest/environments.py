@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mlci.manifest.fields import LABEL_RE, NAME_RE, POSIX_USER_RE, Name, SecretName, Strict
+from mlci.manifest.fields import LABEL_RE, NAME_RE, POSIX_USER_RE, Duration, Name, SecretName, Strict
 
 # Environment names appear in paths, Jenkins parameters and service names: like project names.
 EnvName = Annotated[str, Field(pattern=NAME_RE)]
@@ -46,6 +46,9 @@ class Environment(Strict):
     )
     approvers: list[Annotated[str, Field(pattern=POSIX_USER_RE)]] = Field(
         default_factory=list, description="Jenkins users who may approve a promotion here (default: the admin)"
+    )
+    approval_timeout: Duration = Field(
+        86400, description="how long mlci-promote waits for the approval before it gives up (default 24h)"
     )
 
 
