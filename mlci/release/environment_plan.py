@@ -16,7 +16,12 @@ from pathlib import Path
 from mlci.errors import UsageError
 from mlci.manifest.environments import Environment
 from mlci.manifest.schema import Manifest
-from mlci.release.affected import Snapshot, resolve, snapshot
+from mlci.release.affected import BUILD_ALLOWANCE_S, Snapshot, resolve, snapshot
+
+# Jenkins' limits around `mlci deploy` and `mlci itest`, so a hung one ends the build: the image build
+# (or pull) allowance plus the health timeout, or the itest's own timeout, plus slack for mlci to
+# stop containers and report before Jenkins interrupts it.
+DEPLOY_SLACK_S = 300
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class EnvPlan:
     deploy: bool  # the project has `serve:` and the environment names hosts
     deploy_hosts: tuple[str, ...]  # Jenkins agents (host names) to deploy on, one after another
     itest: bool  # serve.itest is set: `mlci itest` after each deployment
+    deploy_timeout_s: int  # Jenkins' limit for one `mlci deploy` (0: nothing to deploy)
+    itest_timeout_s: int  # Jenkins' limit for one `mlci itest` (0: no itest)
     deploy_secrets: tuple[str, ...]  # the environment's secrets and its store's, bound around deploy/itest
     notify_secrets: tuple[str, ...]
 
@@ -50,6 +57,8 @@ class EnvPlan:
             "deploy": self.deploy,
             "deploy_hosts": list(self.deploy_hosts),
             "itest": self.itest,
+            "deploy_timeout_s": self.deploy_timeout_s,
+            "itest_timeout_s": self.itest_timeout_s,
             "deploy_secrets": list(self.deploy_secrets),
             "notify_secrets": list(self.notify_secrets),
         }
@@ -100,6 +109,7 @@ def env_plan_from(snap: Snapshot, commit: str, project: str, env_name: str) -> E
         )
     serve = spec.serve
     hosts = serving_hosts(manifest, env_name, env) if serve is not None else ()
+    itest = serve.itest if serve is not None and hosts else None
     slack = manifest.notifications.slack
     return EnvPlan(
         commit=commit,
@@ -113,7 +123,9 @@ def env_plan_from(snap: Snapshot, commit: str, project: str, env_name: str) -> E
         promote_secrets=tuple(sorted({*store_secrets(manifest, source), *store_secrets(manifest, env.store)})),
         deploy=bool(hosts),
         deploy_hosts=hosts,
-        itest=serve is not None and serve.itest is not None and bool(hosts),
+        itest=itest is not None,
+        deploy_timeout_s=BUILD_ALLOWANCE_S + serve.health_timeout + DEPLOY_SLACK_S if serve and hosts else 0,
+        itest_timeout_s=itest.timeout + DEPLOY_SLACK_S if itest else 0,
         deploy_secrets=tuple(sorted({*env.secrets, *store_secrets(manifest, env.store)})),
         notify_secrets=(slack.webhook,) if slack else (),
     )

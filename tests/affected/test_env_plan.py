@@ -70,6 +70,8 @@ def test_an_approval_environment_served_by_a_label(repo, capsys):
         "deploy": True,
         "deploy_hosts": ["web-01", "web-02"],  # both hosts labelled serve, in mlci.yaml's order
         "itest": True,
+        "deploy_timeout_s": 3600 + 60 + 300,  # image build allowance + health_timeout + slack
+        "itest_timeout_s": 600 + 300,
         "deploy_secrets": ["PROD_API_KEY", "VAULT_KEY", "VAULT_KEY_ID"],
         "notify_secrets": ["SLACK_WEBHOOK_URL"],
     }
@@ -85,6 +87,7 @@ def test_a_plain_environment_served_by_a_host_name(repo, capsys):
 def test_nothing_to_deploy_without_serve_or_without_hosts(repo, capsys):
     batch = plan(repo, capsys, "--env", "qa", "--projects", "batch")
     assert (batch["deploy"], batch["deploy_hosts"], batch["itest"]) == (False, [], False)
+    assert (batch["deploy_timeout_s"], batch["itest_timeout_s"]) == (0, 0)
     assert batch["source_store"] == "vault" and batch["promote_secrets"] == ["VAULT_KEY", "VAULT_KEY_ID"]
     staging = plan(repo, capsys, "--env", "staging", "--projects", "digits")
     assert (staging["deploy"], staging["deploy_hosts"]) == (False, [])
