@@ -48,7 +48,7 @@ def test_the_webhook_s_request_deploys_the_current_version_on_every_host(results
     assert [c["args"] for c in calls(r, "node")] == ["mlci", "web-01", "web-02"]
     assert [c["args"] for c in calls(r, "lock")] == [{"resource": "mlci-deploy-prod-digits"}]
     assert r["displayName"] == "#42 digits current to prod"
-    assert r["description"] == "Deploys digits the current version to prod on web-01, web-02 (started by webhook)"
+    assert r["description"] == "Deploys digits (the current version) to prod on web-01, web-02 (started by webhook)"
 
 
 def test_a_named_version_by_a_person(results):

@@ -17,7 +17,7 @@ def call(Map config = [:]) {
     } catch (IllegalArgumentException bad) {
         error(bad.getMessage())
     }
-    String shown = job.version ?: 'the current version'
+    String shown = job.version ?: '(the current version)'
     currentBuild.displayName = "#${env.BUILD_NUMBER} ${job.project} ${job.version ?: 'current'} to ${job.env}"
     Map state = [notified: false, plan: null, by: mlciBuildUser()]
     try {
