@@ -12,6 +12,7 @@ from mlci.errors import UsageError
 from mlci.manifest.fields import NAME_RE
 from mlci.manifest.project import max_attempts_option
 from mlci.release.affected import plan
+from mlci.release.environment_plan import EnvPlan, env_plan
 
 
 def _project_list(value: str | None) -> list[str] | None:
@@ -35,6 +36,11 @@ def _project_list(value: str | None) -> list[str] | None:
     metavar="N",
     help="Plan N attempts (1-20) instead of retrain.max_attempts: what `mlci run --max-attempts N` will make.",
 )
+@click.option(
+    "--env",
+    metavar="ENV",
+    help="Plan a promotion or deployment of the one project --projects names to ENV instead of a release.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (what the Jenkins library reads).")
 @click.pass_context
 def command(
@@ -44,12 +50,17 @@ def command(
     projects: str | None,
     force: bool,
     max_attempts: str | None,
+    env: str | None,
     as_json: bool,
 ) -> None:
     """Plan a release: per project its GPU count (-1 = every GPU of the node), approval,
     submitter, approval timeout, artifact store, the secrets Jenkins binds and Jenkins' time limit
     (build allowance + attempts × the stages' timeouts) and the stages that need the GPU lease,
-    all resolved from HEAD."""
+    all resolved from HEAD. With --env: what mlci-promote and mlci-deploy need for one project in one
+    environment (approval, submitter, serving hosts, itest, secrets)."""
+    if env is not None:
+        _env_plan(ctx, base, head, projects, force, max_attempts, env, as_json)
+        return
     attempts = max_attempts_option(max_attempts)
     result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force, max_attempts=attempts)
     if as_json:
@@ -73,3 +84,41 @@ def command(
         click.echo("  nothing to train")
     for name in result.skipped:
         click.echo(f"  {name}: unchanged, skipped (use --force to train it anyway)")
+
+
+def _env_plan(
+    ctx: click.Context,
+    base: str | None,
+    head: str,
+    projects: str | None,
+    force: bool,
+    max_attempts: str | None,
+    env: str,
+    as_json: bool,
+) -> None:
+    if base or force or max_attempts:
+        raise UsageError("--env plans one environment: --base, --force and --max-attempts do not apply")
+    if not re.fullmatch(NAME_RE, env):
+        raise UsageError(f"--env: {env[:64]!r} is not an environment name", hint="lowercase letters, digits, dashes")
+    names = _project_list(projects) or []
+    if len(names) != 1:
+        raise UsageError(
+            "--env needs exactly one project in --projects", hint="e.g. mlci plan --env prod --projects digits"
+        )
+    result = env_plan(repo_root(ctx), head, names[0], env)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+        return
+    _print_env_plan(result)
+
+
+def _print_env_plan(p: EnvPlan) -> None:
+    click.echo(f"{p.project} to {p.env} at {p.commit[:12]}")
+    approval = f"approval by {p.submitter} within {p.approval_timeout_s}s" if p.approval else "no approval"
+    click.echo(f"  promote from store {p.source_store} to store {p.store}; {approval}")
+    if p.deploy:
+        click.echo(f"  deploy on {', '.join(p.deploy_hosts)}" + (", then mlci itest" if p.itest else ""))
+    else:
+        click.echo("  no deployment (the project has no serve:, or the environment names no hosts)")
+    click.echo(f"    secrets for mlci promote: {', '.join(p.promote_secrets) or 'none'}")
+    click.echo(f"    secrets for mlci deploy: {', '.join(p.deploy_secrets) or 'none'}")

@@ -1,5 +1,6 @@
 """`mlci trigger (--release [--base REF --head REF] | PROJECT | --experiment NAME [--ref REF] PROJECT...
-[--set K=V]...) [--param K=V] [--wait] [--follow]`."""
+[--set K=V]... | --promote PROJECT VERSION --to ENV | --deploy PROJECT --env ENV [--version V])
+[--param K=V] [--wait] [--follow]`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mlci.contract import JOB_ID_RE, PROJECT_RE, REF_RE
 from mlci.errors import UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.units import parse_duration
+from mlci.release.env_jobs import DEPLOY_JOB, PROMOTE_JOB, deploy_params, promote_params
 from mlci.release.jenkins import (
     EXPERIMENT_JOB,
     PROJECT_PARAMS,
@@ -47,6 +49,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> int:
     metavar="KEY=VALUE",
     help="Experiment: override a config.yaml value by dotted key (repeatable), as `mlci run --set`.",
 )
+@click.option("--promote", is_flag=True, help=f"Start {PROMOTE_JOB}: promote PROJECT VERSION to the environment --to.")
+@click.option("--to", "to_env", metavar="ENV", help="Promote: the environment.")
+@click.option("--deploy", is_flag=True, help=f"Start {DEPLOY_JOB}: deploy PROJECT to the environment --env.")
+@click.option("--env", "deploy_env", metavar="ENV", help="Deploy: the environment.")
+@click.option("--version", "deploy_version", metavar="V", help="Deploy: the version (default: the current one).")
 @click.option("--param", "params", multiple=True, metavar="K=V", help="A job parameter; repeatable.")
 @click.option("--wait", is_flag=True, help="Wait for the build's result and exit with it.")
 @click.option("--follow", is_flag=True, help="Stream the build's console until it finishes (implies --wait).")
@@ -65,6 +72,11 @@ def command(
     experiment: str | None,
     ref: str | None,
     overrides: tuple[str, ...],
+    promote: bool,
+    to_env: str | None,
+    deploy: bool,
+    deploy_env: str | None,
+    deploy_version: str | None,
     params: tuple[str, ...],
     wait: bool,
     follow: bool,
@@ -73,12 +85,40 @@ def command(
     queue_timeout: int,
     poll_interval: float,
 ) -> None:
-    """Start a Jenkins build of the release pipeline, of one project, or of an experiment, and follow it.
+    """Start a Jenkins build of the release pipeline, of one project, of an experiment, of a promotion
+    or of a deployment, and follow it.
 
     Always follows the queue item to the build it becomes and prints that build's URL; with
     --wait or --follow it then exits 0 only when the build's result is SUCCESS.
     """
-    if experiment is not None:
+    if (promote or deploy) and (
+        release or base_ref or head_ref or experiment is not None or ref or overrides or params
+    ):
+        raise UsageError(
+            "--promote and --deploy take their own arguments only (not --release, --experiment or --param)"
+        )
+    if not promote and to_env is not None:
+        raise UsageError("--to applies to --promote only", hint="e.g. `mlci trigger --promote digits v3 --to prod`")
+    if not deploy and (deploy_env is not None or deploy_version is not None):
+        raise UsageError(
+            "--env and --version apply to --deploy only", hint="e.g. `mlci trigger --deploy digits --env prod`"
+        )
+    if promote and deploy:
+        raise UsageError("give either --promote or --deploy")
+    manifest = load_manifest(repo_root(ctx))
+    if promote:
+        if len(projects) != 2 or to_env is None:
+            raise UsageError(
+                "--promote takes PROJECT VERSION and --to ENV", hint="e.g. `mlci trigger --promote digits v3 --to prod`"
+            )
+        job, values = PROMOTE_JOB, promote_params(manifest, projects[0], projects[1], to_env)
+    elif deploy:
+        if len(projects) != 1 or deploy_env is None:
+            raise UsageError(
+                "--deploy takes PROJECT and --env ENV", hint="e.g. `mlci trigger --deploy digits --env prod`"
+            )
+        job, values = DEPLOY_JOB, deploy_params(manifest, projects[0], deploy_env, deploy_version)
+    elif experiment is not None:
         if release or base_ref or head_ref or params:
             raise UsageError("--experiment takes PROJECT..., --ref and --set; not --release, --base, --head or --param")
         job, values = EXPERIMENT_JOB, _experiment_params(experiment, ref, projects, overrides)
@@ -100,8 +140,6 @@ def command(
         else:
             job = project_job(projects[0])
             values = parse_params(params, PROJECT_PARAMS, job)
-
-    manifest = load_manifest(repo_root(ctx))
     client = connect(manifest, url, poll_interval=poll_interval)
     queue_id = client.start(job, values)
     click.echo(f"queued {job} (queue item {queue_id})", err=True)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from mlci.manifest.fields import LABEL_RE, NAME_RE, POSIX_USER_RE, Name, SecretName, Strict
+from mlci.manifest.fields import LABEL_RE, NAME_RE, POSIX_USER_RE, Duration, Name, SecretName, Strict
 
 # Environment names appear in paths, Jenkins parameters and service names: like project names.
 EnvName = Annotated[str, Field(pattern=NAME_RE)]
@@ -51,6 +51,9 @@ class Environment(Strict):
         None,
         description="an environment a version must be current in, with a passing integration test there,"
         " before it may be promoted here",
+    )
+    approval_timeout: Duration = Field(
+        86400, description="how long mlci-promote waits for the approval before it gives up (default 24h)"
     )
 
 

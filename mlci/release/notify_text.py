@@ -20,6 +20,38 @@ HEADLINES: dict[str, dict[Lang, str]] = {
 }
 JOB_IN_HEADLINE: dict[Lang, str] = {"en": " run {job}", "ja": "（ジョブ {job}）"}
 
+# Promotions and deployments (Jenkins' mlci-promote and mlci-deploy): {project}, {version}, {env}
+ENV_HEADLINES: dict[str, dict[Lang, str]] = {
+    "promotion-approval": {
+        "en": "✋ {project} {version} to {env} is waiting for approval",
+        "ja": "✋ {project} {version} の {env} への昇格が承認待ちです",
+    },
+    "promoted": {
+        "en": "✅ {project} {version} promoted to {env}",
+        "ja": "✅ {project} {version} を {env} に昇格しました",
+    },
+    "promotion-failed": {
+        "en": "❌ promoting {project} {version} to {env} failed",
+        "ja": "❌ {project} {version} の {env} への昇格が失敗しました",
+    },
+    "promotion-cancelled": {
+        "en": "⏹️ promoting {project} {version} to {env} was cancelled",
+        "ja": "⏹️ {project} {version} の {env} への昇格は中止されました",
+    },
+    "deployed": {
+        "en": "🚢 {project} {version} deployed to {env}",
+        "ja": "🚢 {project} {version} を {env} にデプロイしました",
+    },
+    "deploy-failed": {
+        "en": "❌ deploying {project} {version} to {env} failed",
+        "ja": "❌ {project} {version} の {env} へのデプロイが失敗しました",
+    },
+    "deploy-cancelled": {
+        "en": "⏹️ deploying {project} {version} to {env} was cancelled",
+        "ja": "⏹️ {project} {version} の {env} へのデプロイは中止されました",
+    },
+}
+
 TEXT: dict[str, dict[Lang, str]] = {
     "project": {"en": "Project", "ja": "プロジェクト"},
     "status": {"en": "Status", "ja": "ステータス"},
@@ -37,6 +69,12 @@ TEXT: dict[str, dict[Lang, str]] = {
     "build": {"en": "Jenkins build", "ja": "Jenkins のビルド"},
     "artifacts": {"en": "Artifacts", "ja": "成果物"},
     "artifacts_at": {"en": "Artifacts: `{url}`", "ja": "成果物: `{url}`"},
+    "version": {"en": "Version", "ja": "バージョン"},
+    "env": {"en": "Environment", "ja": "環境"},
+    "previous": {"en": "Previous version", "ja": "以前のバージョン"},
+    "by": {"en": "By", "ja": "実行者"},
+    "none": {"en": "none", "ja": "なし"},
+    "current": {"en": "(the current version)", "ja": "（現行バージョン）"},
 }
 
 
@@ -48,6 +86,11 @@ def text(lang: Lang, key: str, **values: object) -> str:
 def headline(lang: Lang, event: str, project: str, job: str | None) -> str:
     lead_in = JOB_IN_HEADLINE[lang].format(job=job) if job else ""
     return HEADLINES[event][lang].format(project=project, job=lead_in)
+
+
+def env_headline(lang: Lang, event: str, project: str, version: str | None, env: str) -> str:
+    shown = version or text(lang, "current")
+    return ENV_HEADLINES[event][lang].format(project=project, version=shown, env=env)
 
 
 def status(lang: Lang, value: str) -> str:

@@ -16,11 +16,20 @@ from mlci.manifest.yamlsource import YamlSource, load_yaml
 from mlci.render import ansible, compose, github, jenkins, mlflow_server, webhook_proxy
 from mlci.render.checks import pin_problems, project_name_problems, render_problems
 from mlci.render.library import render_library, render_playbook
-from mlci.render.model import EXPERIMENT_JENKINSFILE, PROJECT_JENKINSFILE, Facts, derive
+from mlci.render.model import (
+    DEPLOY_JENKINSFILE,
+    EXPERIMENT_JENKINSFILE,
+    PROJECT_JENKINSFILE,
+    PROMOTE_JENKINSFILE,
+    Facts,
+    derive,
+)
 from mlci.render.project_secrets import with_project_secrets
 from mlci.render.templating import render_template
 
 FRPS_EXAMPLE = "compose/frps.example.toml"
+# Jenkinsfiles Jenkins reads from the repository (cpsScm), not files of the host's stack
+PIPELINES = (PROJECT_JENKINSFILE, EXPERIMENT_JENKINSFILE, PROMOTE_JENKINSFILE, DEPLOY_JENKINSFILE)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         RenderedFile(EXPERIMENT_JENKINSFILE, jenkins.render_experiment_jenkinsfile(facts)),
         RenderedFile("compose/docker-compose.yml", compose.render_compose(facts)),
     ]
+    if facts.manifest.environments:  # the mlci-promote and mlci-deploy jobs' pipelines
+        files.insert(-1, RenderedFile(PROMOTE_JENKINSFILE, jenkins.render_promote_jenkinsfile(facts)))
+        files.insert(-1, RenderedFile(DEPLOY_JENKINSFILE, jenkins.render_deploy_jenkinsfile(facts)))
     if mlflow_server.server(facts) is not None:
         files.append(RenderedFile(f"{mlflow_server.CONTEXT}/Dockerfile", mlflow_server.render_dockerfile(facts)))
         files.append(RenderedFile(f"{mlflow_server.CONTEXT}/.dockerignore", mlflow_server.render_dockerignore(facts)))
@@ -89,7 +101,7 @@ def plan_for(facts: Facts, root: Path) -> list[RenderedFile]:
         f.path
         for f in files
         if f.path.startswith(("compose/", "jenkins/"))
-        and f.path not in (PROJECT_JENKINSFILE, EXPERIMENT_JENKINSFILE, FRPS_EXAMPLE, webhook_proxy.NGINX_EXAMPLE)
+        and f.path not in (*PIPELINES, FRPS_EXAMPLE, webhook_proxy.NGINX_EXAMPLE)
         and f.path not in library
     ]
     files.insert(-1, RenderedFile("ansible/group_vars/all.yml", ansible.render_group_vars(facts, stack)))

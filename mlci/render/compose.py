@@ -153,6 +153,8 @@ def _webhook_filter(facts: Facts) -> dict[str, Any]:
             facts.webhook_domain,
             "--token-file",
             f"/run/secrets/{m.webhook.token}",
+            # the deploy route may name these environments only (mlci/webhook/deploy.py)
+            *(arg for env in sorted(m.environments) for arg in ("--environment", env)),
         ],
         # The same file Jenkins reads (0400, the jenkins uid, which the image's user is).
         "secrets": [m.webhook.token],

@@ -14,9 +14,13 @@ from mlci.render.model import (
     BUILD_LABEL,
     BUILT_IN_HOST,
     CASC_PATH,
+    DEPLOY_JENKINSFILE,
+    DEPLOY_JOB,
     EXPERIMENT_JENKINSFILE,
     EXPERIMENT_JOB,
     PROJECT_JENKINSFILE,
+    PROMOTE_JENKINSFILE,
+    PROMOTE_JOB,
     RELEASE_JOB,
     Facts,
     gpu_label,
@@ -47,6 +51,28 @@ WEBHOOK_VARIABLES = [
     ("BASE_REF", "$.base", "[^0-9A-Za-z._/-]"),
     ("PR_NUMBER", "$.pr", "[^0-9]"),
 ]
+# One token triggers every job whose genericTrigger names it, so each job's filter picks its bodies
+# (GWT's Renderer.isMatching: the expression is `find`-matched against the text with the variables
+# put in; a variable the body lacks is its defaultValue ''). The release job takes every body without
+# a deploy request, mlci-deploy only a deploy request naming a project and an environment: no body
+# starts both. The deploy values are not stripped of characters (a stripped "pro d" would deploy to
+# prod): the filter and the library refuse anything but a name.
+RELEASE_TRIGGER = {
+    "variables": [*WEBHOOK_VARIABLES, ("DEPLOY_PROJECT", "$.deploy.project", "")],
+    "cause": "Release PR merged",
+    "filter_text": "$DEPLOY_PROJECT",
+    "filter_expression": "^$",
+}
+DEPLOY_TRIGGER = {
+    "variables": [
+        ("PROJECT", "$.deploy.project", ""),
+        ("ENV", "$.deploy.env", ""),
+        ("VERSION", "$.deploy.version", ""),
+    ],
+    "cause": "Deploy requested through the webhook",
+    "filter_text": "$PROJECT@$ENV",
+    "filter_expression": "^[a-z0-9][a-z0-9-]{0,62}@[a-z0-9][a-z0-9-]{0,62}$",
+}
 
 
 def plugin_ids(facts: Facts) -> list[str]:
@@ -73,6 +99,14 @@ def render_project_jenkinsfile(facts: Facts) -> str:
 
 def render_experiment_jenkinsfile(facts: Facts) -> str:
     return render_template("experiment.Jenkinsfile.j2", header=HEADER)
+
+
+def render_promote_jenkinsfile(facts: Facts) -> str:
+    return render_template("promote.Jenkinsfile.j2", header=HEADER)
+
+
+def render_deploy_jenkinsfile(facts: Facts) -> str:
+    return render_template("deploy.Jenkinsfile.j2", header=HEADER)
 
 
 # ---- controller image: its own build context, the pinned mlci, CA bundle, base images as args
@@ -311,7 +345,7 @@ def _job_dsl(facts: Facts) -> str:
         "jobs.groovy.j2",
         header=HEADER,
         release_job=RELEASE_JOB,
-        webhook_variables=WEBHOOK_VARIABLES,
+        release_trigger=RELEASE_TRIGGER,
         webhook_token=m.webhook.token,
         repo_url=m.repository.url,
         repo_credentials=facts.git_credentials,
@@ -320,6 +354,12 @@ def _job_dsl(facts: Facts) -> str:
         project_jenkinsfile=PROJECT_JENKINSFILE,
         experiment_job=EXPERIMENT_JOB,
         experiment_jenkinsfile=EXPERIMENT_JENKINSFILE,
+        environments=list(m.environments),  # mlci.yaml's order: the first is the form's default
+        promote_job=PROMOTE_JOB,
+        promote_jenkinsfile=PROMOTE_JENKINSFILE,
+        deploy_job=DEPLOY_JOB,
+        deploy_jenkinsfile=DEPLOY_JENKINSFILE,
+        deploy_trigger=DEPLOY_TRIGGER,
         projects=projects,
         project_job_prefix=project_job(""),
         discard=_build_discarder(facts),

@@ -20,6 +20,12 @@ RELEASE_JOB = "mlci-release"
 PROJECT_JENKINSFILE = "jenkins/project.Jenkinsfile"  # the per-project jobs' pipeline (needs `scm`)
 EXPERIMENT_JOB = "mlci-experiment"  # trains projects at a ref as a named experiment with overrides
 EXPERIMENT_JENKINSFILE = "jenkins/experiment.Jenkinsfile"  # its pipeline (needs `scm` too)
+# Rendered only when mlci.yaml has environments: promote a version (with approval), then deploy it;
+# and deploy one (startable through the webhook's deploy route). Their pipelines need `scm` too.
+PROMOTE_JOB = "mlci-promote"
+PROMOTE_JENKINSFILE = "jenkins/promote.Jenkinsfile"
+DEPLOY_JOB = "mlci-deploy"
+DEPLOY_JENKINSFILE = "jenkins/deploy.Jenkinsfile"
 BUILT_IN_HOST = "built-in"  # MLCI_HOST of the controller when mlci.yaml lists no hosts (it has no GPU locks)
 # How the controller's Jenkins, in its container, reaches the sshd of the host it runs on when that host
 # is also an agent: compose maps this name to the host (`extra_hosts: host-gateway`), so it works
@@ -169,6 +175,9 @@ def _credentials(manifest: Manifest, has_agents: bool) -> list[Credential]:
         ):
             if secret:
                 add(Credential(secret, "string", f"Artifact store '{name}': {what}"))
+    for name, env in sorted(manifest.environments.items()):  # bound around `mlci deploy`/`mlci itest`
+        for secret in env.secrets:
+            add(Credential(secret, "string", f"Environment '{name}': deployment secret"))
     if mlflow := manifest.tracking.mlflow:  # bound around `mlci run`/`mlci track`, which send runs to MLflow
         for secret, what in ((mlflow.username, "user"), (mlflow.password, "password")):
             if secret:

@@ -1,4 +1,5 @@
-"""`python -m mlci.webhook --upstream jenkins:8080 --host hooks.acme.example --token-file FILE`.
+"""`python -m mlci.webhook --upstream jenkins:8080 --host hooks.acme.example --token-file FILE
+[--environment NAME]...`.
 
 Run by the compose stack's `webhook-filter` service (frpc forwards to it; it forwards to Jenkins).
 Exit 2 with one line on a bad argument or an unreadable or empty token file.
@@ -7,9 +8,11 @@ Exit 2 with one line on a bad argument or an unreadable or empty token file.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
+from mlci.webhook.deploy import ENV_PATTERN
 from mlci.webhook.rule import DEFAULT_MAX_BODY, Policy
 from mlci.webhook.server import Limits, Upstream, main_loop
 
@@ -32,17 +35,31 @@ def read_token(path: str) -> bytes:
     return token
 
 
+def environment(text: str) -> str:
+    if not re.fullmatch(ENV_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text[:64]!r} is not an environment name")
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mlci.webhook", description=__doc__)
     parser.add_argument("--listen", type=address, default=("0.0.0.0", 8081), help="HOST:PORT (default 0.0.0.0:8081)")
     parser.add_argument("--upstream", type=address, required=True, help="Jenkins, HOST:PORT")
     parser.add_argument("--host", required=True, help="the public webhook host name (Host header)")
     parser.add_argument("--token-file", action="append", required=True, help="a webhook token (repeatable)")
+    parser.add_argument(
+        "--environment",
+        action="append",
+        type=environment,
+        default=[],
+        help="an environment of mlci.yaml the deploy route may deploy to (repeatable; none: no deploys)",
+    )
     parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, help="bytes (default 1 MiB)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the body and for Jenkins")
     args = parser.parse_args(argv)
     try:
-        policy = Policy(args.host, tuple(read_token(p) for p in args.token_file), args.max_body)
+        tokens = tuple(read_token(p) for p in args.token_file)
+        policy = Policy(args.host, tokens, args.max_body, tuple(args.environment))
     except ValueError as error:
         print(error, file=sys.stderr)
         sys.exit(2)

@@ -66,6 +66,7 @@ class Policy:
     host: str  # the public webhook name (webhook.frp.custom_domain)
     tokens: tuple[bytes, ...]  # accepted webhook tokens
     max_body: int = DEFAULT_MAX_BODY
+    environments: tuple[str, ...] = ()  # mlci.yaml's environments: where the deploy route may deploy
 
 
 def parse_head(head: bytes) -> Request | Refusal:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from http import HTTPStatus
 
+from mlci.webhook.deploy import judge_body
 from mlci.webhook.rule import MAX_HEAD, WEBHOOK_PATH, Admitted, Policy, Refusal, admit, parse_head
 
 MAX_RESPONSE = 64 * 1024  # Jenkins' answer relayed to the sender (GWT's JSON is a few hundred bytes)
@@ -121,12 +122,16 @@ class WebhookFilter:
         except TimeoutError:
             log(peer, "POST", target, 408, "body not received in time")
             return refusal_response(Refusal(408, "body not received in time"))
+        judged = judge_body(body, self.policy.environments)
+        if isinstance(judged, Refusal):
+            log(peer, "POST", target, judged.status, judged.why)
+            return refusal_response(judged)
         try:
-            answer = await asyncio.to_thread(forward, self.upstream, verdict, body, self.limits.upstream_timeout)
+            answer = await asyncio.to_thread(forward, self.upstream, verdict, judged.body, self.limits.upstream_timeout)
         except (OSError, http.client.HTTPException) as error:
             log(peer, "POST", target, 502, f"Jenkins did not answer ({type(error).__name__})")
             return response(502, b"Jenkins did not answer\n")
-        log(peer, "POST", target, int(answer.split(b" ", 2)[1]), "forwarded")
+        log(peer, "POST", target, int(answer.split(b" ", 2)[1]), judged.note)
         return answer
 
 

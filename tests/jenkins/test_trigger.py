@@ -208,3 +208,66 @@ def test_experiment_usage_errors_never_reach_jenkins(repo, jenkins_server, capsy
     assert message in capsys.readouterr().err
     assert jenkins_server.state.triggered == []
     assert jenkins_server.state.requests == []
+
+
+# ---------------------------------------------------------------- --promote and --deploy
+
+ENVIRONMENTS = """artifacts: {default: shelf, stores: {shelf: {type: local, path: shelf}}}
+environments: {qa: {store: shelf}, prod: {store: shelf, approval: true}}
+"""
+
+
+@pytest.fixture
+def env_repo(repo):
+    (repo / "mlci.yaml").write_text((repo / "mlci.yaml").read_text() + ENVIRONMENTS)
+    return repo
+
+
+def test_promote_starts_mlci_promote_with_its_parameters(env_repo, jenkins_server, capsys):
+    jenkins_server.add(Job("mlci-promote", number=4))
+    assert trigger(env_repo, "--promote", "digits", "v3", "--to", "prod", "--wait") == 0
+    expected = {"PROJECT": "digits", "VERSION": "v3", "ENV": "prod"}
+    assert jenkins_server.state.triggered == [("mlci-promote", expected)]
+    (post,) = [(m, p) for m, p, _ in jenkins_server.state.requests if m == "POST"]
+    assert post == ("POST", "/job/mlci-promote/buildWithParameters")
+    (query,) = [q for q in jenkins_server.state.queries if "VERSION=" in q]
+    assert query == urlencode(expected)
+    assert f"mlci-promote #4: {jenkins_server.url}job/mlci-promote/4/" in capsys.readouterr().out
+
+
+def test_deploy_starts_mlci_deploy_with_the_current_version_by_default(env_repo, jenkins_server):
+    jenkins_server.add(Job("mlci-deploy", result="FAILURE"))
+    assert trigger(env_repo, "--deploy", "digits", "--env", "qa", "--wait") == 1  # the build failed
+    assert trigger(env_repo, "--deploy", "digits", "--env", "qa", "--version", "v2") == 0
+    assert jenkins_server.state.triggered == [
+        ("mlci-deploy", {"PROJECT": "digits", "VERSION": "", "ENV": "qa"}),
+        ("mlci-deploy", {"PROJECT": "digits", "VERSION": "v2", "ENV": "qa"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--promote", "digits", "--to", "prod"), "--promote takes PROJECT VERSION and --to ENV"),
+        (("--promote", "digits", "v3"), "--promote takes PROJECT VERSION and --to ENV"),
+        (("--promote", "digits", "3", "--to", "prod"), "'3' is not a model version"),
+        (("--promote", "digits", "v3\n", "--to", "prod"), "is not a model version"),
+        (("--promote", "digits;id", "v3", "--to", "prod"), "'digits;id' is not a valid project name"),
+        (("--promote", "digits", "v3", "--to", "prd"), "no environment 'prd' in mlci.yaml"),
+        (("--promote", "digits", "v3", "--to", "prod;id"), "'prod;id' is not an environment name"),
+        (("--promote", "digits", "v3", "--to", "prod", "--release"), "--promote and --deploy take their own"),
+        (("--promote", "digits", "v3", "--to", "prod", "--param", "ENV=qa"), "--promote and --deploy take their own"),
+        (("--deploy", "digits"), "--deploy takes PROJECT and --env ENV"),
+        (("--deploy", "digits", "vision", "--env", "qa"), "--deploy takes PROJECT and --env ENV"),
+        (("--deploy", "digits", "--env", "qa", "--version", "latest"), "'latest' is not a model version"),
+        (("--deploy", "digits", "--env", "staging"), "no environment 'staging' in mlci.yaml"),
+        (("--deploy", "digits", "--to", "qa"), "--to applies to --promote only"),
+        (("digits", "--env", "qa"), "--env and --version apply to --deploy only"),
+        (("--promote", "--deploy", "digits", "v3", "--to", "qa"), "give either --promote or --deploy"),
+        (("--promote", "--deploy", "digits", "--to", "qa", "--env", "qa"), "give either --promote or --deploy"),
+    ],
+)
+def test_promote_and_deploy_usage_errors_never_reach_jenkins(env_repo, jenkins_server, capsys, args, message):
+    assert trigger(env_repo, *args) == 2
+    assert message in capsys.readouterr().err
+    assert jenkins_server.state.requests == []

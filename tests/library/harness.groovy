@@ -85,6 +85,15 @@ class CurrentBuild {
         if (result == null || ORDER.indexOf(value) > ORDER.indexOf(result)) result = value
     }
     String getCurrentResult() { result ?: 'SUCCESS' }
+
+    // RunWrapper#getBuildCauses(String className) (workflow-support): the causes of that class (or a
+    // subclass: listed in the scenario under every class name they are), as JSON objects with _class,
+    // shortDescription and, for a user's cause, userId and userName.
+    List causes = []
+    List getBuildCauses(String className) {
+        return causes.findAll { it._class == className || (it.classes ?: []).contains(className) }
+            .collect { it.findAll { k, v -> k != 'classes' } }
+    }
 }
 
 /** One thread of the pipeline program: the main script or a parallel branch. */
@@ -150,6 +159,7 @@ class Pipeline {
         real = scenario.realSh == true
         softKillS = scenario.softKillWaitS != null ? scenario.softKillWaitS as double : DEFAULT_SOFT_KILL_S
         files.putAll(scenario.files ?: [:])
+        currentBuild.causes = scenario.causes ?: []
         pools.putAll(scenario.resources ?: [:])
         if (scenario.nodes) {
             nodes = scenario.nodes.collect { [name: it.name, labels: it.labels, executors: it.executors ?: 2, env: it.env ?: [:], used: 0] }

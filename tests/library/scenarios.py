@@ -137,3 +137,76 @@ def release_commands(name: str, gpus: str, *, store: str = "local") -> list[str]
         f"mlci publish {name} {job(name)} --store={store}",
         f"mlci notify --event=succeeded {name} {job(name)}",
     ]
+
+
+# ---------------------------------------------------------------- promotion and deployment
+
+
+def env_plan(
+    project: str = "digits",
+    env: str = "prod",
+    *,
+    approval: bool = False,
+    hosts: tuple[str, ...] = ("web-01",),
+    itest: bool = True,
+    **over: Any,
+) -> dict[str, Any]:
+    """`mlci plan --env ENV --projects PROJECT --json` as mlci prints it."""
+    the_plan = {
+        "commit": HEAD,
+        "project": project,
+        "env": env,
+        "approval": approval,
+        "submitter": "alice,bob" if approval else "admin",
+        "approval_timeout_s": 3600,
+        "source_store": "shelf",
+        "store": "vault",
+        "promote_secrets": ["VAULT_KEY"],
+        "deploy": bool(hosts),
+        "deploy_hosts": list(hosts),
+        "itest": itest and bool(hosts),
+        "deploy_timeout_s": 3960 if hosts else 0,
+        "itest_timeout_s": 900 if itest and hosts else 0,
+        "deploy_secrets": ["PROD_API_KEY"],
+        "notify_secrets": ["SLACK_WEBHOOK_URL"],
+    }
+    the_plan.update(over)
+    return the_plan
+
+
+SERVING_NODES = [
+    {"name": "gpu-01", "labels": ["mlci", "docker", "gpu"], "env": {"MLCI_HOST": "gpu-01"}},
+    {"name": "web-01", "labels": ["mlci", "docker", "serve"], "env": {"MLCI_HOST": "web-01"}},
+    {"name": "web-02", "labels": ["mlci", "docker", "serve"], "env": {"MLCI_HOST": "web-02"}},
+]
+USER_CAUSE = {
+    "_class": "hudson.model.Cause$UserIdCause",
+    "shortDescription": "Started by user carol",
+    "userId": "carol",
+}
+WEBHOOK_CAUSE = {"_class": "org.jenkinsci.plugins.gwt.GenericCause", "shortDescription": "Deploy requested"}
+CREDENTIALS = ["VAULT_KEY", "PROD_API_KEY", "SLACK_WEBHOOK_URL"]
+
+
+def env_scenario(
+    name: str, step: str, the_plan: dict[str, Any] | None, params: dict[str, str], **extra: Any
+) -> dict[str, Any]:
+    """A build of mlci-promote or mlci-deploy (`step`) on the serving nodes, started by carol."""
+    rules = [*extra.pop("sh", [])]
+    if the_plan is not None:
+        rules.append({"match": r"^mlci plan --env=", "stdout": the_plan})
+    job_name = "mlci-promote" if step == "mlciPromote" else "mlci-deploy"
+    return {
+        "name": name,
+        "step": step,
+        "build": BUILD,
+        "job": job_name,
+        "params": params,
+        "nodes": SERVING_NODES,
+        "resources": {},
+        "sh": rules,
+        "softKillWaitS": SOFT_KILL_WAIT_S,
+        "causes": [USER_CAUSE],
+        "credentials": CREDENTIALS,
+        **extra,
+    }

@@ -8,7 +8,11 @@ import re
 from pathlib import Path
 
 from mlci import contract
+from mlci.manifest.fields import NAME_RE, POSIX_USER_RE
+from mlci.publish.promotion import APPROVED_ENV
+from mlci.publish.promotion_log import WHO_RE
 from mlci.record.model import FINAL
+from mlci.record.parts import VERSION_PATTERN
 
 LIBRARY = Path(__file__).resolve().parents[2] / "jenkins" / "library"
 
@@ -48,3 +52,18 @@ def test_the_ref_rule_matches_mlci_contract():
     [pattern] = re.findall(r"static final String REF = /(.+?)/  //", source)
     assert pattern.replace("\\/", "/") == contract.REF_PATTERN
     assert "!value.startsWith('-')" in source
+
+
+def test_the_promote_and_deploy_rules_match_mlci():
+    source = (LIBRARY / "src" / "mlci" / "EnvCheck.groovy").read_text()
+
+    def rule(name: str) -> str:
+        [pattern] = re.findall(rf"static final String {name} = /(.+?)/  //", source)
+        return pattern
+
+    assert rule("NAME") == contract.PROJECT_PATTERN and f"^{rule('NAME')}\\Z" == NAME_RE
+    assert f"^{rule('WHO')}\\Z" == WHO_RE and f"^{rule('USER')}\\Z" == POSIX_USER_RE
+    # the model version rule, bounded: every version the library takes is one mlci takes
+    assert VERSION_PATTERN == r"^v[1-9][0-9]*$" and rule("VERSION") == r"v[1-9][0-9]{0,17}"
+    assert "MLCI_PROMOTE_APPROVED=" in (LIBRARY / "vars" / "mlciPromote.groovy").read_text()
+    assert APPROVED_ENV == "MLCI_PROMOTE_APPROVED"

@@ -87,7 +87,10 @@ def test_frpc_exposes_only_the_webhook_paths(scenario: Path) -> None:
     assert webhook_filter["image"] == services["jenkins"]["image"]  # built once, never pulled
     argv = webhook_filter["entrypoint"]
     assert argv[:3] == ["/opt/mlci/bin/python", "-m", "mlci.webhook"]
-    options = dict(zip(argv[3::2], argv[4::2], strict=True))
+    pairs = list(zip(argv[3::2], argv[4::2], strict=True))
+    # the deploy route may name mlci.yaml's environments, each once
+    assert [v for k, v in pairs if k == "--environment"] == sorted(facts.manifest.environments)
+    options = {k: v for k, v in pairs if k != "--environment"}
     assert options == {
         "--listen": "0.0.0.0:8081",
         "--upstream": "jenkins:8080",

@@ -42,6 +42,8 @@ hosts:
   - {{name: gpu-01, address: 192.0.2.10, ssh_user: ubuntu, gpus: 1, roles: [controller, agent]}}
 webhook: {{token: MLCI_WEBHOOK_TOKEN, frp: {{server: frps.acme.example, port: 7000, token: FRP_TOKEN,
           custom_domain: {DOMAIN}, vhost_http_port: 8080}}}}
+artifacts: {{default: shelf, stores: {{shelf: {{type: local, path: /srv/mlci/artifacts}}}}}}
+environments: {{qa: {{store: shelf, hosts: [gpu-01]}}, prod: {{store: shelf, hosts: [gpu-01], approval: true}}}}
 """
 
 

@@ -93,3 +93,38 @@ CORPUS |= {
     ).encode(),
     "two-tokens": _raw(f"POST {PATH} HTTP/1.1", *GOOD, "token: other"),
 }
+
+# The deploy route (a body whose object has the key `deploy`): everything here passes the head's rules
+# and must be refused by the filter's body rule, whatever nginx and frps let through.
+DEPLOY_BODY = b'{"deploy":{"project":"digits","env":"prod","version":"v3"}}'
+HOSTILE_DEPLOY_BODIES = {
+    "deploy-project-shell": b'{"deploy":{"project":"digits;reboot","env":"prod"}}',
+    "deploy-project-subst": b'{"deploy":{"project":"$(id)","env":"prod"}}',
+    "deploy-project-newline": b'{"deploy":{"project":"digits\\n","env":"prod"}}',
+    "deploy-project-upper": b'{"deploy":{"project":"Digits","env":"prod"}}',
+    "deploy-project-option": b'{"deploy":{"project":"--help","env":"prod"}}',
+    "deploy-project-long": b'{"deploy":{"project":"' + b"a" * 64 + b'","env":"prod"}}',
+    "deploy-project-number": b'{"deploy":{"project":7,"env":"prod"}}',
+    "deploy-project-list": b'{"deploy":{"project":["digits"],"env":"prod"}}',
+    "deploy-no-project": b'{"deploy":{"env":"prod"}}',
+    "deploy-env-unknown": b'{"deploy":{"project":"digits","env":"staging"}}',
+    "deploy-env-traversal": b'{"deploy":{"project":"digits","env":"../prod"}}',
+    "deploy-env-space": b'{"deploy":{"project":"digits","env":"pro d"}}',
+    "deploy-env-null": b'{"deploy":{"project":"digits","env":null}}',
+    "deploy-no-env": b'{"deploy":{"project":"digits"}}',
+    "deploy-version-bare-number": b'{"deploy":{"project":"digits","env":"prod","version":"3"}}',
+    "deploy-version-zero": b'{"deploy":{"project":"digits","env":"prod","version":"v0"}}',
+    "deploy-version-shell": b'{"deploy":{"project":"digits","env":"prod","version":"v3 && id"}}',
+    "deploy-version-int": b'{"deploy":{"project":"digits","env":"prod","version":3}}',
+    "deploy-extra-field": b'{"deploy":{"project":"digits","env":"prod","force":true}}',
+    "deploy-extra-top-level": b'{"deploy":{"project":"digits","env":"prod"},"head":"abc"}',
+    "deploy-not-an-object": b'{"deploy":"digits prod"}',
+    "deploy-duplicate-key": b'{"deploy":{"project":"digits","env":"qa","env":"prod"}}',
+    "deploy-duplicate-top": b'{"deploy":{"project":"digits","env":"qa"},"deploy":{"project":"x","env":"prod"}}',
+    "deploy-escaped-key": b'{"de\\u0070loy":{"project":"digits;id","env":"prod"}}',
+    "deploy-lenient-json": b"{deploy:{project:'digits',env:'prod'}}",
+    "deploy-nan": b'{"deploy":{"project":"digits","env":"prod"},"x":NaN}',
+    "deploy-not-utf8": b'{"deploy":{"project":"digits\xff","env":"prod"}}',
+    "deploy-nested-deep": b'{"deploy":' + b"[" * 5000 + b"]" * 5000 + b"}",
+}
+CORPUS |= {name: webhook(body=body) for name, body in HOSTILE_DEPLOY_BODIES.items()}

@@ -13,7 +13,7 @@ import signal
 import subprocess
 
 import pytest
-from corpus import BODY, CORPUS, PATH
+from corpus import BODY, CORPUS, DEPLOY_BODY, PATH
 from frp_support import FRP_TOKEN, WEBHOOK_TOKEN, raw_request, wait_until, webhook
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,6 +45,17 @@ def test_the_release_webhook_reaches_jenkins_with_body_and_token_intact(clean) -
     assert seen.headers["user-agent"] == "curl/8.5.0"
     # nothing else of the sender's crosses: no credentials, no forwarding headers frps added
     assert "authorization" not in seen.headers and "x-forwarded-for" not in seen.headers
+
+
+def test_a_deploy_request_crosses_the_same_door_rewritten(clean) -> None:
+    """The rendered filter knows mlci.yaml's environments (qa, prod) from its command line."""
+    sent = b'{"deploy": {"version": "v3", "env": "prod", "project": "digits"}, "deploy": ' + DEPLOY_BODY[10:]
+    assert clean.post(body=sent)[0] == 400  # a repeated key: refused, never guessed at
+    status, answer = clean.post(body=b'{"deploy": {"version": "v3", "env": "prod", "project": "digits"}}')
+    assert status == 200, answer
+    (seen,) = clean.stand_in.take()
+    assert seen.target == PATH and seen.headers["token"] == WEBHOOK_TOKEN
+    assert seen.body == b'{"deploy":{"env":"prod","project":"digits","version":"v3"}}'
 
 
 def test_a_large_body_with_expect_100_continue_arrives_whole(clean) -> None:

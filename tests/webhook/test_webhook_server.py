@@ -27,10 +27,10 @@ HEAD = (
 
 
 @contextmanager
-def running_filter(upstream_port: int, limits: Limits | None = None) -> Iterator[int]:
+def running_filter(upstream_port: int, limits: Limits | None = None, policy: Policy = POLICY) -> Iterator[int]:
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
-        WebhookFilter(POLICY, Upstream("127.0.0.1", upstream_port), limits or Limits()).serve("127.0.0.1", 0)
+        WebhookFilter(policy, Upstream("127.0.0.1", upstream_port), limits or Limits()).serve("127.0.0.1", 0)
     )
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
