@@ -33,7 +33,7 @@ from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
 from mlci.publish.stores.base import job_of
 from mlci.publish.stores.promotions import Promotions
-from mlci.publish.versions import find_version
+from mlci.publish.versions import VersionEntry, find_version
 from mlci.record.parts import VERSION_PATTERN
 
 # Set by Jenkins' mlci-promote job, after its `input` was approved, to the environment's name. A guard
@@ -107,7 +107,7 @@ def promote(
     entry = find_version(source.versions(project), version, project, source_name)
     job_of(entry)  # its job id names a directory or key prefix: checked before anything is read there
     target = promotions_in(root, manifest, env, project)
-    if env.after is not None:
+    if env.after is not None and not _was_current(target, env_name, entry):
         refuse_unless_passed_before(
             promotions_in(root, manifest, manifest.environments[env.after], project), env.after, env_name, entry
         )
@@ -127,6 +127,15 @@ def promote(
         )
 
     return target.promote(env_name, entry, lambda dest: source.fetch_version(entry, dest), make)
+
+
+def _was_current(target: Promotions, env_name: str, entry: VersionEntry) -> bool:
+    """Whether `entry` — the same job and content — was promoted to `env_name` before: a rollback to it
+    passed the `after` gate then, and must not depend on what the earlier environment runs today."""
+    return any(
+        (p.version, p.job_id, p.digest) == (entry.version, entry.job_id, entry.digest)
+        for p in in_env(target.read(), env_name)
+    )
 
 
 def history(root: Path, manifest: Manifest, project: str, env_name: str) -> list[Promotion]:

@@ -78,10 +78,23 @@ def test_prod_takes_only_what_is_current_in_qa_and_passed_its_itest_there(repo, 
 
     itest(repo, "v2", False, detail="flaky again")  # the newest verdict decides
     assert mlci(repo, "promote", "digits", "v1", "--to", "qa") == 0
+    refused(repo, capsys, "v1", "v1 has no verdict in qa yet")  # v1 was never in prod: the gate applies
     itest(repo, "v1", True)
-    assert mlci(repo, "promote", "digits", "v1", "--to", "prod") == 0  # a rollback goes through qa too
-    assert mlci(repo, "promote", "digits", "v2", "--to", "qa") == 0
-    refused(repo, capsys, "v2", "v2's newest test in qa failed")
+    assert mlci(repo, "promote", "digits", "v1", "--to", "prod") == 0
+    # rolling back to what prod ran before does not wait for qa (v2's newest verdict there failed)
+    assert mlci(repo, "promote", "digits", "v2", "--to", "prod") == 0
+    assert (repo / "vault" / "digits" / "envs" / "prod" / "current").resolve().name == "v2"
+
+
+def test_a_version_from_another_job_under_a_known_name_is_not_a_rollback(repo, capsys):
+    """Only the same job and content that ran in prod skips the gate, not a version name."""
+    assert mlci(repo, "promote", "digits", "v1", "--to", "qa") == 0
+    itest(repo, "v1", True)
+    assert mlci(repo, "promote", "digits", "v1", "--to", "prod") == 0
+    assert mlci(repo, "publish", "digits", "job-2", "--store", "other") == 0  # other's v1 is job-2
+    capsys.readouterr()
+    assert mlci(repo, "promote", "digits", "v1", "--to", "prod", "--store", "other") == 2
+    assert "refusing to promote" in capsys.readouterr().err
 
 
 def test_the_same_version_name_from_another_store_is_not_what_qa_runs(repo, capsys):
