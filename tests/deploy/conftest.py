@@ -36,22 +36,29 @@ class Scratch:
         self.name = f"{env}-digits"
         self.network = f"mlci-{env}"
         self.project_yaml = root / "projects" / "digits" / "project.yaml"
+        self.env_vars = environment(root.parent)
 
-    def mlci(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return mlci(self.root, *args, **kwargs)
+    def mlci(self, *args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+        return mlci(self.root, *args, env={**self.env_vars, **(env or {})}, **kwargs)
 
     def deploy(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return self.mlci("deploy", "digits", "--env", self.env, *args, **kwargs)
 
 
+def environment(base: Path) -> dict[str, str]:
+    """What every mlci of these tests sees: its own cache (and deploy locks), the secret, a user."""
+    return {"MLCI_CACHE_DIR": str(base / "cache"), SECRET_NAME: SECRET_VALUE, "MLCI_USER": "alice"}
+
+
 def _publish_record(root: Path, job: str, model: bytes, image_id: str) -> None:
     finished_run(root, "digits", job, files={"model.joblib": model}, image_id=image_id)
-    done = mlci(root, "publish", "digits", job)
+    done = mlci(root, "publish", "digits", job, env=environment(root.parent))
     assert done.returncode == 0, done.stderr
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def scratch(tmp_path_factory, base_image, docker_client) -> Iterator[Scratch]:
+    """Built once for all the deploy tests; each test starts by undeploying what it does not want."""
     tag = uuid.uuid4().hex[:6]
     env, other = f"dev-{tag}", f"qa-{tag}"
     base = tmp_path_factory.mktemp("deploy")
@@ -66,28 +73,34 @@ def scratch(tmp_path_factory, base_image, docker_client) -> Iterator[Scratch]:
     )
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     commit_all(root)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLCI_CACHE_DIR", str(base / "cache"))
-        patch.setenv("MLCI_ROOT", str(root))
-        patch.setenv(SECRET_NAME, SECRET_VALUE)
-        patch.setenv("MLCI_USER", "alice")
-        for job in ("j1", "j2"):  # v1, v2: the image is built by the first (or reused), trained twice
-            done = mlci(root, "run", "digits", "--job-id", job)
-            assert done.returncode == 0, done.stderr[-3000:]
-        record = json.loads((root / ".mlci/runs/digits/j1/status.json").read_text())
-        image = record["build"]["imageId"]
-        out = base / "wrong"
-        out.mkdir()
-        docker_client.containers.run(
-            image, ["python", "-c", WRONG_MODEL], volumes={str(out): {"bind": "/out", "mode": "rw"}}, remove=True
-        )
-        _publish_record(root, "j3", b"garbage, not a pickle", image)  # v3: never healthy
-        _publish_record(root, "j4", (out / "model.joblib").read_bytes(), image)  # v4: healthy, answers 0
-        try:
-            yield Scratch(root, env, other, image)
-        finally:
-            _remove_environment(docker_client, env)
-            _remove_environment(docker_client, other)
+    env_vars = environment(base)
+    for job in ("j1", "j2"):  # v1, v2: the image is built by the first (or reused), trained twice
+        done = mlci(root, "run", "digits", "--job-id", job, env=env_vars)
+        assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((root / ".mlci/runs/digits/j1/status.json").read_text())
+    image = record["build"]["imageId"]
+    out = base / "wrong"
+    out.mkdir()
+    docker_client.containers.run(
+        image, ["python", "-c", WRONG_MODEL], volumes={str(out): {"bind": "/out", "mode": "rw"}}, remove=True
+    )
+    _publish_record(root, "j3", b"garbage, not a pickle", image)  # v3: never healthy
+    _publish_record(root, "j4", (out / "model.joblib").read_bytes(), image)  # v4: healthy, answers 0
+    try:
+        yield Scratch(root, env, other, image)
+    finally:
+        _remove_environment(docker_client, env)
+        _remove_environment(docker_client, other)
+
+
+@pytest.fixture(autouse=True)
+def _scratch_environment(request, monkeypatch):
+    """In-process calls (itest_project, resolve_target, the deploy lock) see what the CLI sees."""
+    if "scratch" in request.fixturenames:
+        scratch = request.getfixturevalue("scratch")
+        for key, value in scratch.env_vars.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("MLCI_ROOT", str(scratch.root))
 
 
 def _remove_environment(client, env: str) -> None:
