@@ -24,6 +24,7 @@ from mlci.manifest.schema import Manifest
 from mlci.publish.promotion import check_project, environment, history
 from mlci.publish.promotion_log import Promotion
 from mlci.publish.publishing import store_name_for
+from mlci.publish.registry import resolve_image
 from mlci.publish.stores import open_store
 from mlci.publish.stores.base import content_digest, content_entries
 from mlci.publish.stores.local import LocalStore
@@ -159,8 +160,8 @@ def _check_content(entry: VersionEntry, model_dir: Path, max_bytes: int) -> None
 
 def ensure_image(client: Any, target: Target, say: Any) -> str:
     """The local id of the version's image: a local image id must be here; a repo digest is pulled
-    when absent."""
-    from docker.errors import APIError, ImageNotFound
+    when absent (mlci.publish.registry: retried, and checked to carry that digest)."""
+    from docker.errors import ImageNotFound
 
     ref = target.image
     what = f"{target.project} {target.version}"
@@ -169,25 +170,19 @@ def ensure_image(client: Any, target: Target, say: Any) -> str:
             f"{what} records no image (it was published by an older mlci)",
             hint="publish the run again with this mlci, or deploy another version",
         )
-    if not (IMAGE_ID_RE.fullmatch(ref) or REPO_DIGEST_RE.fullmatch(ref)):
+    if REPO_DIGEST_RE.fullmatch(ref):
+        try:
+            return client.api.inspect_image(ref)["Id"]
+        except ImageNotFound:
+            say(f"pulling {ref}")
+            return resolve_image(client, ref).id
+    if not IMAGE_ID_RE.fullmatch(ref):
         raise MlciError(f"{what} records an image reference mlci does not use: {ref[:120]!r}")
     try:
         return client.api.inspect_image(ref)["Id"]
     except ImageNotFound:
-        pass
-    if IMAGE_ID_RE.fullmatch(ref):
         raise MlciError(
             f"{what}'s image {ref[:19]}… is not in this Docker engine (a local image id cannot be pulled)",
             hint="deploy on the host that built it, copy it here (`docker save | docker load`), or set"
             " build.registry so published versions record a pushed digest that deploys pull (`mlci push`)",
-        )
-    say(f"pulling {ref}")
-    try:
-        client.api.pull(ref)
-        return client.api.inspect_image(ref)["Id"]
-    except (APIError, ImageNotFound) as exc:
-        reason = getattr(exc, "explanation", None) or str(exc)
-        raise MlciError(
-            f"could not pull {what}'s image {ref}: {str(reason)[:300]}",
-            hint="check that the registry is reachable from the engine and that you are logged in (`docker login`)",
         ) from None
