@@ -9,7 +9,7 @@ import json
 import click
 
 from mlci import secrets
-from mlci.commands._common import remember_secrets, repo_root
+from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root
 from mlci.deploy.actions import deploy_project, deploy_status
 from mlci.deploy.status import Deployed
 from mlci.errors import UsageError
@@ -49,6 +49,7 @@ def command(
         return
     if as_json:
         raise UsageError("--json goes with --status", hint=f"mlci deploy {project} --env {env_name} --status --json")
+    cancel_on_signals()
     result = deploy_project(root, manifest, project, env_name, version=version, by=by, say=_say)
     if not result.changed:
         click.echo(f"{project} {result.version} is serving in {env_name} already, healthy ({result.container})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from mlci import secrets
-from mlci.commands._common import remember_secrets, repo_root
+from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root
 from mlci.deploy.actions import itest_project
 from mlci.errors import EXIT_FAILED
 from mlci.manifest import load_manifest
@@ -33,6 +33,7 @@ def command(ctx: click.Context, project: str, env_name: str, timeout: int | None
     root = repo_root(ctx)
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
+    cancel_on_signals()
     result = itest_project(root, manifest, project, env_name, timeout_s=timeout)
     if result.passed:
         click.echo(

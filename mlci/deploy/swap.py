@@ -185,9 +185,12 @@ def _uninterrupted() -> Iterator[None]:
 
 
 def _switch(api: Any, spec: ServeSpec, candidate: str, current: dict[str, Any] | None) -> None:
+    """The proven candidate takes the name. A signal waits until both renames are done; a cancel after
+    them leaves the old one retired (the next deploy removes it), never nothing serving."""
     names = spec.names
-    try:
-        with _uninterrupted():
+    with _uninterrupted():
+        try:
+            api.update_container(candidate, restart_policy=restart_policy(spec.serve))
             if current is not None:
                 api.rename(current["Id"], names.retired)
             try:
@@ -196,31 +199,37 @@ def _switch(api: Any, spec: ServeSpec, candidate: str, current: dict[str, Any] |
                 if current is not None:
                     api.rename(current["Id"], names.serving)
                 raise
-        api.update_container(candidate, restart_policy=restart_policy(spec.serve))
-    except BaseException:
-        remove_container(api, candidate)
-        raise
+        except BaseException:
+            remove_container(api, candidate)
+            raise
     if current is not None:
         _retire(api, current["Id"])
 
 
 def _switch_published(api: Any, root: Path, spec: ServeSpec, current: dict[str, Any] | None, say: Say) -> None:
+    """The old one stops to free the port; the new one must prove itself again with it, or the old
+    one comes back — also when this is cancelled."""
     names, serve = spec.names, spec.serve
-    if current is not None:
-        say(f"stopping {names.serving} to free {serve.bind}:{serve.publish}")
-        with _uninterrupted():
-            with contextlib.suppress(Exception):
-                api.stop(current["Id"], timeout=STOP_GRACE_S)
-            api.rename(current["Id"], names.retired)
+    retired = False
+    new = None
     try:
+        if current is not None:
+            say(f"stopping {names.serving} to free {serve.bind}:{serve.publish}")
+            with _uninterrupted():
+                with contextlib.suppress(Exception):
+                    api.stop(current["Id"], timeout=STOP_GRACE_S)
+                api.rename(current["Id"], names.retired)
+                retired = True
         say(f"starting {spec.target.version} as {names.serving} on {serve.bind}:{serve.publish}")
-        container = _proven(api, root, spec, names.serving, current, say, publish=True)
-        api.update_container(container, restart_policy=restart_policy(serve))
+        new = _proven(api, root, spec, names.serving, current, say, publish=True)
+        api.update_container(new, restart_policy=restart_policy(serve))
     except BaseException:
+        if new is not None:
+            remove_container(api, new)
         if current is not None:
             with _uninterrupted():
-                remove_container(api, names.serving)
-                api.rename(current["Id"], names.serving)
+                if retired:
+                    api.rename(current["Id"], names.serving)
                 api.start(current["Id"])
             say(f"restarted the previous {names.serving}")
             back = wait_restored(api, current, names.serving, say)

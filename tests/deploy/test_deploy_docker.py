@@ -6,6 +6,7 @@ interrupted deploy left is put right; two deploys of one service never interleav
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -223,4 +224,33 @@ def test_two_deploys_of_one_service_do_not_interleave(scratch, docker_client):
             killer.cancel()
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
+    assert ask(docker_client, scratch, "/health")["version"] == "v1"
+
+
+def test_a_deploy_cancelled_during_the_health_check_leaves_the_old_one_serving(scratch, docker_client):
+    undeploy(docker_client, scratch)
+    assert scratch.deploy("--version", "v1").returncode == 0
+    before = serving(docker_client, scratch)["Id"]
+    with serve_settings(scratch, "command: python src/serve.py", "command: sleep 300"):  # never answers
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlci", "deploy", "digits", "--env", scratch.env, "--version", "v2"],
+            cwd=scratch.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        killer = threading.Timer(300, proc.kill)
+        killer.start()
+        try:
+            line = ""
+            while f"waiting for {scratch.name}_candidate" not in line:
+                line = proc.stderr.readline()
+                assert line, "mlci deploy ended before its health check"
+            proc.send_signal(signal.SIGTERM)  # a Jenkins abort
+            _, err = proc.communicate(timeout=120)
+        finally:
+            killer.cancel()
+    assert proc.returncode == 130, err
+    assert leftovers(docker_client, scratch) == []  # the candidate was removed
+    assert serving(docker_client, scratch)["Id"] == before
     assert ask(docker_client, scratch, "/health")["version"] == "v1"
