@@ -159,18 +159,32 @@ def create(api: Any, spec: ServeSpec, name: str, *, publish: bool, restart: bool
 
 
 def ensure_network(api: Any, env: str) -> str:
-    """The environment's network (a plain bridge: the service may publish a port and reach out)."""
+    """The environment's network (a plain bridge: the service may publish a port and reach out).
+    Deploys of two projects to one environment may both create it: the one that loses finds it."""
+    from docker.errors import APIError
+
     name = network_name(env)
+    if _check_network(api, name, env):
+        return name
+    try:
+        api.create_network(
+            name, driver="bridge", labels={contract.LABEL_SERVE: "1", contract.LABEL_ENV: env}, check_duplicate=True
+        )
+    except APIError:
+        if not _check_network(api, name, env):
+            raise
+    return name
+
+
+def _check_network(api: Any, name: str, env: str) -> bool:
+    """True when `name` exists and is ours; a stranger under the name is refused."""
     for info in api.networks(names=[name]):
         if info.get("Name") == name:
             labels = info.get("Labels") or {}
             if labels.get(contract.LABEL_ENV) != env or not labels.get(contract.LABEL_SERVE):
                 raise _foreign(f"network {name}", "rename or remove it (`docker network rm`)")
-            return name
-    api.create_network(
-        name, driver="bridge", labels={contract.LABEL_SERVE: "1", contract.LABEL_ENV: env}, check_duplicate=True
-    )
-    return name
+            return True
+    return False
 
 
 def inspect(api: Any, name: str) -> dict[str, Any] | None:

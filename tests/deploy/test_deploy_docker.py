@@ -197,6 +197,13 @@ def test_a_stranger_under_the_services_name_is_left_alone(scratch, docker_client
         assert stranger.name == scratch.name
     finally:
         stranger.remove(force=True)
+    network = docker_client.networks.create(f"mlci-{scratch.other_env}")  # not made by mlci deploy
+    try:
+        refused = scratch.mlci("deploy", "digits", "--env", scratch.other_env, "--version", "v1")
+        assert refused.returncode == 1 and f"network mlci-{scratch.other_env} exists but" in refused.stderr
+        assert not docker_client.api.containers(all=True, filters={"label": f"mlci.env={scratch.other_env}"})
+    finally:
+        network.remove()
 
 
 def test_two_deploys_of_one_service_do_not_interleave(scratch, docker_client):
