@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -35,14 +35,22 @@ def write_bytes_atomic(path: Path, content: bytes, *, mode: int | None = None, f
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path, *, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive flock on `path` (created if absent, never through a link, never removed, so
     every holder locks the same inode) for a read-modify-rename of a file beside it. Released when
-    the descriptor closes, also if the process dies."""
+    the descriptor closes, also if the process dies. `waiting` is called once when another holder
+    makes us wait (to say so)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if waiting is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waiting()
+                fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

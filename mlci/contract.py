@@ -52,3 +52,11 @@ LABEL_OWNER_PID = "mlci.owner.pid"
 LABEL_OWNER_START = "mlci.owner.start"
 LABEL_OWNER_BOOT = "mlci.owner.boot"
 LABEL_CHECKOUT = "mlci.checkout"
+
+# ------------------------------------------------------------------ serving containers (mlci deploy)
+# Every container `mlci deploy` makes carries LABEL_SERVE: the serving one, a candidate under health check
+# and a retired one being swapped out. They outlive the mlci that made them on purpose, so the cleanup
+# backstops (mlci cleanup, the leftover cleanup of mlci run) never touch a container with this label.
+LABEL_SERVE = "mlci.serve"
+LABEL_ENV = "mlci.env"
+LABEL_VERSION = "mlci.version"

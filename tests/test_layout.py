@@ -1,6 +1,6 @@
 """The package's shape: no import circles among mlci modules (counting imports inside functions, which
-would otherwise hide one), imports only downward (`commands → run → runner/record/publish → manifest
-→ errors`), modules small enough to read, one Docker client factory, one way to run Git, and a CLI
+would otherwise hide one), imports only downward (`commands → deploy → run → runner/record/publish →
+manifest → errors`), modules small enough to read, one Docker client factory, one way to run Git, and a CLI
 that starts without the heavy client libraries."""
 
 from __future__ import annotations
@@ -137,11 +137,13 @@ def test_no_function_local_imports_of_mlci_modules():
     assert found == [], "import at the top; a local import hides circles"
 
 
-# What each part may not import: the layers run `commands → run → runner/record/publish → manifest → errors`;
-# mlci.bundle (edge bundles) sits beside run: it uses publish, runner and manifest, and nothing below uses it.
+# What each part may not import: the layers run
+# `commands → deploy → run → runner/record/publish → manifest → errors`; mlci.bundle (edge bundles)
+# sits beside run: it uses publish, runner and manifest, and nothing below uses it.
 FORBIDDEN = {
     "mlci.errors": ("mlci.",),
     "mlci.manifest": (
+        "mlci.deploy",
         "mlci.run",
         "mlci.runner",
         "mlci.record",
@@ -154,11 +156,47 @@ FORBIDDEN = {
         "mlci.cli",
         "mlci.bundle",
     ),
-    "mlci.runner": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.release", "mlci.host", "mlci.adopt", "mlci.bundle"),
-    "mlci.record": ("mlci.run", "mlci.runner", "mlci.publish", "mlci.commands", "mlci.cli", "mlci.bundle"),
-    "mlci.publish": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.bundle"),
-    "mlci.run": ("mlci.commands", "mlci.cli", "mlci.bundle"),
-    "mlci.bundle": ("mlci.run", "mlci.commands", "mlci.cli", "mlci.release", "mlci.host", "mlci.render", "mlci.adopt"),
+    "mlci.runner": (
+        "mlci.deploy",
+        "mlci.run",
+        "mlci.commands",
+        "mlci.cli",
+        "mlci.release",
+        "mlci.host",
+        "mlci.adopt",
+        "mlci.bundle",
+    ),
+    "mlci.record": (
+        "mlci.deploy",
+        "mlci.run",
+        "mlci.runner",
+        "mlci.publish",
+        "mlci.commands",
+        "mlci.cli",
+        "mlci.bundle",
+    ),
+    "mlci.publish": ("mlci.deploy", "mlci.run", "mlci.commands", "mlci.cli", "mlci.bundle"),
+    "mlci.run": ("mlci.deploy", "mlci.commands", "mlci.cli", "mlci.bundle"),
+    "mlci.bundle": (
+        "mlci.deploy",
+        "mlci.run",
+        "mlci.commands",
+        "mlci.cli",
+        "mlci.release",
+        "mlci.host",
+        "mlci.render",
+        "mlci.adopt",
+    ),
+    # serving a published version: above run (its itest container carries a run's owner labels)
+    "mlci.deploy": (
+        "mlci.commands",
+        "mlci.cli",
+        "mlci.release",
+        "mlci.render",
+        "mlci.adopt",
+        "mlci.web",
+        "mlci.bundle",
+    ),
 }
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 import click
 
 from mlci import secrets
-from mlci.errors import MlciError
+from mlci.errors import Cancelled, MlciError
 from mlci.manifest import Manifest, find_root, load_project
 
 
@@ -25,3 +26,15 @@ def remember_secrets(root: Path, manifest: Manifest, project: str | None = None)
         # a project that no longer loads declares nothing we could resolve
         with contextlib.suppress(MlciError):
             secrets.remember_all(load_project(root, project).config.secrets)
+
+
+def cancel_on_signals() -> None:
+    """SIGTERM (a Jenkins abort) raises Cancelled and SIGINT KeyboardInterrupt, so a command's cleanup
+    (`finally`, `except BaseException`) runs before it exits 130."""
+    signal.signal(signal.SIGTERM, _raise_cancelled)
+    # a background job of a non-interactive shell starts with SIGINT ignored: install it explicitly
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _raise_cancelled(signum: int, frame: object) -> None:
+    raise Cancelled("terminated")

@@ -66,7 +66,10 @@ def _finished_here(root: Path, project: str, job: str) -> bool:
 
 def _abandoned(labels: dict[str, str], root: Path, project: str, job: str) -> bool:
     """Made by an mlci that is provably dead: its owner labels name a process gone from this boot,
-    or (no owner labels, an older mlci) this checkout holds the job's finished record."""
+    or (no owner labels, an older mlci) this checkout holds the job's finished record. Never a
+    serving container (`mlci deploy`): it carries its version's job id and is meant to outlive it."""
+    if labels.get(contract.LABEL_SERVE):
+        return False
     owner = owner_from_labels(labels)
     return not owner_alive(owner) if owner is not None else _finished_here(root, project, job)
 

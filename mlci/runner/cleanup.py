@@ -7,14 +7,16 @@ processes on Linux, and gives up waiting after a while, so an mlci that hangs wo
 container — and the GPU it holds — running after the build released the GPU lock.
 
 Both labels must match: a release build gives every project the same job id, and another project
-of that build may still be running.
+of that build may still be running. A serving container (`mlci deploy`, label mlci.serve) carries the
+job id of the run its model version came from, and is never removed here: it is meant to outlive
+every run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlci.contract import JOB_ID_RE, LABEL_JOB, LABEL_PROJECT, PROJECT_RE
+from mlci.contract import JOB_ID_RE, LABEL_JOB, LABEL_PROJECT, LABEL_SERVE, PROJECT_RE
 from mlci.errors import MlciError, UsageError
 from mlci.runner.container import remove_container
 
@@ -32,14 +34,20 @@ def remove_job_containers(client: Any, project: str, job_id: str) -> list[str]:
     """Force-removes every container (running or not) of `project`'s job `job_id`; returns their
     names. Raises MlciError when one is still there afterwards."""
     filters = job_filters(project, job_id)
-    found = client.api.containers(all=True, filters=filters)
+    found = _stage_containers(client, filters)
     for info in found:
         remove_container(client.api, info["Id"])
-    left = client.api.containers(all=True, filters=filters)
+    left = _stage_containers(client, filters)
     if left:
         names = ", ".join(_name(info) for info in left)
         raise MlciError(f"could not remove container(s) {names} of {project} job {job_id}", hint="see `docker ps -a`")
     return [_name(info) for info in found]
+
+
+def _stage_containers(client: Any, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The job's containers, less any serving one (Docker's filters cannot say "without a label")."""
+    found = client.api.containers(all=True, filters=filters)
+    return [info for info in found if not (info.get("Labels") or {}).get(LABEL_SERVE)]
 
 
 def _name(info: dict[str, Any]) -> str:
