@@ -34,6 +34,7 @@ from mlci.runner.gpus import (
     parse_gpus,
     plan_gpus,
 )
+from mlci.runner.logsink import tail
 
 Say = Callable[[str], None]
 
@@ -152,8 +153,4 @@ def record_verdict(root: Path, manifest: Manifest, result: ItestResult) -> bool:
 def _verdict_detail(result: ItestResult) -> str:
     """How it ended and the last lines it printed (redacted and bounded by record_itest)."""
     how = "timed out" if result.timed_out else f"exit {result.exit_code}"
-    try:
-        tail = result.log.read_text(errors="replace").splitlines()[-8:]
-    except OSError:
-        tail = []
-    return "\n".join([f"{how} after {result.seconds:.1f}s", *tail])
+    return f"{how} after {result.seconds:.1f}s\n{tail(result.log, 8)}"

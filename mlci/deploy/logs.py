@@ -59,13 +59,3 @@ def save_container_log(api: Any, container: str, path: Path, secrets: tuple[str,
                 sink.write(chunk)
                 written += len(chunk)
         sink.write(f"\nmlci: {trailer}\n")
-
-
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - 8192))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])

@@ -37,10 +37,11 @@ from mlci.deploy.container import (
     restart_policy,
 )
 from mlci.deploy.health import Health, probe, wait_healthy, wait_restored
-from mlci.deploy.logs import log_path, save_container_log, tail
+from mlci.deploy.logs import TAIL_LINES, log_path, save_container_log
 from mlci.errors import MlciError
 from mlci.runner.container import remove_container
 from mlci.runner.gpus import gpu_driver_error, is_missing_gpu_driver
+from mlci.runner.logsink import tail
 from mlci.runner.stage_cache import cache_path
 
 Say = Callable[[str], None]
@@ -168,7 +169,7 @@ def _failed(
         still = f"nothing serves as {serving}"
     return DeployFailed(
         f"{target.project} {target.version} did not become healthy in {target.env}: {health.why}; {still}."
-        f" Its log: {path}\n{tail(path)}",
+        f" Its log: {path}\n{tail(path, TAIL_LINES)}",
         path,
     )
 

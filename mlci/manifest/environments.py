@@ -113,3 +113,10 @@ def _after_cycles(environments: Environments) -> list[EnvProblem]:
             message = f"environment '{name}' comes after {why}, so nothing could ever be promoted to it"
             problems.append((("environments", name, "after"), message + " — remove one `after`"))
     return problems
+
+
+def unknown_environment_hint(environments: Environments, name: str) -> str:
+    """For "no environment NAME": the closest name, else every environment there is."""
+    known = sorted(environments)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"environments in mlci.yaml: {', '.join(known) or 'none'}"

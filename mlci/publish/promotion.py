@@ -15,7 +15,6 @@ the promotion log; an environment with `after: <env>` takes only a version that 
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import os
 import re
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from mlci.contract import PROJECT_RE
 from mlci.errors import UsageError
-from mlci.manifest.environments import Environment
+from mlci.manifest.environments import Environment, unknown_environment_hint
 from mlci.manifest.fields import NAME_RE
 from mlci.manifest.schema import Manifest
 from mlci.publish.promotion_gate import itest_verdict, refuse_unless_passed_before
@@ -57,9 +56,7 @@ def environment(manifest: Manifest, name: str) -> Environment:
         )
     env = manifest.environments.get(name)
     if env is None:
-        known = sorted(manifest.environments)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"environments in mlci.yaml: {', '.join(known) or 'none'}"
+        hint = unknown_environment_hint(manifest.environments, name)
         raise UsageError(f"no environment '{name}' in mlci.yaml", hint=hint)
     return env
 

@@ -9,12 +9,11 @@ rendered jobs do). The library decides nothing that can be decided here.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlci.errors import UsageError
-from mlci.manifest.environments import Environment
+from mlci.manifest.environments import Environment, unknown_environment_hint
 from mlci.manifest.schema import Manifest
 from mlci.release.affected import BUILD_ALLOWANCE_S, Snapshot, resolve, snapshot
 
@@ -87,9 +86,7 @@ def serving_hosts(manifest: Manifest, env_name: str, env: Environment) -> tuple[
 def _environment(manifest: Manifest, name: str, commit: str) -> Environment:
     env = manifest.environments.get(name)
     if env is None:
-        known = sorted(manifest.environments)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"environments in mlci.yaml: {', '.join(known) or 'none'}"
+        hint = unknown_environment_hint(manifest.environments, name)
         raise UsageError(f"--env: no environment {name[:64]!r} in mlci.yaml at {commit[:12]}", hint=hint)
     return env
 

@@ -83,3 +83,14 @@ class LogSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def tail(path: Path, lines: int) -> str:
+    """The last `lines` lines of a log file (at most its last 8 KiB read), "" when it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 8192))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

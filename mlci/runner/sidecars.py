@@ -19,6 +19,7 @@ from typing import Any
 
 from mlci.errors import MlciError
 from mlci.runner.logsink import LogSink
+from mlci.runner.logsink import tail as log_tail
 
 LABEL_SIDECAR = "mlci.sidecar"
 LOG_TAIL_LINES = 20
@@ -148,7 +149,7 @@ def _wait_ready(api: Any, spec: SidecarSpec, container: str, outcome: SidecarOut
             break
         time.sleep(_POLL_S)
     _collect_log(api, container, spec)
-    tail = _tail(spec.log)
+    tail = log_tail(spec.log, LOG_TAIL_LINES)
     raise SidecarFailed(
         f"service {spec.name} {outcome.error}" + (f"; its log ends:\n{tail}" if tail else " (it printed nothing)"),
         [outcome],
@@ -162,13 +163,3 @@ def _collect_log(api: Any, container: str, spec: SidecarSpec) -> None:
     with contextlib.suppress(Exception), LogSink(spec.log, echo=False, secrets=spec.secrets) as sink:
         for chunk in api.logs(container, stdout=True, stderr=True, stream=True, follow=False):
             sink.write(chunk)
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - 8192))
-            text = handle.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
