@@ -46,6 +46,7 @@ class Target:
     model_dir: Path  # a real directory in a local store, its content the published one
     digest: str | None  # the outputs' content digest the index recorded
     promoted: bool  # model_dir is the environment store's promoted copy
+    entry: VersionEntry | None = None  # the version index's entry (its commit names the version's serve: settings)
 
 
 def check_version(version: str) -> str:
@@ -102,7 +103,32 @@ def resolve_target(root: Path, manifest: Manifest, project: str, env_name: str, 
         model_dir=model_dir,
         digest=entry.digest,
         promoted=promoted,
+        entry=entry,
     )
+
+
+def deployed_entry(
+    root: Path, manifest: Manifest, project: str, env_name: str, version: str, job_id: str
+) -> VersionEntry:
+    """The version index's entry of what serves (its container's version and job labels): from the store
+    it was promoted from when `env_name` ran it by promotion, else from the project's publish store."""
+    check_version(version)
+    source_name = next(
+        (
+            p.source_store
+            for p in history(root, manifest, project, env_name)
+            if (p.version, p.job_id) == (version, job_id)
+        ),
+        None,
+    ) or store_name_for(root, manifest, project, None)
+    entry = find_version(open_store(manifest, source_name, root).versions(project), version, project, source_name)
+    if entry.job_id != job_id:
+        raise MlciError(
+            f"{project} {version} serving in {env_name} is job {job_id[:80]}, but store '{source_name}' lists"
+            f" {version} as job {entry.job_id}",
+            hint=f"deploy it again (`mlci deploy {project} --env {env_name} --version {version}`)",
+        )
+    return entry
 
 
 def _model_dir(
