@@ -1,5 +1,5 @@
 """What goes into a bundle, resolved and checked before anything is written: the version's entry in
-the store's index, the version's own `serve:` (project.yaml at its commit), the model files (the version's outputs in a local store,
+the store's index, the version's own `serve:` (project.yaml at its commit), the model files (the version's outputs in a local store, or a checked copy from an S3 store,
 through mlci.boundary: regular files only, no link followed) and the image in the Docker engine."""
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from mlci.publish.promotion import check_project
 from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
 from mlci.publish.stores.local import LocalStore
+from mlci.publish.version_cache import cached_outputs
 from mlci.publish.version_serve import Say, version_serve
 from mlci.publish.versions import VersionEntry, find_version
+from mlci.runner.stage_cache import cache_path
 
 if TYPE_CHECKING:
     import docker
@@ -51,15 +53,19 @@ def resolve(
     check_project(project)
     name = store_name_for(root, manifest, project, store_name)
     store = open_store(manifest, name, root)
-    if not isinstance(store, LocalStore):
+    if not isinstance(store, LocalStore) and not store.supports_versions:
         raise UsageError(
-            f"store '{name}' ({type(store).__name__}) is not a local store: mlci bundle reads a version's model files"
-            " from a local store",
-            hint="bundle from a local store that holds the version (--store NAME), e.g. the one it was promoted to",
+            f"store '{name}' ({type(store).__name__}) keeps no versions: mlci bundle reads a version's model files"
+            " from a local or S3 store",
+            hint="bundle from a store that holds the version (--store NAME), e.g. the one it was promoted to",
         )
     entry = find_version(store.versions(project), version, project, name)
     serve = version_serve(root, entry, say)
-    model_dir = _model_dir(store, project, entry)
+    if isinstance(store, LocalStore):
+        model_dir = _model_dir(store, project, entry)
+    else:  # S3: a checked copy under the stage-cache root, reused next time (mlci.publish.version_cache)
+        cache = cache_path(manifest.runner.cache_dir)
+        model_dir = cached_outputs(store, entry, cache, store.max_output_bytes, say)
     files = scan_outputs(model_dir, max_bytes=store.max_output_bytes)
     return BundleSource(name, entry, serve.serve, model_dir, files, serve.source)
 

@@ -80,7 +80,7 @@ def deploy_project(
         check_version(version)
     person = who(by)
     request = check_request(root, manifest, project, env_name)
-    target = resolve_target(root, manifest, project, env_name, version)
+    target = resolve_target(root, manifest, project, env_name, version, say)
     assert target.entry is not None
     serve = version_serve(root, target.entry, say)
     where = "the environment's promoted copy" if target.promoted else "the published outputs"

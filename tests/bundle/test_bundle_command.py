@@ -97,10 +97,10 @@ def test_an_unknown_version_or_project_is_refused(published, capsys):
     assert "'../etc' is not a valid project name" in capsys.readouterr().err
 
 
-def test_a_store_that_is_not_local_is_refused(published, capsys):
+def test_a_store_without_versions_is_refused(published, capsys):
     assert run("digits", "v1", "--store", "hub", root=published) == 2
     err = capsys.readouterr().err
-    assert "store 'hub' (HubStore) is not a local store: mlci bundle reads a version's model files" in err
+    assert "store 'hub' (HubStore) keeps no versions: mlci bundle reads a version's model files" in err
 
 
 @pytest.mark.parametrize("out", ["b.zip", "b.tar.bz2", "b"])
