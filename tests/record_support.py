@@ -34,10 +34,11 @@ def finished_run(
     image_id: str = "sha256:" + "ab" * 32,
     close: bool = True,
     no_gate: bool = False,
+    commit: str = COMMIT,
 ) -> RunRecord:
     """A run built from cache whose attempts reached `values` of accuracy against a 0.9 gate; the
     last attempt's `out/` holds `files`. Closed Succeeded when the last value passes, else Failed."""
-    record = RunRecord.create(root, project, job, commit=COMMIT, dirty=False)
+    record = RunRecord.create(root, project, job, commit=commit, dirty=False)
     state = record.state
     state.begin_build()
     state.build.succeed(

@@ -1,5 +1,5 @@
 """What goes into a bundle, resolved and checked before anything is written: the version's entry in
-the store's index, project.yaml's `serve:`, the model files (the version's outputs in a local store,
+the store's index, the version's own `serve:` (project.yaml at its commit), the model files (the version's outputs in a local store, or a checked copy from an S3 store,
 through mlci.boundary: regular files only, no link followed) and the image in the Docker engine."""
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from urllib.parse import unquote, urlparse
 from mlci.boundary import OutputFile, scan_outputs
 from mlci.contract import JOB_ID_RE
 from mlci.errors import MlciError, UsageError
-from mlci.manifest.loader import load_project
 from mlci.manifest.schema import Manifest
 from mlci.manifest.serve import Serve
 from mlci.publish.promotion import check_project
 from mlci.publish.publishing import store_name_for
 from mlci.publish.stores import open_store
 from mlci.publish.stores.local import LocalStore
+from mlci.publish.version_cache import cached_outputs
+from mlci.publish.version_serve import Say, version_serve
 from mlci.publish.versions import VersionEntry, find_version
+from mlci.runner.stage_cache import cache_path
 
 if TYPE_CHECKING:
     import docker
@@ -34,6 +36,7 @@ class BundleSource:
     serve: Serve
     model_dir: Path
     model_files: list[OutputFile]
+    serve_source: str = ""  # where serve was read: `<commit>:projects/<p>/project.yaml`, or the checkout's
 
 
 @dataclass(frozen=True)
@@ -43,26 +46,28 @@ class SourceImage:
     size: int  # the engine's idea of its size: how much `docker save` will roughly write
 
 
-def resolve(root: Path, manifest: Manifest, project: str, version: str, store_name: str | None) -> BundleSource:
+def resolve(
+    root: Path, manifest: Manifest, project: str, version: str, store_name: str | None, say: Say
+) -> BundleSource:
+    """The version's entry, its own serve: settings (project.yaml at its commit) and its model files."""
     check_project(project)
-    serve = load_project(root, project).config.serve
-    if serve is None:
-        raise UsageError(
-            f"project {project} has no `serve:` in projects/{project}/project.yaml, so a device could not start it",
-            hint="add serve: {command: ..., port: ...} (see README: Offline edge bundles; projects/digits has one)",
-        )
     name = store_name_for(root, manifest, project, store_name)
     store = open_store(manifest, name, root)
-    if not isinstance(store, LocalStore):
+    if not isinstance(store, LocalStore) and not store.supports_versions:
         raise UsageError(
-            f"store '{name}' ({type(store).__name__}) is not a local store: mlci bundle reads a version's model files"
-            " from a local store",
-            hint="bundle from a local store that holds the version (--store NAME), e.g. the one it was promoted to",
+            f"store '{name}' ({type(store).__name__}) keeps no versions: mlci bundle reads a version's model files"
+            " from a local or S3 store",
+            hint="bundle from a store that holds the version (--store NAME), e.g. the one it was promoted to",
         )
     entry = find_version(store.versions(project), version, project, name)
-    model_dir = _model_dir(store, project, entry)
+    serve = version_serve(root, entry, say)
+    if isinstance(store, LocalStore):
+        model_dir = _model_dir(store, project, entry)
+    else:  # S3: a checked copy under the stage-cache root, reused next time (mlci.publish.version_cache)
+        cache = cache_path(manifest.runner.cache_dir)
+        model_dir = cached_outputs(store, entry, cache, store.max_output_bytes, say)
     files = scan_outputs(model_dir, max_bytes=store.max_output_bytes)
-    return BundleSource(name, entry, serve, model_dir, files)
+    return BundleSource(name, entry, serve.serve, model_dir, files, serve.source)
 
 
 def _model_dir(store: LocalStore, project: str, entry: VersionEntry) -> Path:

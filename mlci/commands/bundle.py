@@ -87,13 +87,18 @@ def _verify(path: Path, as_json: bool) -> int:
     return 0
 
 
+def _say(message: str) -> None:
+    click.echo(secrets.redact(f"mlci: {message}"), err=True)
+
+
 @secrets.redacted_errors
 def _make(ctx: click.Context, project: str, version: str, out: str | None, store_name: str | None) -> None:
     root = repo_root(ctx)
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
     path, compress = output_path(out, project, version)
-    source = resolve(root, manifest, project, version, store_name)
+    source = resolve(root, manifest, project, version, store_name, say=_say)
+    _say(f"serve: settings from {source.serve_source}")
     client = connect()
     image = find_image(client, source.entry, project)
     signal.signal(signal.SIGTERM, _raise_cancelled)

@@ -18,12 +18,13 @@ from mlci.deploy.container import ServeSpec
 from mlci.deploy.itest import ItestResult, run_itest, serving_for_itest
 from mlci.deploy.status import Deployed, deployed
 from mlci.deploy.swap import DeployResult, deploy, lock_path
-from mlci.deploy.target import check_version, ensure_image, resolve_target
+from mlci.deploy.target import check_version, deployed_entry, ensure_image, resolve_target
 from mlci.errors import UsageError
 from mlci.manifest import Manifest, load_project
 from mlci.manifest.serve import Itest, Serve
 from mlci.publish.promotion import check_project, environment, history, record_itest, who
 from mlci.publish.promotion_log import ITEST_JOB_RE
+from mlci.publish.version_serve import version_serve
 from mlci.record.parts import VERSION_PATTERN
 from mlci.runner.engine import connect, has_nvidia_runtime
 from mlci.runner.gpus import (
@@ -45,22 +46,17 @@ class Request:
 
     project: str
     env: str
-    serve: Serve
     secrets: dict[str, str]
 
 
 def check_request(root: Path, manifest: Manifest, project: str, env_name: str) -> Request:
-    """Names, the project's serve: and the environment's secrets — no engine, no store."""
+    """Names and the environment's secrets — no engine, no store. The serve: settings are the version's
+    own (project.yaml at its commit, mlci.publish.version_serve), read once the version is known."""
     check_project(project)
+    load_project(root, project)  # a project of this checkout (a typo is named here, with a suggestion)
     env = environment(manifest, env_name)
-    serve = load_project(root, project).config.serve
-    if serve is None:
-        raise UsageError(
-            f"project {project} has no serve: in project.yaml, so there is nothing to deploy",
-            hint="add serve: {command: ..., port: ...} (see README: Deployment)",
-        )
     values = {name: secrets.resolve(name, purpose=f"environment {env_name}") for name in env.secrets}
-    return Request(project, env_name, serve, values)
+    return Request(project, env_name, values)
 
 
 def gpu_plan(client: Any, serve: Serve) -> GpuPlan:
@@ -84,15 +80,18 @@ def deploy_project(
         check_version(version)
     person = who(by)
     request = check_request(root, manifest, project, env_name)
-    target = resolve_target(root, manifest, project, env_name, version)
+    target = resolve_target(root, manifest, project, env_name, version, say)
+    assert target.entry is not None
+    serve = version_serve(root, target.entry, say)
     where = "the environment's promoted copy" if target.promoted else "the published outputs"
     say(f"deploying {project} {target.version} (job {target.job_id}) to {env_name} from {where}: {target.model_dir}")
+    say(f"serve: settings from {serve.source}")
     client = connect()
     spec = ServeSpec(
         target=target,
-        serve=request.serve,
+        serve=serve.serve,
         image_id=ensure_image(client, target, say),
-        gpu=gpu_plan(client, request.serve),
+        gpu=gpu_plan(client, serve.serve),
         secrets=request.secrets,
         deployed_by=person,
     )
@@ -113,19 +112,24 @@ def itest_project(
     *,
     timeout_s: int | None = None,
     echo: bool = True,
+    say: Say = lambda _message: None,
 ) -> ItestResult:
-    """Run the project's serve.itest against what serves in `env_name`; the typed verdict."""
+    """Run the deployed version's serve.itest (project.yaml at its commit) against what serves in
+    `env_name`; the typed verdict."""
     request = check_request(root, manifest, project, env_name)
-    itest: Itest | None = request.serve.itest
-    if itest is None:
-        raise UsageError(
-            f"project {project} has no serve.itest in project.yaml",
-            hint="add serve: {itest: {run: python src/itest.py}} (see README: Deployment)",
-        )
     client = connect()
     target = serving_for_itest(client.api, env_name, project)
     if not re.fullmatch(VERSION_PATTERN, target.version):
         raise UsageError(f"{target.name} carries no model version label; deploy it again with mlci deploy")
+    entry = deployed_entry(root, manifest, project, env_name, target.version, target.job_id)
+    serve = version_serve(root, entry, say)
+    itest: Itest | None = serve.serve.itest
+    if itest is None:
+        raise UsageError(
+            f"{project} {target.version} has no serve.itest in {serve.source}",
+            hint="add serve: {itest: {run: python src/itest.py}} to project.yaml and publish it as a new version"
+            " (see README: Deployment)",
+        )
     return run_itest(client, root, target, itest, secrets=request.secrets, timeout_s=timeout_s, echo=echo)
 
 

@@ -3,9 +3,10 @@ the image it records, and the directory of its outputs that is mounted read-only
 
 The version is `--version V` from the project's publish store, else what is current in ENV (its
 promotion log). The outputs are the environment store's promoted copy (`<project>/envs/<env>/<version>/`)
-when the version was promoted there, else the directory the version was published to. Both must lie
-in a *local* store — a bind mount needs a path on the engine's host — and are checked against the
-content digest the index recorded, so what serves is what was published. Everything read here comes
+when the version was promoted there, else the directory the version was published to — or, when that
+lies in an S3 store, a checked copy under the stage-cache root (mlci.publish.version_cache): a bind
+mount needs a path on the engine's host. Either is checked against the content digest the index
+recorded, so what serves is what was published. Everything read here comes
 from a store and is treated as hostile: names are checked, links are never followed out.
 """
 
@@ -28,12 +29,18 @@ from mlci.publish.registry import resolve_image
 from mlci.publish.stores import open_store
 from mlci.publish.stores.base import content_digest, content_entries
 from mlci.publish.stores.local import LocalStore
+from mlci.publish.version_cache import Say, cached_outputs
 from mlci.publish.versions import VersionEntry, find_version
 from mlci.record.parts import VERSION_PATTERN
+from mlci.runner.stage_cache import cache_path
 
 # What a version index may record as its image: a local image id, or a pushed image's repo digest.
 IMAGE_ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
 REPO_DIGEST_RE = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,254}@sha256:[0-9a-f]{64}")
+
+
+def _quiet(_message: str) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Target:
     model_dir: Path  # a real directory in a local store, its content the published one
     digest: str | None  # the outputs' content digest the index recorded
     promoted: bool  # model_dir is the environment store's promoted copy
+    entry: VersionEntry | None = None  # the version index's entry (its commit names the version's serve: settings)
 
 
 def check_version(version: str) -> str:
@@ -54,7 +62,9 @@ def check_version(version: str) -> str:
     return version
 
 
-def resolve_target(root: Path, manifest: Manifest, project: str, env_name: str, version: str | None) -> Target:
+def resolve_target(
+    root: Path, manifest: Manifest, project: str, env_name: str, version: str | None, say: Say = _quiet
+) -> Target:
     """The version of `project` to serve in `env_name`: `version`, else the one current there."""
     check_project(project)
     env = environment(manifest, env_name)
@@ -91,8 +101,9 @@ def resolve_target(root: Path, manifest: Manifest, project: str, env_name: str, 
             hint="the version index or the promotion log was changed by hand: restore them from a backup",
         )
     was_promoted = any(p.version == version for p in promotions)
-    model_dir, promoted = _model_dir(root, manifest, env_store, env_name, entry, was_promoted)
-    _check_content(entry, model_dir, manifest.runner.max_output_size)
+    model_dir, promoted, checked = _model_dir(root, manifest, env_store, env_name, entry, was_promoted, say)
+    if not checked:
+        _check_content(entry, model_dir, manifest.runner.max_output_size)
     return Target(
         project=project,
         env=env_name,
@@ -102,23 +113,58 @@ def resolve_target(root: Path, manifest: Manifest, project: str, env_name: str, 
         model_dir=model_dir,
         digest=entry.digest,
         promoted=promoted,
+        entry=entry,
     )
 
 
+def deployed_entry(
+    root: Path, manifest: Manifest, project: str, env_name: str, version: str, job_id: str
+) -> VersionEntry:
+    """The version index's entry of what serves (its container's version and job labels): from the store
+    it was promoted from when `env_name` ran it by promotion, else from the project's publish store."""
+    check_version(version)
+    source_name = next(
+        (
+            p.source_store
+            for p in history(root, manifest, project, env_name)
+            if (p.version, p.job_id) == (version, job_id)
+        ),
+        None,
+    ) or store_name_for(root, manifest, project, None)
+    entry = find_version(open_store(manifest, source_name, root).versions(project), version, project, source_name)
+    if entry.job_id != job_id:
+        raise MlciError(
+            f"{project} {version} serving in {env_name} is job {job_id[:80]}, but store '{source_name}' lists"
+            f" {version} as job {entry.job_id}",
+            hint=f"deploy it again (`mlci deploy {project} --env {env_name} --version {version}`)",
+        )
+    return entry
+
+
 def _model_dir(
-    root: Path, manifest: Manifest, env_store: Any, env_name: str, entry: VersionEntry, was_promoted: bool
-) -> tuple[Path, bool]:
-    """The environment's promoted copy when there is one, else the published directory."""
+    root: Path,
+    manifest: Manifest,
+    env_store: Any,
+    env_name: str,
+    entry: VersionEntry,
+    was_promoted: bool,
+    say: Say,
+) -> tuple[Path, bool, bool]:
+    """The environment's promoted copy when there is one, else the published directory — or, for a
+    remote store (S3), a checked host-local copy of it (the third value: already checked)."""
     if was_promoted and isinstance(env_store, LocalStore):
         copy = env_store.path / promoted_path(env_name, entry.project) / entry.version
         if not copy.is_symlink() and copy.is_dir():
-            return copy.resolve(), True
+            return copy.resolve(), True, False
     store = open_store(manifest, entry.store, root)
     if not isinstance(store, LocalStore):
+        if store.supports_versions:
+            cache = cache_path(manifest.runner.cache_dir)
+            return cached_outputs(store, entry, cache, manifest.runner.max_output_size, say), False, True
         raise UsageError(
             f"{entry.project} {entry.version} lies in store '{entry.store}' ({type(store).__name__}); mlci deploy"
-            " mounts the model from a local store only",
-            hint="promote it to an environment whose store is local (`mlci promote`), then deploy from there",
+            " mounts the model from a local or S3 store only",
+            hint="promote it to an environment whose store is local or S3 (`mlci promote`), then deploy from there",
         )
     path = _local_path(entry.url, entry)
     base = (store.path / entry.project).resolve()
@@ -130,7 +176,7 @@ def _model_dir(
     resolved = path.resolve()
     if not resolved.is_relative_to(base):
         raise MlciError(f"{entry.project} {entry.version}: its URL points outside store '{entry.store}' ({base})")
-    return resolved, False
+    return resolved, False, False
 
 
 def _local_path(url: str, entry: VersionEntry) -> Path:

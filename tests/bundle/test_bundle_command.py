@@ -13,6 +13,7 @@ import pytest
 
 from mlci.cli import main
 from tests.bundle.bundle_support import good_bundle
+from tests.record_support import finished_run
 
 
 def run(*args: str, root=None) -> int:
@@ -76,10 +77,15 @@ def test_verify_needs_no_docker_engine_nor_client(tmp_path):
     assert done.stdout.splitlines()[-1] == "0 False", done.stderr
 
 
-def test_a_project_without_serve_is_refused_with_a_hint(published, capsys):
+def test_a_version_without_serve_is_refused_with_a_hint(published, capsys):
+    finished_run(published, "plain", "job-p", files={"model.joblib": b"weights"})
+    assert main(["--root", str(published), "publish", "plain", "job-p"]) == 0
+    capsys.readouterr()
     assert run("plain", "v1", root=published) == 2
     err = capsys.readouterr().err
-    assert "project plain has no `serve:` in projects/plain/project.yaml" in err and "add serve:" in err
+    # the fixture's record names a commit this (non-git) directory lacks: the checkout's settings, said so
+    assert "so its serve: settings are read from the checkout's projects/plain/project.yaml" in err
+    assert "plain v1 has no serve: in projects/plain/project.yaml" in err and "has serve: {command:" in err
 
 
 def test_an_unknown_version_or_project_is_refused(published, capsys):
@@ -91,10 +97,10 @@ def test_an_unknown_version_or_project_is_refused(published, capsys):
     assert "'../etc' is not a valid project name" in capsys.readouterr().err
 
 
-def test_a_store_that_is_not_local_is_refused(published, capsys):
+def test_a_store_without_versions_is_refused(published, capsys):
     assert run("digits", "v1", "--store", "hub", root=published) == 2
     err = capsys.readouterr().err
-    assert "store 'hub' (HubStore) is not a local store: mlci bundle reads a version's model files" in err
+    assert "store 'hub' (HubStore) keeps no versions: mlci bundle reads a version's model files" in err
 
 
 @pytest.mark.parametrize("out", ["b.zip", "b.tar.bz2", "b"])

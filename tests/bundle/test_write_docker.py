@@ -70,7 +70,7 @@ def test_an_interrupted_bundle_leaves_nothing(digits_version, tmp_path, step, pa
 
 def test_model_files_changed_in_the_store_refuse_the_bundle(digits_version, docker_client, tmp_path):
     manifest = load_manifest(digits_version)
-    source = resolve(digits_version, manifest, "digits", "v1", None)
+    source = resolve(digits_version, manifest, "digits", "v1", None, say=print)
     changed = tmp_path / "changed"
     shutil.copytree(source.model_dir, changed)
     (changed / "metrics.json").write_bytes((changed / "metrics.json").read_bytes() + b" ")

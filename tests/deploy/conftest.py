@@ -137,11 +137,21 @@ def serving(client, scratch: Scratch) -> dict:
 
 @contextlib.contextmanager
 def serve_settings(scratch: Scratch, old: str, new: str) -> Iterator[None]:
-    """project.yaml's serve: changed for the block (the image does not change), restored after."""
+    """The versions' serve: settings changed for the block (the image does not change), restored after.
+
+    A version's serve: is project.yaml at its commit; for the block the version index forgets the
+    commits, so mlci falls back (with its notice) to the checkout's project.yaml, which is changed."""
     saved = scratch.project_yaml.read_text()
+    index = scratch.root / ".mlci/artifacts/digits/versions.json"
+    saved_index = index.read_bytes()
     assert old in saved
+    data = json.loads(saved_index)
+    for entry in data["versions"]:
+        entry["commit"] = None
+    index.write_text(json.dumps(data, indent=2) + "\n")
     scratch.project_yaml.write_text(saved.replace(old, new))
     try:
         yield
     finally:
         scratch.project_yaml.write_text(saved)
+        index.write_bytes(saved_index)
