@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from mlci.errors import MlciError
 from mlci.manifest.fields import NAME_RE
-from mlci.publish.versions import MAX_INDEX_BYTES
+from mlci.publish.versions import decode_store_json
 from mlci.record.parts import VERSION_PATTERN
 
 LOG_SCHEMA_VERSION = 1
@@ -87,15 +87,9 @@ ITESTS = LogKind("itest log", "itests", ItestVerdict)
 
 def decode(data: bytes, what: str, where: str) -> Any:
     """The JSON in a log's bytes (`what`: "promotion log", ...); too large or not JSON is refused."""
-    if len(data) > MAX_INDEX_BYTES:
-        raise PromotionLogError(f"{what} {where} is {len(data)} bytes, more than mlci writes; left as it is")
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise PromotionLogError(
-            f"{what} {where} is not valid JSON ({exc}); left as it is",
-            hint="restore it from a backup; mlci never rewrites a log it cannot read",
-        ) from None
+    return decode_store_json(
+        data, what, where, PromotionLogError, "restore it from a backup; mlci never rewrites a log it cannot read"
+    )
 
 
 def parse_entries(data: Any, project: str, where: str, kind: LogKind) -> list[Any]:

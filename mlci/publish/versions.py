@@ -96,16 +96,25 @@ def entry_for(record: RunRecord, publication: Publication, approved_by: str | No
     )
 
 
-def parse_json(data: bytes, where: str) -> Any:
+def decode_store_json(data: bytes, what: str, where: str, error: type[MlciError], hint: str) -> Any:
+    """The JSON in an index or log mlci keeps in a store (`what`: "version index", ...): hostile input,
+    so more than MAX_INDEX_BYTES or anything but UTF-8 JSON is refused with `error` — never rewritten."""
     if len(data) > MAX_INDEX_BYTES:
-        raise VersionIndexError(f"version index {where} is {len(data)} bytes, more than mlci writes; left as it is")
+        raise error(f"{what} {where} is {len(data)} bytes, more than mlci writes; left as it is")
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise VersionIndexError(
-            f"version index {where} is not valid JSON ({exc}); left as it is",
-            hint="restore it from a backup, or move it aside to start a new index (versions restart at v1)",
-        ) from None
+        raise error(f"{what} {where} is not valid JSON ({exc}); left as it is", hint=hint) from None
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    return decode_store_json(
+        data,
+        "version index",
+        where,
+        VersionIndexError,
+        "restore it from a backup, or move it aside to start a new index (versions restart at v1)",
+    )
 
 
 def check_schema_version(data: Any, where: str) -> None:
