@@ -20,6 +20,13 @@
 // - with `realSh` (the release rehearsal) `sh` runs the script for real in `workdir`, as durable-task
 //   runs it (`sh -xe SCRIPT` with a JENKINS_SERVER_COOKIE of its own), bound credentials in its
 //   environment and masked in the console; time is then the wall clock.
+// - every `node` block gets a workspace of its own, as Jenkins' WorkspaceList#allocate gives one:
+//   the job's workspace when no other block holds it, else the first free `<workspace>@2`, `@3`...
+//   (jenkinsci/jenkins 00c7c075, core/src/main/java/hudson/slaves/WorkspaceList.java, allocate();
+//   each `node` step allocates with a context of its own). With `realSh`, `checkout` makes such a
+//   workspace a clone of the job workspace's origin (fetched again on reuse), as the Git plugin would;
+//   the job workspace itself is the one the test prepared. Concurrent branches thus never run Git in
+//   one checkout, as they never do in Jenkins.
 //
 // How Jenkins stops a running `sh` (an aborted build, an expired `timeout`), modelled exactly below
 // (stopSh / stopDuration), from the sources of the versions current when this was written:
@@ -152,6 +159,7 @@ class Pipeline {
     boolean aborted
     String harnessError
     int sequence = 0
+    Set workspacesInUse = [] as Set  // WorkspaceList#inUse: paths held by a `node` block
 
     Pipeline(Map scenario, Map table) {
         this.scenario = scenario
@@ -407,7 +415,8 @@ class Pipeline {
                 return null
             case ['checkout', 'archiveArtifacts', 'junit']:
                 record(f, step, step == 'checkout' ? p.scm : p); needsWorkspace(f, step)
-                if (real && step == 'archiveArtifacts' && scenario.archiveDir) archive(p)
+                if (real && step == 'checkout') checkoutScm(f)
+                if (real && step == 'archiveArtifacts' && scenario.archiveDir) archive(f, p)
                 return null
             default: throw new HarnessError("no stub for step ${step}")
         }
@@ -480,7 +489,7 @@ class Pipeline {
         scriptFile.deleteOnExit()
         scriptFile.setText(p.script.toString(), 'UTF-8')
         ProcessBuilder pb = new ProcessBuilder(['sh', '-xe', scriptFile.path])
-        pb.directory(new File(scenario.workdir.toString()))
+        pb.directory(new File(f.node.workspace.toString()))
         pb.environment().clear()
         pb.environment().putAll(env)
         pb.redirectErrorStream(!p.returnStdout)
@@ -600,9 +609,9 @@ class Pipeline {
         }
     }
 
-    /** archiveArtifacts for real: copies what `artifacts` matches, minus `excludes`, to archiveDir. */
-    void archive(Map p) {
-        java.nio.file.Path base = new File(scenario.workdir.toString()).toPath()
+    /** archiveArtifacts for real: copies what `artifacts` matches in the block's workspace, minus `excludes`, to archiveDir. */
+    void archive(Fiber f, Map p) {
+        java.nio.file.Path base = new File(f.node.workspace.toString()).toPath()
         java.nio.file.Path into = new File(scenario.archiveDir.toString()).toPath()
         def fs = java.nio.file.FileSystems.getDefault()
         List includes = p.artifacts.toString().split(',').collect { fs.getPathMatcher('glob:' + it.trim()) }
@@ -630,7 +639,45 @@ class Pipeline {
 
     /** A step's path: relative to the workspace, or absolute as it is (FilePath#child). */
     File workspaceFile(Fiber f, String path) {
-        return path.startsWith('/') ? new File(path) : new File(scenario.workdir.toString(), path)
+        return path.startsWith('/') ? new File(path) : new File(f.node.workspace.toString(), path)
+    }
+
+    /** WorkspaceList#allocate: the job's workspace if no `node` block holds it, else the first free `@N`. */
+    String allocateWorkspace() {
+        String base = (scenario.workdir ?: 'workspace').toString()
+        synchronized (mon) {
+            for (int i = 1; ; i++) {
+                String candidate = i == 1 ? base : "${base}@${i}".toString()
+                if (workspacesInUse.add(candidate)) return candidate
+            }
+        }
+    }
+
+    /**
+     * `checkout scm` for real in a workspace other than the prepared one: a clone of the prepared
+     * workspace's origin, or a fetch where an earlier build left one (the library checks out the
+     * planned commit itself).
+     */
+    void checkoutScm(Fiber f) {
+        String ws = f.node.workspace.toString()
+        String base = scenario.workdir.toString()
+        if (ws == base) return
+        if (new File(ws, '.git').exists()) {
+            runGit(base, ['git', '-C', ws, 'fetch', '-q', '--prune', 'origin'])
+        } else {
+            String origin = runGit(base, ['git', 'remote', 'get-url', 'origin']).trim()
+            runGit(base, ['git', 'clone', '-q', origin, ws])
+        }
+    }
+
+    String runGit(String dir, List command) {
+        ProcessBuilder pb = new ProcessBuilder(command)
+        pb.directory(new File(dir))
+        pb.redirectErrorStream(true)
+        Process proc = pb.start()
+        String out = proc.inputStream.getText('UTF-8')
+        if (proc.waitFor() != 0) throw new AbortException("${command.join(' ')} failed: ${out}")
+        return out
     }
 
     /** writeFile: into the workspace for real (parent directories made, as FilePath#write does), else kept. */
@@ -677,13 +724,14 @@ class Pipeline {
         }, null, "an executor on a node labelled '${label}'")
         Map savedNode = f.node
         Map savedEnv = new LinkedHashMap(f.env)
-        f.node = [name: granted.name]
+        String workspace = allocateWorkspace()
+        f.node = [name: granted.name, workspace: workspace]
         f.env.NODE_NAME = granted.name
         f.env.putAll(granted.env)
         try {
             return body()
         } finally {
-            synchronized (mon) { granted.used-- }
+            synchronized (mon) { granted.used--; workspacesInUse.remove(workspace) }
             f.node = savedNode
             f.env.clear()
             f.env.putAll(savedEnv)

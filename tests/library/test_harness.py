@@ -4,6 +4,7 @@ anything, never interrupted, never expired and never queued would let library de
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,29 @@ def test_an_expired_timeout_stops_a_hung_process_like_an_abort(results):
         70,
         True,
     )
+
+
+def test_concurrent_node_blocks_get_workspaces_of_their_own(tmp_path):
+    # WorkspaceList#allocate: a second block on the node while the first holds the job's workspace gets
+    # `<workspace>@2`, a clone of the same origin; once released, the job's workspace is handed out again.
+    # Two branches running Git in one checkout race for its index.lock, which Jenkins never lets happen.
+    origin, workspace = tmp_path / "origin", tmp_path / "ws"
+    ident = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    (origin / "README").write_text("x\n")
+    subprocess.run(["git", *ident, "-C", str(origin), "add", "-A"], check=True)
+    subprocess.run(["git", *ident, "-C", str(origin), "commit", "-qm", "one"], check=True)
+    subprocess.run(["git", "clone", "-q", str(origin), str(workspace)], check=True)
+    where = "sh 'echo $(basename $(pwd)) $(git rev-parse --show-toplevel | xargs basename)'"
+    script = f"""
+        parallel(
+            a: {{ node('mlci') {{ checkout(scm); {where.replace("echo ", "echo a ")}; sleep(time: 5, unit: 'SECONDS') }} }},
+            b: {{ node('mlci') {{ checkout(scm); {where.replace("echo ", "echo b ")} }} }},
+        )
+        node('mlci') {{ checkout(scm); {where.replace("echo ", "echo after ")} }}
+    """
+    scenario = {"name": "workspaces", "step": "script", "script": script, "realSh": True, "workdir": str(workspace)}
+    r = harness.run(scenarios=[scenario])["scenarios"]["workspaces"]
+    assert r["result"] == "SUCCESS", r
+    shown = [line for line in r["log"] if line.split(" ")[0] in ("a", "b", "after")]
+    assert shown == ["a ws ws", "b ws@2 ws@2", "after ws ws"]

@@ -373,7 +373,10 @@ def test_only_the_record_logs_and_junit_are_archived(world, builds):
     assert not [k for k in kept if "/out/" in k]  # model outputs stay out of JENKINS_HOME
     # ... and stay on the host, in the record mlci wrote there, from which they were published
     assert (runs_dir(world) / DIGITS / job / "attempt-1" / "out" / "model.bin").read_bytes() == b"weights"
-    assert not (world["workspace"] / ".mlci" / "runs").exists()
+    # ... in no workspace: the parallel branches had one each (workspace, workspace@2), as in Jenkins
+    workspaces = sorted(world["tmp"].glob("workspace*"))
+    assert [w.name for w in workspaces] == ["workspace", "workspace@2"]
+    assert not [w for w in workspaces if (w / ".mlci" / "runs").exists()]
 
 
 def test_mlci_status_on_the_host_sees_jenkins_runs(world, builds):
