@@ -15,6 +15,7 @@ from mlci.commands._common import repo_root
 from mlci.errors import UsageError
 from mlci.manifest import load_manifest
 from mlci.manifest.units import parse_duration, parse_size
+from mlci.publish import version_cache
 from mlci.runner import stage_cache as cache
 
 DIR_OPTION = click.option(
@@ -87,13 +88,21 @@ def ls(ctx: click.Context, directory: Path | None, as_json: bool) -> None:
 def prune(
     ctx: click.Context, directory: Path | None, older_than: str | None, max_size: str | None, dry_run: bool
 ) -> None:
-    """Remove project caches by age and/or total size; a cache a running stage uses is kept."""
+    """Remove project caches by age and/or total size; a cache a running stage uses is kept. Also
+    removes what killed commands left: deploy downloads untouched for 6 h, a pruned cache's trash."""
     if older_than is None and max_size is None:
         raise UsageError("prune needs --older-than and/or --max-size", hint="e.g. mlci cache prune --older-than 30d")
     age = _parsed("--older-than", older_than, parse_duration)
     size = _parsed("--max-size", max_size, parse_size)
-    result = cache.prune(_root(ctx, directory), older_than_s=age, max_size=size, dry_run=dry_run)
+    root = _root(ctx, directory)
+    result = cache.prune(root, older_than_s=age, max_size=size, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
+    for leftover in version_cache.abandoned(root, time.time()) + cache.trash_leftovers(root):
+        click.echo(
+            f"{verb} {leftover.relative_to(root)} ({cache.human_size(cache.disk_usage(leftover))}): left by a killed command"
+        )
+        if not dry_run:
+            cache.remove_tree(leftover)
     for e in result.removed:
         click.echo(f"{verb} {e.project} ({cache.human_size(e.size)})")
     for e in result.busy:

@@ -7,12 +7,12 @@ content digest the version index recorded, and only then renamed into place: a c
 name is always a complete, checked one. The next deploy re-checks it (every file's sha256 against the
 digest) and reuses it; a copy that no longer adds up (edited, damaged) is moved aside, removed and
 fetched again. A version whose index entry records no digest is refused: nothing could say what is in
-the copy.
+the copy. A fetch that was killed leaves its `.partial-` directory (a removal that was killed, its
+`.stale-` one); `abandoned` finds those nothing has written to for a while, for `mlci cache prune`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -23,8 +23,12 @@ from pathlib import Path
 from mlci.errors import MlciError
 from mlci.publish.stores.base import ArtifactStore, content_digest, content_entries, job_of
 from mlci.publish.versions import VersionEntry
+from mlci.runner.stage_cache import newest_mtime, remove_tree
 
 Say = Callable[[str], None]
+# A fetch in progress writes file after file; one whose newest file is this old was killed.
+ABANDONED_AFTER_S = 6 * 3600
+_LEFTOVER = (".partial-", ".stale-")
 
 
 def cached_outputs(store: ArtifactStore, entry: VersionEntry, cache_root: Path, max_bytes: int, say: Say) -> Path:
@@ -79,8 +83,21 @@ def _discard(final: Path, base: Path, job: str) -> None:
     """Move the bad copy aside (one rename, so nobody sees half of it), then remove it."""
     aside = base / f".{job}.stale-{uuid.uuid4().hex[:8]}"
     os.rename(final, aside)
-    if aside.is_symlink() or not aside.is_dir():
-        with contextlib.suppress(OSError):
-            aside.unlink()
-        return
-    shutil.rmtree(aside, ignore_errors=True)
+    remove_tree(aside)
+
+
+def abandoned(cache_root: Path, now: float, after_s: float = ABANDONED_AFTER_S) -> list[Path]:
+    """The `.partial-` and `.stale-` directories under `<cache>/deploy/<project>/` that nothing has
+    written to for `after_s` seconds: left by a deploy or bundle that was killed mid-fetch."""
+    deploy = cache_root / "deploy"
+    if deploy.is_symlink() or not deploy.is_dir():
+        return []
+    found = []
+    for project in sorted(deploy.iterdir()):
+        if project.is_symlink() or not project.is_dir():
+            continue
+        for child in sorted(project.iterdir()):
+            leftover = child.name.startswith(".") and any(mark in child.name for mark in _LEFTOVER)
+            if leftover and not child.is_symlink() and child.is_dir() and now - newest_mtime(child) > after_s:
+                found.append(child)
+    return found

@@ -142,6 +142,44 @@ def _busy(root: Path, project: str) -> bool:
         os.close(fd)
 
 
+def newest_mtime(path: Path) -> float:
+    """The latest modification time of `path` or anything under it (links not followed)."""
+    newest = path.lstat().st_mtime
+    stack = [path]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                newest = max(newest, info.st_mtime)
+                if stat.S_ISDIR(info.st_mode):
+                    stack.append(Path(entry.path))
+    return newest
+
+
+def trash_leftovers(root: Path) -> list[Path]:
+    """What a prune killed between its rename and its delete left in trash/ (nothing uses it any more)."""
+    trash = root / "trash"
+    if trash.is_symlink() or not trash.is_dir():
+        return []
+    return sorted(trash.iterdir())
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree without following a link out of it (a link itself is just unlinked)."""
+    if path.is_symlink() or not path.is_dir():
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def list_caches(root: Path) -> list[CacheEntry]:
     """One entry per project cache, most recently used first. Symlinks and odd names are ignored."""
     base = root / "projects"

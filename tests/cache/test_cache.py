@@ -184,3 +184,51 @@ def test_cli_takes_the_root_from_the_manifest_inside_a_monorepo(tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["root"] == str(configured) and [c["project"] for c in data["caches"]] == ["alpha"]
+
+
+def _aged(path: Path, age_s: float) -> Path:
+    stamp = time.time() - age_s
+    for top, dirs, files in os.walk(path):  # links are not followed
+        for name in dirs + files:
+            os.utime(os.path.join(top, name), (stamp, stamp), follow_symlinks=False)
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_prune_removes_what_killed_commands_left_and_nothing_in_use(tmp_path):
+    root = tmp_path / "cache"
+    versions = root / "deploy" / "digits"
+    served = versions / "0123456789ab-mlci-release-3"  # a deployed copy: a container may mount it
+    (served / "model.bin").parent.mkdir(parents=True)
+    (served / "model.bin").write_bytes(b"w")
+    _aged(served, 30 * 86400)
+    killed = versions / ".0123456789ab-mlci-release-4.partial-k1"
+    (killed / "sub").mkdir(parents=True)
+    (killed / "sub" / "half.bin").write_bytes(b"x" * 4096)
+    _aged(killed, 7 * 3600)
+    stale = versions / ".0123456789ab-mlci-release-2.stale-0a1b2c3d"
+    stale.mkdir()
+    _aged(stale, 7 * 3600)
+    fetching = versions / ".0123456789ab-mlci-release-5.partial-f2"  # old directory, a file written just now
+    fetching.mkdir()
+    _aged(fetching, 7 * 3600)
+    (fetching / "part.bin").write_bytes(b"y")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    (killed / "link").symlink_to(outside)
+    _aged(killed, 7 * 3600)
+    pruned = root / "trash" / "alpha-1a2b3c4d"
+    (pruned / "pip").mkdir(parents=True)
+
+    dry = _cli("prune", "--dir", str(root), "--older-than", "30d", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would remove deploy/digits/.0123456789ab-mlci-release-4.partial-k1" in dry.stdout
+    assert killed.exists() and pruned.exists()
+
+    done = _cli("prune", "--dir", str(root), "--older-than", "30d")
+    assert done.returncode == 0, done.stderr
+    assert "removed trash/alpha-1a2b3c4d" in done.stdout
+    assert not killed.exists() and not stale.exists() and not pruned.exists()
+    assert fetching.exists() and served.exists()  # a fetch still writing; a copy mlci made whole
+    assert (outside / "keep").read_text() == "k"  # a link inside a leftover is removed, never followed
