@@ -59,7 +59,8 @@ def command(
     all resolved from HEAD. With --env: what mlci-promote and mlci-deploy need for one project in one
     environment (approval, submitter, serving hosts, itest, secrets)."""
     if env is not None:
-        _env_plan(ctx, base, head, projects, force, max_attempts, env, as_json)
+        release_only = {"--base": base, "--force": force, "--max-attempts": max_attempts}
+        _env_plan(ctx, head, projects, env, as_json, given=[option for option, value in release_only.items() if value])
         return
     attempts = max_attempts_option(max_attempts)
     result = plan(repo_root(ctx), base, head, only=_project_list(projects), force=force, max_attempts=attempts)
@@ -86,18 +87,13 @@ def command(
         click.echo(f"  {name}: unchanged, skipped (use --force to train it anyway)")
 
 
-def _env_plan(
-    ctx: click.Context,
-    base: str | None,
-    head: str,
-    projects: str | None,
-    force: bool,
-    max_attempts: str | None,
-    env: str,
-    as_json: bool,
-) -> None:
-    if base or force or max_attempts:
-        raise UsageError("--env plans one environment: --base, --force and --max-attempts do not apply")
+def _env_plan(ctx: click.Context, head: str, projects: str | None, env: str, as_json: bool, given: list[str]) -> None:
+    """`given`: the release-only options the command line set, which --env refuses."""
+    if given:
+        raise UsageError(
+            f"--env plans one environment; options of a release plan do not apply: {', '.join(given)}",
+            hint="leave out " + ", ".join(given),
+        )
     if not re.fullmatch(NAME_RE, env):
         raise UsageError(f"--env: {env[:64]!r} is not an environment name", hint="lowercase letters, digits, dashes")
     names = _project_list(projects) or []

@@ -113,7 +113,7 @@ def test_the_text_form(repo, capsys):
     [
         (("--env", "prod"), "--env needs exactly one project in --projects"),
         (("--env", "prod", "--projects", "digits,batch"), "--env needs exactly one project"),
-        (("--env", "prod", "--projects", "digits", "--force"), "--base, --force and --max-attempts do not apply"),
+        (("--env", "prod", "--projects", "digits", "--force"), "options of a release plan do not apply: --force"),
         (("--env", "prod;id", "--projects", "digits"), "--env: 'prod;id' is not an environment name"),
         (("--env", "prd", "--projects", "digits"), "no environment 'prd' in mlci.yaml at"),
         (("--env", "prod", "--projects", "nope"), "--projects: no project 'nope' at"),
