@@ -102,9 +102,9 @@ class CacheEntry:
     in_use: bool
 
 
-def disk_usage(path: Path) -> int:
-    """Bytes on disk under `path`, like `du`: links are not followed, hard links counted once."""
-    total, seen = 0, set()
+def _tree_stats(path: Path) -> Iterator[os.stat_result]:
+    """The lstat of everything under `path` (not `path` itself): links are not followed, what
+    vanishes or cannot be read while walking is skipped."""
     stack = [path]
     while stack:
         try:
@@ -119,10 +119,16 @@ def disk_usage(path: Path) -> int:
                     continue
                 if stat.S_ISDIR(info.st_mode):
                     stack.append(Path(entry.path))
-                if (info.st_dev, info.st_ino) in seen:
-                    continue
-                seen.add((info.st_dev, info.st_ino))
-                total += info.st_blocks * 512
+                yield info
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes on disk under `path`, like `du`: links are not followed, hard links counted once."""
+    total, seen = 0, set()
+    for info in _tree_stats(path):
+        if (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_blocks * 512
     return total
 
 
@@ -144,23 +150,7 @@ def _busy(root: Path, project: str) -> bool:
 
 def newest_mtime(path: Path) -> float:
     """The latest modification time of `path` or anything under it (links not followed)."""
-    newest = path.lstat().st_mtime
-    stack = [path]
-    while stack:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                newest = max(newest, info.st_mtime)
-                if stat.S_ISDIR(info.st_mode):
-                    stack.append(Path(entry.path))
-    return newest
+    return max([path.lstat().st_mtime, *(info.st_mtime for info in _tree_stats(path))])
 
 
 def trash_leftovers(root: Path) -> list[Path]:
