@@ -100,3 +100,27 @@ def serial_endpoint():
     url, stop = start_moto(one_request_at_a_time=True)
     yield url
     stop()
+
+
+@pytest.fixture
+def client(serial_endpoint):
+    """The promotion tests' bucket (promotion_support.BUCKET) on the serialised moto, emptied and
+    removed afterwards (moto keeps one state per process)."""
+    pytest.importorskip("boto3")
+    from tests.stores.promotion_support import emptied_bucket, remove_bucket
+
+    s3 = emptied_bucket(serial_endpoint)
+    yield s3
+    remove_bucket(s3)
+
+
+@pytest.fixture
+def s3_repo(tmp_path, serial_endpoint, client, monkeypatch) -> Path:
+    """A repository whose default store is `s3` on that bucket (promotion_support.write_manifest),
+    its credentials in the environment (spawned processes inherit them); nothing published yet."""
+    from tests.stores.promotion_support import write_manifest
+
+    monkeypatch.setenv("MLCI_TEST_S3_KEY", "AKIAMLCITESTKEY0001")
+    monkeypatch.setenv("MLCI_TEST_S3_SECRET", "s3-secret-value-never-printed")
+    write_manifest(tmp_path, serial_endpoint, default="s3")
+    return tmp_path

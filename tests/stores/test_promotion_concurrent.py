@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mlci.publish.promotion_log import in_env, parse_log
 from tests.stores.promotion_support import (
     BUCKET,
-    emptied_bucket,
     promote_concurrently,
     publish_versions,
-    remove_bucket,
     s3_json,
     write_manifest,
 )
@@ -52,21 +48,10 @@ def test_two_processes_promote_to_one_local_environment(tmp_path, make_run, monk
     assert [p.name for p in prod.iterdir() if p.name.startswith(".")] == []  # no staging or pointer left over
 
 
-@pytest.fixture
-def client(serial_endpoint):
-    pytest.importorskip("boto3")
-    s3 = emptied_bucket(serial_endpoint)
-    yield s3
-    remove_bucket(s3)
+def test_two_processes_promote_to_one_s3_environment(s3_repo, client, make_run):
+    publish_versions(s3_repo, make_run, 8)  # the spawned promoters inherit s3_repo's credentials
 
-
-def test_two_processes_promote_to_one_s3_environment(tmp_path, serial_endpoint, client, make_run, monkeypatch):
-    monkeypatch.setenv("MLCI_TEST_S3_KEY", "AKIAMLCITESTKEY0001")  # spawned promoters inherit these
-    monkeypatch.setenv("MLCI_TEST_S3_SECRET", "s3-secret-value-never-printed")
-    write_manifest(tmp_path, serial_endpoint, default="s3")
-    publish_versions(tmp_path, make_run, 8)
-
-    done = promote_concurrently(tmp_path, SHARES, "qa")
+    done = promote_concurrently(s3_repo, SHARES, "qa")
 
     assert done == [[(v, True) for v in share] for share in SHARES]
     log = s3_json(client, "team/digits/promotions.json")

@@ -19,9 +19,7 @@ from mlci.publish.stores.s3 import S3Store
 from mlci.publish.stores.s3_conditional import ConditionalWritesUnsupported
 from tests.stores.promotion_support import (
     BUCKET,
-    emptied_bucket,
     publish_versions,
-    remove_bucket,
     s3_json,
     s3_keys,
     write_manifest,
@@ -34,22 +32,12 @@ QA = "team/digits/envs/qa/"
 
 
 @pytest.fixture
-def client(serial_endpoint):
-    s3 = emptied_bucket(serial_endpoint)
-    yield s3
-    remove_bucket(s3)
-
-
-@pytest.fixture
-def repo(tmp_path, serial_endpoint, client, make_run, monkeypatch):
+def repo(s3_repo, make_run, monkeypatch):
     """v1 and v2 of digits published to s3 (the default store)."""
-    monkeypatch.setenv("MLCI_TEST_S3_KEY", "AKIAMLCITESTKEY0001")
-    monkeypatch.setenv("MLCI_TEST_S3_SECRET", "s3-secret-value-never-printed")
     monkeypatch.setenv("MLCI_USER", "carol")
     monkeypatch.delenv("MLCI_PROMOTE_APPROVED", raising=False)
-    write_manifest(tmp_path, serial_endpoint, default="s3")
-    publish_versions(tmp_path, make_run, 2)
-    return tmp_path
+    publish_versions(s3_repo, make_run, 2)
+    return s3_repo
 
 
 def mlci(repo, *args: str) -> int:

@@ -13,26 +13,16 @@ from mlci.manifest import load_manifest
 from mlci.publish.stores import open_store
 from mlci.publish.version_cache import cached_outputs
 from tests.conftest import write_project
-from tests.stores.promotion_support import BUCKET, emptied_bucket, publish_versions, remove_bucket, write_manifest
+from tests.stores.promotion_support import BUCKET, publish_versions
 
 pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
 
 @pytest.fixture
-def client(serial_endpoint):
-    s3 = emptied_bucket(serial_endpoint)
-    yield s3
-    remove_bucket(s3)
-
-
-@pytest.fixture
-def store(tmp_path, serial_endpoint, client, make_run, monkeypatch):
-    monkeypatch.setenv("MLCI_TEST_S3_KEY", "AKIAMLCITESTKEY0001")
-    monkeypatch.setenv("MLCI_TEST_S3_SECRET", "s3-secret-value-never-printed")
-    write_manifest(tmp_path, serial_endpoint, default="s3")
-    publish_versions(tmp_path, make_run, 2)
-    return open_store(load_manifest(tmp_path), "s3", tmp_path)
+def store(s3_repo, make_run):
+    publish_versions(s3_repo, make_run, 2)
+    return open_store(load_manifest(s3_repo), "s3", s3_repo)
 
 
 def _entry(store, version: str):
