@@ -18,6 +18,7 @@ import pytest
 from mlci import contract
 from tests.conftest import REPO, commit_all, mlci
 from tests.record_support import finished_run
+from tests.serve_support import ask_service
 
 SECRET_NAME = "MLCI_TEST_DEPLOY_TOKEN"
 SECRET_VALUE = "tok-" + uuid.uuid4().hex  # an env secret: passed to the service, never printed
@@ -118,17 +119,7 @@ def undeploy(client, scratch: Scratch) -> None:
 
 def ask(client, scratch: Scratch, path: str, payload: dict | None = None) -> dict:
     """Call the service by its name from another container on the environment's network."""
-    code = (
-        "import json, sys, urllib.request as u;"
-        "data = sys.argv[2].encode() if len(sys.argv) > 2 else None;"
-        "r = u.urlopen(u.Request(sys.argv[1], data=data, headers={'Content-Type': 'application/json'}), timeout=10);"
-        "print(r.read().decode())"
-    )
-    args = ["python", "-c", code, f"http://{scratch.name}:8080{path}"]
-    if payload is not None:
-        args.append(json.dumps(payload))
-    out = client.containers.run(scratch.image, args, network=scratch.network, remove=True)
-    return json.loads(out.decode().strip().splitlines()[-1])
+    return ask_service(client, scratch.image, scratch.network, f"http://{scratch.name}:8080{path}", payload)
 
 
 def serving(client, scratch: Scratch) -> dict:

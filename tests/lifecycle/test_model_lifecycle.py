@@ -21,6 +21,7 @@ import pytest
 from mlci import contract
 from tests.conftest import REPO, commit_all, mlci
 from tests.record_support import finished_run
+from tests.serve_support import ask_service
 
 pytestmark = pytest.mark.usefixtures("base_image")
 
@@ -44,17 +45,7 @@ class Flow:
 
     def ask(self, env: str, path: str, payload: dict | None = None) -> dict:
         """What a client on the environment's network gets from `{env}-digits`."""
-        code = (
-            "import json, sys, urllib.request as u;"
-            "data = sys.argv[2].encode() if len(sys.argv) > 2 else None;"
-            "r = u.urlopen(u.Request(sys.argv[1], data=data, headers={'Content-Type': 'application/json'}),"
-            " timeout=10);print(r.read().decode())"
-        )
-        args = ["python", "-c", code, f"http://{env}-digits:8080{path}"]
-        if payload is not None:
-            args.append(json.dumps(payload))
-        out = self.client.containers.run(self.image, args, network=f"mlci-{env}", remove=True)
-        return json.loads(out.decode().strip().splitlines()[-1])
+        return ask_service(self.client, self.image, f"mlci-{env}", f"http://{env}-digits:8080{path}", payload)
 
     def serving(self, env: str) -> str:
         """The version `{env}-digits` answers with, checked against the label mlci put on it."""
