@@ -28,6 +28,11 @@ def remember_secrets(root: Path, manifest: Manifest, project: str | None = None)
             secrets.remember_all(load_project(root, project).config.secrets)
 
 
+def say(message: str) -> None:
+    """A progress line of a long command (deploy, itest, bundle): on stderr, secrets masked."""
+    click.echo(secrets.redact(f"mlci: {message}"), err=True)
+
+
 def cancel_on_signals() -> None:
     """SIGTERM (a Jenkins abort) raises Cancelled and SIGINT KeyboardInterrupt, so a command's cleanup
     (`finally`, `except BaseException`) runs before it exits 130."""

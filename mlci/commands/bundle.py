@@ -16,7 +16,7 @@ from mlci.bundle.manifest import MODEL_DIR, START_FILE, BundleError
 from mlci.bundle.source import find_image, resolve
 from mlci.bundle.verify import describe, verify_bundle
 from mlci.bundle.write import output_path, write_bundle
-from mlci.commands._common import remember_secrets, repo_root
+from mlci.commands._common import remember_secrets, repo_root, say
 from mlci.errors import Cancelled, UsageError
 from mlci.manifest import load_manifest
 from mlci.progress import Phases
@@ -87,18 +87,14 @@ def _verify(path: Path, as_json: bool) -> int:
     return 0
 
 
-def _say(message: str) -> None:
-    click.echo(secrets.redact(f"mlci: {message}"), err=True)
-
-
 @secrets.redacted_errors
 def _make(ctx: click.Context, project: str, version: str, out: str | None, store_name: str | None) -> None:
     root = repo_root(ctx)
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
     path, compress = output_path(out, project, version)
-    source = resolve(root, manifest, project, version, store_name, say=_say)
-    _say(f"serve: settings from {source.serve_source}")
+    source = resolve(root, manifest, project, version, store_name, say=say)
+    say(f"serve: settings from {source.serve_source}")
     client = connect()
     image = find_image(client, source.entry, project)
     signal.signal(signal.SIGTERM, _raise_cancelled)

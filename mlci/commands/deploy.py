@@ -9,15 +9,11 @@ import json
 import click
 
 from mlci import secrets
-from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root
+from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root, say
 from mlci.deploy.actions import deploy_project, deploy_status
 from mlci.deploy.status import Deployed
 from mlci.errors import UsageError
 from mlci.manifest import load_manifest
-
-
-def _say(message: str) -> None:
-    click.echo(secrets.redact(f"mlci: {message}"), err=True)
 
 
 @click.command("deploy")
@@ -50,7 +46,7 @@ def command(
     if as_json:
         raise UsageError("--json goes with --status", hint=f"mlci deploy {project} --env {env_name} --status --json")
     cancel_on_signals()
-    result = deploy_project(root, manifest, project, env_name, version=version, by=by, say=_say)
+    result = deploy_project(root, manifest, project, env_name, version=version, by=by, say=say)
     if not result.changed:
         click.echo(f"{project} {result.version} is serving in {env_name} already, healthy ({result.container})")
         return

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from mlci import secrets
-from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root
+from mlci.commands._common import cancel_on_signals, remember_secrets, repo_root, say
 from mlci.deploy.actions import itest_project, record_verdict
 from mlci.errors import EXIT_FAILED
 from mlci.manifest import load_manifest
@@ -22,10 +22,6 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
-def _say(message: str) -> None:
-    click.echo(secrets.redact(f"mlci: {message}"), err=True)
-
-
 @click.command("itest")
 @click.argument("project")
 @click.option("--env", "env_name", required=True, help="Environment name from mlci.yaml environments.")
@@ -38,7 +34,7 @@ def command(ctx: click.Context, project: str, env_name: str, timeout: int | None
     manifest = load_manifest(root)
     remember_secrets(root, manifest, project)
     cancel_on_signals()
-    result = itest_project(root, manifest, project, env_name, timeout_s=timeout, say=_say)
+    result = itest_project(root, manifest, project, env_name, timeout_s=timeout, say=say)
     recorded = record_verdict(root, manifest, result)
     if not recorded:
         click.echo(
