@@ -81,7 +81,6 @@ def deploy_project(
     person = who(by)
     request = check_request(root, manifest, project, env_name)
     target = resolve_target(root, manifest, project, env_name, version, say)
-    assert target.entry is not None
     serve = version_serve(root, target.entry, say)
     where = "the environment's promoted copy" if target.promoted else "the published outputs"
     say(f"deploying {project} {target.version} (job {target.job_id}) to {env_name} from {where}: {target.model_dir}")

@@ -51,9 +51,13 @@ class Target:
     job_id: str
     image: str  # as the index records it: a local image id or a repo digest
     model_dir: Path  # a real directory in a local store, its content the published one
-    digest: str | None  # the outputs' content digest the index recorded
     promoted: bool  # model_dir is the environment store's promoted copy
-    entry: VersionEntry | None = None  # the version index's entry (its commit names the version's serve: settings)
+    entry: VersionEntry  # the version index's entry (its commit names the version's serve: settings)
+
+    @property
+    def digest(self) -> str | None:
+        """The outputs' content digest the index recorded."""
+        return self.entry.digest
 
 
 def check_version(version: str) -> str:
@@ -111,7 +115,6 @@ def resolve_target(
         job_id=entry.job_id,
         image=entry.image_digest or "",
         model_dir=model_dir,
-        digest=entry.digest,
         promoted=promoted,
         entry=entry,
     )

@@ -11,6 +11,7 @@ import pytest
 from mlci.deploy.target import Target, ensure_image
 from mlci.errors import MlciError
 from mlci.publish.registry import push_image
+from mlci.publish.versions import VersionEntry
 from tests.registry.conftest import forget_image, forget_image_fixture, make_record, registry, tiny_image
 
 pytestmark = pytest.mark.docker
@@ -18,7 +19,10 @@ __all__ = ["forget_image_fixture", "make_record", "registry", "tiny_image"]  # t
 
 
 def target(image: str) -> Target:
-    return Target("demo", "dev", "v1", "job-1", image, Path("/nonexistent"), None, False)
+    entry = VersionEntry(
+        version="v1", project="demo", job_id="job-1", store="shelf", url="file:///nonexistent", published_at="now"
+    )
+    return Target("demo", "dev", "v1", "job-1", image, Path("/nonexistent"), False, entry)
 
 
 def test_a_repo_digest_is_pulled_when_absent(docker_client, registry, tiny_image, make_record):
