@@ -209,10 +209,12 @@ def test_prune_removes_what_killed_commands_left_and_nothing_in_use(tmp_path):
     stale = versions / ".0123456789ab-mlci-release-2.stale-0a1b2c3d"
     stale.mkdir()
     _aged(stale, 7 * 3600)
-    fetching = versions / ".0123456789ab-mlci-release-5.partial-f2"  # old directory, a file written just now
-    fetching.mkdir()
+    # a fetch still going: its directories are old, a file deep inside was written just now
+    fetching = versions / ".0123456789ab-mlci-release-5.partial-f2"
+    (fetching / "meta").mkdir(parents=True)
     _aged(fetching, 7 * 3600)
-    (fetching / "part.bin").write_bytes(b"y")
+    (fetching / "meta" / "part.bin").write_bytes(b"y")
+    os.utime(fetching / "meta", (time.time() - 7 * 3600,) * 2)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "keep").write_text("k")
